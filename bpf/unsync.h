@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Types shared by the BPF programs (unsync.bpf.c) and the daemon (user/).
+ *
+ * Every struct here is also the BTF type of a pinned map value, so field
+ * names are public: `bpftool map dump pinned` prints them.  Only plain
+ * fixed-size integer types, so both sides agree on the layout.
+ */
+#ifndef __KVM_UNSYNC_H
+#define __KVM_UNSYNC_H
+
+#define PVEC_NR_MAX	16	/* KVM_PAGE_ARRAY_NR */
+#define PVEC_BUCKETS	(PVEC_NR_MAX + 1)	/* pvec->nr 0..16 */
+#define DURATION_SLOTS	40	/* log2(ns) buckets: 1ns .. ~550s */
+#define FRAME_STACK_MAX	8	/* __mmu_unsync_walk recursion: <= 5 levels */
+#define PARENTS_MAX	5	/* PT64_ROOT_MAX_LEVEL */
+#define TASK_COMM_LEN	16
+
+/* Where a top-level walk ran: inside mmu_sync_children, or not (zap). */
+enum walk_ctx {
+	CTX_SYNC = 0,
+	CTX_ZAP = 1,
+	CTX_MAX,
+};
+
+enum walk_result {
+	WALK_DONE = 0,		/* returned >= 0 */
+	WALK_ENOSPC = 1,	/* returned -ENOSPC: the vector filled */
+	WALK_RESULT_MAX,
+};
+
+enum sync_result {
+	SYNC_OK = 0,		/* returned 0 */
+	SYNC_EINTR = 1,		/* returned -EINTR (can_yield == false) */
+	SYNC_OTHER = 2,		/* anything else: never expected */
+	SYNC_RESULT_MAX,
+};
+
+/* Who cleared a bit of unsync_child_bitmap. */
+enum clear_site {
+	SITE_WALK = 0,		/* inside __mmu_unsync_walk */
+	SITE_CLEAR_PARENTS = 1,	/* inside mmu_pages_clear_parents (stock) */
+	SITE_MAX,
+};
+
+/*
+ * Per-VM counters: value of the pinned per-CPU hash "vm_stats", keyed by
+ * the VMM's tgid.  User space sums the per-CPU copies.
+ */
+struct vm_stats {
+	__u64 sync_calls[SYNC_RESULT_MAX];
+	__u64 walks[CTX_MAX][WALK_RESULT_MAX];	/* top-level walks */
+	__u64 frames[CTX_MAX];			/* every __mmu_unsync_walk frame */
+	__u64 restarts;				/* top-level -ENOSPC in a sync */
+	__u64 leaves[CTX_MAX];			/* unsync pages handed to the caller */
+	__u64 clears[CTX_MAX][SITE_MAX];	/* unsync_child_bitmap bits cleared */
+	__u64 pages_unsynced;			/* kvmmmu:kvm_mmu_unsync_page */
+	__u64 pages_synced;			/* kvmmmu:kvm_mmu_sync_page */
+};
+
+/* Global histograms: value of the pinned per-CPU array "hists" (1 entry). */
+struct hists {
+	__u64 pvec_depth[CTX_MAX][PVEC_BUCKETS];	/* pvec->nr at top-level exit */
+	__u64 pvec_depth_sum[CTX_MAX];
+	__u64 sync_duration[DURATION_SLOTS];	/* slot k: duration < 2^k ns */
+	__u64 sync_duration_sum_ns;
+};
+
+/* The agent's own health: value of the pinned per-CPU array "self_stats". */
+struct self_stats {
+	__u64 ringbuf_dropped;	/* bpf_ringbuf_reserve() failed */
+	__u64 task_state_full;	/* no room for a task's walk state */
+	__u64 stack_overflow;	/* recursion deeper than FRAME_STACK_MAX */
+	__u64 orphan_exits;	/* exit seen without its entry (attached mid-call) */
+};
+
+enum event_type {
+	EV_SYNC = 1,		/* one per mmu_sync_children call */
+	EV_ZAP_WALK = 2,	/* one per top-level walk outside a sync */
+	EV_FRAME = 3,		/* one per frame, only with --trace=frames */
+};
+
+/* Ring-buffer record: one per mmu_sync_children call or zap walk. */
+struct sync_event {
+	__u32 type;		/* EV_SYNC or EV_ZAP_WALK */
+	__u32 tgid;
+	__u32 tid;
+	__s32 result;		/* sync: 0 / -EINTR; zap walk: walk's return */
+	__u64 start_ns;
+	__u64 duration_ns;
+	__u32 can_yield;
+	__u32 root_level;	/* role.level of the sync's (or walk's) root */
+	__u32 walks;		/* top-level walks */
+	__u32 restarts;		/* top-level walks that returned -ENOSPC */
+	__u32 frames;
+	__u32 leaves;
+	__u32 clears_walk;
+	__u32 clears_parents;
+	__u32 max_nr;		/* deepest pvec->nr at a top-level exit */
+	__u32 pad;
+	char comm[TASK_COMM_LEN];
+};
+
+/* Ring-buffer record for one __mmu_unsync_walk frame (--trace=frames). */
+struct frame_event {
+	__u32 type;		/* EV_FRAME */
+	__u32 tgid;
+	__u32 tid;
+	__u32 ctx;		/* enum walk_ctx */
+	__u32 depth;		/* 0 = top-level */
+	__u32 level;		/* sp->role.level */
+	__s32 ret;
+	__u32 cleared;		/* bits this frame cleared in sp's bitmap */
+	__u32 nr;		/* pvec->nr at exit */
+	__u32 pad;
+	__u64 ts_ns;
+};
+
+#endif /* __KVM_UNSYNC_H */

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* What the agent knows about itself: probes, kernel, version. Filled by
+ * main.c at start-up, read by the metrics renderer at each scrape. */
+#ifndef __AGENT_INFO_H
+#define __AGENT_INFO_H
+
+#include <stdbool.h>
+
+#define MAX_PROBES	16
+
+struct probe_status {
+	const char *probe;	/* mmu_sync_children, __mmu_unsync_walk, ... */
+	const char *mode;	/* "fentry", "kprobe", "tracepoint", "none" */
+	bool attached;
+	char reason[160];	/* why it did not attach, or "" */
+};
+
+struct agent_info {
+	const char *version;
+	char kernel_release[65];
+	const char *variant;	/* "stock", "patched", "unknown" */
+	struct probe_status probes[MAX_PROBES];
+	int nr_probes;
+};
+
+#endif /* __AGENT_INFO_H */

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Predict the agent's figures for one kvmwalk workload shape (stock 6.1).
+
+Usage (same knobs as kvmwalk, see tests/vm/SHAPES.md):
+
+  python3 tests/model/predict.py --paging 4level --tables 40 --rounds 10
+  python3 tests/model/predict.py --paging pae --tables 20 --dirs 2 --exit-unsync
+
+Prints one JSON object (keys fixed: they are compared with the agent's):
+  sync_calls{ok,eintr}, sync_calls_by_can_yield{true,false},
+  walks{sync:{done,enospc},zap:{done,enospc}}, frames{sync,zap},
+  enospc_frames{sync,zap}, restarts, leaves{sync,zap},
+  clears{sync:{walk,clear_parents},zap:{walk,clear_parents}},
+  pvec_depth{sync:[17],zap:[17]}, pages_synced, pages_unsynced,
+  syncs:[{can_yield,root_level,walks,restarts,frames,leaves,clears_walk,
+          clears_parents,max_nr}]
+
+Other outputs (never mixed into that object):
+  --ftrace       the raw counts an ftrace/tracepoint run of the real kernel
+                 gives (function hits, tracepoint counts) instead
+  --explain      a human-readable trace of the simulated events on stderr
+  --assumptions  the list of assumptions about KVM the model rests on
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import kvm_shapes  # noqa: E402
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    p.add_argument("--paging", choices=("4level", "pae"), default="4level")
+    p.add_argument("--tables", type=int, default=8)
+    p.add_argument("--dirs", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--sync", choices=("cr3", "fault"), default="cr3")
+    p.add_argument("--flood-zap", action="store_true")
+    p.add_argument("--exit-unsync", action="store_true")
+    p.add_argument("-name", dest="name", default=None,
+                   help="ignored (kvmwalk accepts it for the agent)")
+    p.add_argument("--ftrace", action="store_true",
+                   help="print the kernel-side raw counts instead")
+    p.add_argument("--explain", action="store_true",
+                   help="log simulated events to stderr")
+    p.add_argument("--assumptions", action="store_true",
+                   help="print the model's assumptions and exit")
+    p.add_argument("--indent", type=int, default=None)
+    return p.parse_args(argv)
+
+
+def shape_from_args(a):
+    return kvm_shapes.make_shape(paging=a.paging, tables=a.tables, dirs=a.dirs,
+                                 rounds=a.rounds, sync=a.sync,
+                                 flood_zap=a.flood_zap, exit_unsync=a.exit_unsync)
+
+
+def ftrace_counts(rec):
+    """What the lab's selfcheck measures on the real kernel."""
+    h = rec.hits
+    return {
+        "mmu_sync_children": h["mmu_sync_children"],
+        "__mmu_unsync_walk": h["__mmu_unsync_walk"],
+        "mmu_pages_clear_parents": h["mmu_pages_clear_parents"],
+        "kvm_mmu_sync_page": rec.pages_synced,
+        "kvm_mmu_unsync_page": rec.pages_unsynced,
+        "kvm_mmu_prepare_zap_page": h["kvm_mmu_prepare_zap_page_tp"],
+    }
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    if a.assumptions:
+        for line in kvm_shapes.ASSUMPTIONS:
+            print(line)
+            print()
+        return 0
+    try:
+        shape = shape_from_args(a)
+    except ValueError as e:
+        print("predict: %s" % e, file=sys.stderr)
+        return 2
+    run = kvm_shapes.Run(shape, trace=a.explain)
+    rec = run.run()
+    if a.explain:
+        for line in rec.log:
+            print(line, file=sys.stderr)
+    out = ftrace_counts(rec) if a.ftrace else rec.report()
+    print(json.dumps(out, indent=a.indent, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* kvmwalk's VMM side: the knobs, and the pieces kvmwalk.c puts together. */
+#ifndef KVMWALK_H
+#define KVMWALK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "walk.h"
+
+/* The knobs of tests/vm/SHAPES.md, checked. */
+struct walk_config {
+	enum walk_paging paging;
+	unsigned int tables;
+	unsigned int dirs;
+	unsigned int rounds;
+	enum walk_sync sync;
+	int flood_zap;
+	int exit_unsync;
+	int stats;		/* print KVM's VM stats before closing */
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *mem;
+	size_t mem_size;
+};
+
+/* kvmwalk.c */
+__attribute__((noreturn, format(printf, 1, 2)))
+void die(const char *fmt, ...);
+
+/* layout.c: guest memory contents */
+size_t layout_mem_size(const struct walk_config *cfg);
+void layout_build(uint8_t *mem, const struct walk_config *cfg);
+
+/* vm.c: KVM plumbing; every failure dies with a one-line reason */
+void vm_create(struct vm *vm, size_t mem_size);
+void vm_enter_paged(struct vm *vm, enum walk_paging paging);
+uint32_t vm_run(struct vm *vm);
+void vm_print_stats(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KVM plumbing for kvmwalk: one VM, one memory slot, one vCPU started
+ * directly in paged protected mode (no firmware, no mode switches in the
+ * guest).  Any failure ends the program with a one-line reason.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvmwalk.h"
+
+/* Where VMX wants its real-mode TSS; SVM ignores it.  Outside memory. */
+#define TSS_ADDR	0xfffbd000UL
+
+static int kvm_ioctl(int fd, unsigned long req, void *arg, const char *what)
+{
+	int ret = ioctl(fd, req, arg);
+
+	if (ret < 0)
+		die("%s: %s", what, strerror(errno));
+	return ret;
+}
+
+/* KVM refuses EFER.LME unless the vCPU's CPUID has long mode: give the
+ * vCPU everything KVM supports before touching its registers. */
+static void set_cpuid(struct vm *vm)
+{
+	struct kvm_cpuid2 *cpuid;
+	int nent = 64;
+
+	for (;;) {
+		cpuid = calloc(1, sizeof(*cpuid) +
+				  nent * sizeof(cpuid->entries[0]));
+		if (!cpuid)
+			die("out of memory");
+		cpuid->nent = nent;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
+			break;
+		if (errno != E2BIG)
+			die("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		free(cpuid);
+		nent *= 2;
+	}
+	kvm_ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
+	free(cpuid);
+}
+
+void vm_create(struct vm *vm, size_t mem_size)
+{
+	struct kvm_userspace_memory_region region;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		die("cannot open /dev/kvm: %s", strerror(errno));
+	ret = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, NULL);
+	if (ret != KVM_API_VERSION)
+		die("KVM API version %d, expected %d", ret, KVM_API_VERSION);
+
+	vm->vm_fd = kvm_ioctl(vm->kvm_fd, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
+	kvm_ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (void *)TSS_ADDR,
+		  "KVM_SET_TSS_ADDR");
+
+	vm->mem_size = mem_size;
+	vm->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->mem == MAP_FAILED)
+		die("cannot map %zu bytes of guest memory: %s", mem_size,
+		    strerror(errno));
+	region = (struct kvm_userspace_memory_region) {
+		.slot = 0,
+		.guest_phys_addr = 0,
+		.memory_size = mem_size,
+		.userspace_addr = (uintptr_t)vm->mem,
+	};
+	kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region,
+		  "KVM_SET_USER_MEMORY_REGION");
+
+	vm->vcpu_fd = kvm_ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0,
+				"KVM_CREATE_VCPU");
+	ret = kvm_ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL,
+			"KVM_GET_VCPU_MMAP_SIZE");
+	vm->run_size = ret;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED)
+		die("cannot map kvm_run: %s", strerror(errno));
+	set_cpuid(vm);
+}
+
+static struct kvm_segment flat_segment(uint16_t selector, uint8_t type,
+				       int code64)
+{
+	return (struct kvm_segment) {
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = selector,
+		.type = type,
+		.present = 1,
+		.s = 1,
+		.l = code64,
+		.db = !code64,	/* L and D/B are exclusive in a 64-bit CS */
+		.g = 1,
+	};
+}
+
+/*
+ * Start the vCPU in the guest's final mode, paging on, CR3 at WALK_ROOT:
+ * 4level is long mode (EFER.LME|LMA, a CS with L=1), pae is 32-bit
+ * protected mode with CR4.PAE.  For pae, KVM loads the PDPTEs from guest
+ * memory here, so the page tables must already be in place.  The IDT is
+ * empty on purpose: an exception in the guest is a triple fault, which
+ * vm_run reports, rather than a silent loop.
+ */
+void vm_enter_paged(struct vm *vm, enum walk_paging paging)
+{
+	int code64 = paging == WALK_4LEVEL;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	kvm_ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS");
+	sregs.cs = flat_segment(0x08, 0xb, code64);	/* code, read, accessed */
+	sregs.ds = flat_segment(0x10, 0x3, 0);		/* data, write, accessed */
+	sregs.es = sregs.ds;
+	sregs.fs = sregs.ds;
+	sregs.gs = sregs.ds;
+	sregs.ss = sregs.ds;
+	sregs.tr = (struct kvm_segment) {
+		.selector = 0x18, .limit = 0x67, .type = 0xb, .present = 1,
+	};
+	sregs.gdt.base = 0;
+	sregs.gdt.limit = 0;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.cr0 = 0x80010033;	/* PG WP NE ET MP PE */
+	sregs.cr4 = 0x20;	/* PAE */
+	sregs.cr3 = WALK_ROOT;
+	sregs.efer = code64 ? 0x500 : 0;	/* LMA LME */
+	kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = WALK_CODE;
+	regs.rsp = WALK_STACK_TOP - 8;	/* as if _start had been called */
+	regs.rflags = 0x2;
+	kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs, "KVM_SET_REGS");
+}
+
+static const char *const stage_names[] = {
+	[WALK_STAGE_START] = "start",
+	[WALK_STAGE_PRIME] = "prime",
+	[WALK_STAGE_ROUNDS] = "rounds",
+	[WALK_STAGE_FLOOD_ZAP] = "flood-zap",
+	[WALK_STAGE_EXIT_UNSYNC] = "exit-unsync",
+	[WALK_STAGE_DONE] = "done",
+};
+
+/* "stage rounds, round 3, rip 0x10042" for error messages. */
+static const char *where(struct vm *vm)
+{
+	static char buf[96];
+	struct walk_params p;
+	struct kvm_regs regs;
+	const char *stage = "?";
+
+	memcpy(&p, vm->mem + WALK_PARAMS, sizeof(p));
+	if (p.stage <= WALK_STAGE_DONE)
+		stage = stage_names[p.stage];
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
+		regs.rip = 0;
+	if (p.stage == WALK_STAGE_ROUNDS)
+		snprintf(buf, sizeof(buf), "stage %s, round %llu, rip 0x%llx",
+			 stage, p.round, (unsigned long long)regs.rip);
+	else
+		snprintf(buf, sizeof(buf), "stage %s, rip 0x%llx", stage,
+			 (unsigned long long)regs.rip);
+	return buf;
+}
+
+/* Run until the guest's out to WALK_EXIT_PORT; returns the value out. */
+uint32_t vm_run(struct vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	uint32_t status = 0;
+
+	for (;;) {
+		if (ioctl(vm->vcpu_fd, KVM_RUN, NULL) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			die("KVM_RUN: %s (%s)", strerror(errno), where(vm));
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			if (run->io.direction != KVM_EXIT_IO_OUT ||
+			    run->io.port != WALK_EXIT_PORT)
+				die("unexpected I/O exit, port 0x%x (%s)",
+				    run->io.port, where(vm));
+			memcpy(&status, (uint8_t *)run + run->io.data_offset,
+			       run->io.size < 4 ? run->io.size : 4);
+			return status;
+		case KVM_EXIT_SHUTDOWN:
+			die("guest triple fault (%s)", where(vm));
+		case KVM_EXIT_HLT:
+			die("guest halted (%s)", where(vm));
+		case KVM_EXIT_MMIO:
+			die("guest touched unbacked memory at 0x%llx (%s)",
+			    (unsigned long long)run->mmio.phys_addr, where(vm));
+		case KVM_EXIT_FAIL_ENTRY:
+			die("VM entry failed, reason 0x%llx",
+			    (unsigned long long)
+			    run->fail_entry.hardware_entry_failure_reason);
+		case KVM_EXIT_INTERNAL_ERROR:
+			die("KVM internal error, suberror %u (%s)",
+			    run->internal.suberror, where(vm));
+		default:
+			die("unexpected exit reason %u (%s)", run->exit_reason,
+			    where(vm));
+		}
+	}
+}
+
+/*
+ * One line of KVM's own VM counters (mmu_unsync, mmu_flooded,
+ * mmu_shadow_zapped, ...), read through the binary stats fd while the VM
+ * still exists: debugfs only shows them for live VMs.
+ */
+void vm_print_stats(struct vm *vm)
+{
+	struct kvm_stats_header h;
+	size_t desc_size;
+	char *descs;
+	uint32_t i;
+	int fd;
+
+	fd = kvm_ioctl(vm->vm_fd, KVM_GET_STATS_FD, NULL, "KVM_GET_STATS_FD");
+	if (pread(fd, &h, sizeof(h), 0) != sizeof(h))
+		die("cannot read the stats header");
+	desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = calloc(h.num_desc, desc_size);
+	if (!descs)
+		die("out of memory");
+	if (pread(fd, descs, h.num_desc * desc_size, h.desc_offset) !=
+	    (ssize_t)(h.num_desc * desc_size))
+		die("cannot read the stats descriptors");
+
+	printf("kvmwalk: stats");
+	for (i = 0; i < h.num_desc; i++) {
+		struct kvm_stats_desc *d = (void *)(descs + i * desc_size);
+		uint64_t v;
+
+		/* Histograms have size > 1; the counters are what we want. */
+		if (d->size != 1)
+			continue;
+		if (pread(fd, &v, sizeof(v), h.data_offset + d->offset) !=
+		    sizeof(v))
+			die("cannot read stat %s", d->name);
+		printf(" %s=%llu", d->name, (unsigned long long)v);
+	}
+	printf("\n");
+	free(descs);
+	close(fd);
+}
+
+/* Close everything so the VM is destroyed (and its shadow pages zapped)
+ * before the caller reports success. */
+void vm_destroy(struct vm *vm)
+{
+	munmap(vm->run, vm->run_size);
+	close(vm->vcpu_fd);
+	close(vm->vm_fd);
+	munmap(vm->mem, vm->mem_size);
+	close(vm->kvm_fd);
+}

@@ -12,7 +12,7 @@ struct probe_status {
 	const char *probe;	/* mmu_sync_children, __mmu_unsync_walk, ... */
 	const char *mode;	/* "fentry", "kprobe", "tracepoint", "none" */
 	bool attached;
-	char reason[160];	/* why it did not attach, or "" */
+	char reason[400];	/* why it did not attach, or "" */
 };
 
 struct agent_info {

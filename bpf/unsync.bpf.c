@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Observe the x86 shadow MMU's unsync walk:
+ *   mmu_sync_children() -> mmu_unsync_walk() -> __mmu_unsync_walk() (recursive)
+ *   mmu_pages_clear_parents() (stock kernels only)
+ *
+ * Every function hook exists twice, as fentry/fexit and as kprobe/kretprobe;
+ * user space turns on one flavour per function before load.  Both flavours
+ * call the same handlers, and the handlers never use fexit's arguments:
+ * whatever the exit needs was saved at entry, in per-task state.
+ *
+ * All of this runs under kvm->mmu_lock held for write, on the vCPU's thread.
+ * The hot path is one hash lookup per hook; per-VM counters are updated once
+ * per sync call (or per zap walk), and the ring buffer sees one record per
+ * sync call unless frame tracing was asked for.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "unsync.h"
+
+#define ENOSPC	28
+#define EINTR	4
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before load. */
+const volatile bool trace_frames = false;
+
+struct walk_frame {
+	u64 sp;
+	u32 uc_entry;		/* sp->unsync_children at entry */
+	u32 level;
+};
+
+/* Accumulated over one sync call, or over one walk outside a sync. */
+struct walk_acc {
+	u32 walks;
+	u32 restarts;		/* top-level walks that returned -ENOSPC */
+	u32 frames;
+	u32 leaves;
+	u32 clears_walk;
+	u32 clears_parents;
+	u32 max_nr;
+	u32 root_level;
+};
+
+/*
+ * A task's state while it is inside a sync call, a walk or
+ * mmu_pages_clear_parents().  Keyed by thread id, not CPU: the task may
+ * reschedule between walks (cond_resched_rwlock_write) and come back on
+ * another CPU.  Deleted when the task leaves the outermost hooked call.
+ */
+struct task_state {
+	u64 sync_start_ns;
+	u64 pvec;			/* top-level walk's page vector */
+	u64 parents[PARENTS_MAX];	/* mmu_pages_clear_parents() snapshot */
+	u32 parents_uc[PARENTS_MAX];
+	u32 in_sync;
+	u32 in_clear_parents;
+	u32 can_yield;
+	u32 depth;			/* __mmu_unsync_walk frames open */
+	u32 walk_ctx;			/* enum walk_ctx of the open walk */
+	u32 pad;
+	struct walk_frame stack[FRAME_STACK_MAX];
+	struct walk_acc sync;		/* the open sync call */
+	struct walk_acc zap;		/* the open walk outside a sync */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, struct task_state);
+} task_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);		/* VMM tgid */
+	__type(value, struct vm_stats);
+} vm_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct hists);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct self_stats);
+} self_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+static const struct task_state zero_task;
+static const struct vm_stats zero_vm;
+
+static __always_inline struct self_stats *self(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&self_stats, &zero);
+}
+
+static __always_inline struct hists *global_hists(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&hists, &zero);
+}
+
+static __always_inline struct vm_stats *vm_of_current(void)
+{
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct vm_stats *vs;
+
+	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
+	if (vs)
+		return vs;
+	bpf_map_update_elem(&vm_stats, &tgid, &zero_vm, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&vm_stats, &tgid);
+}
+
+static __always_inline struct task_state *task_get(bool create)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct task_state *ts;
+	struct self_stats *ss;
+
+	ts = bpf_map_lookup_elem(&task_states, &tid);
+	if (ts || !create)
+		return ts;
+	if (bpf_map_update_elem(&task_states, &tid, &zero_task, BPF_NOEXIST) == 0)
+		ts = bpf_map_lookup_elem(&task_states, &tid);
+	if (!ts) {
+		ss = self();
+		if (ss)
+			ss->task_state_full++;
+	}
+	return ts;
+}
+
+/* Drop the task's state once it is inside none of the hooked functions. */
+static __always_inline void task_put_if_idle(struct task_state *ts)
+{
+	u32 tid;
+
+	if (ts->in_sync || ts->in_clear_parents || ts->depth)
+		return;
+	tid = (u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&task_states, &tid);
+}
+
+static __always_inline void count_orphan(void)
+{
+	struct self_stats *ss = self();
+
+	if (ss)
+		ss->orphan_exits++;
+}
+
+static __always_inline u32 sp_level(struct kvm_mmu_page *sp)
+{
+	return BPF_CORE_READ_BITFIELD_PROBED(sp, role.level);
+}
+
+static __always_inline u32 sp_unsync_children(u64 sp)
+{
+	return BPF_CORE_READ((struct kvm_mmu_page *)sp, unsync_children);
+}
+
+/*
+ * Where the page vector keeps its entries and its count, in whichever
+ * shape this kernel has (see vmlinux.h).  All three values are CO-RE
+ * constants, so the branches not taken are removed at load time.
+ */
+struct pvec_layout {
+	u32 page_off;
+	u32 elem_size;
+	u32 nr_off;
+};
+
+static __always_inline bool pvec_layout(struct pvec_layout *l)
+{
+	if (bpf_core_type_exists(struct kvm_mmu_page_vec)) {
+		l->page_off = bpf_core_field_offset(struct kvm_mmu_page_vec, page);
+		l->elem_size = bpf_core_field_size(struct kvm_mmu_page_vec, page) / PVEC_NR_MAX;
+		l->nr_off = bpf_core_field_offset(struct kvm_mmu_page_vec, nr);
+		return true;
+	}
+	if (bpf_core_field_exists(struct kvm_mmu_pages, page)) {
+		l->page_off = bpf_core_field_offset(struct kvm_mmu_pages, page);
+		l->elem_size = bpf_core_field_size(struct kvm_mmu_pages, page) / PVEC_NR_MAX;
+		l->nr_off = bpf_core_field_offset(struct kvm_mmu_pages, nr);
+		return true;
+	}
+	if (bpf_core_field_exists(struct kvm_mmu_pages___bare, page)) {
+		l->page_off = bpf_core_field_offset(struct kvm_mmu_pages___bare, page);
+		l->elem_size = bpf_core_field_size(struct kvm_mmu_pages___bare, page) / PVEC_NR_MAX;
+		l->nr_off = bpf_core_field_offset(struct kvm_mmu_pages___bare, nr);
+		return true;
+	}
+	return false;
+}
+
+static __always_inline u32 pvec_nr(u64 pvec, const struct pvec_layout *l)
+{
+	u32 nr = 0;
+
+	bpf_probe_read_kernel(&nr, sizeof(nr), (void *)(pvec + l->nr_off));
+	return nr;
+}
+
+/* Unsync pages the walk handed to its caller: the leaves it will sync. */
+static __always_inline u32 pvec_unsync_pages(u64 pvec, u32 nr,
+					     const struct pvec_layout *l)
+{
+	struct kvm_mmu_page *sp;
+	u32 i, leaves = 0;
+
+	for (i = 0; i < PVEC_NR_MAX; i++) {
+		if (i >= nr)
+			break;
+		sp = NULL;
+		bpf_probe_read_kernel(&sp, sizeof(sp),
+				      (void *)(pvec + l->page_off + i * l->elem_size));
+		if (sp && BPF_CORE_READ(sp, unsync))
+			leaves++;
+	}
+	return leaves;
+}
+
+static __always_inline void flush_acc(struct vm_stats *vs, u32 ctx,
+				      const struct walk_acc *a)
+{
+	if (ctx >= CTX_MAX)
+		return;
+	vs->walks[ctx][WALK_DONE] += a->walks - a->restarts;
+	vs->walks[ctx][WALK_ENOSPC] += a->restarts;
+	vs->frames[ctx] += a->frames;
+	vs->leaves[ctx] += a->leaves;
+	vs->clears[ctx][SITE_WALK] += a->clears_walk;
+	vs->clears[ctx][SITE_CLEAR_PARENTS] += a->clears_parents;
+}
+
+static __always_inline void emit_summary(u32 type, s32 result, u64 start,
+					 u64 end, u32 can_yield,
+					 const struct walk_acc *a)
+{
+	struct sync_event *e;
+	struct self_stats *ss;
+	u64 id = bpf_get_current_pid_tgid();
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		ss = self();
+		if (ss)
+			ss->ringbuf_dropped++;
+		return;
+	}
+	e->type = type;
+	e->tgid = id >> 32;
+	e->tid = (u32)id;
+	e->result = result;
+	e->start_ns = start;
+	e->duration_ns = end - start;
+	e->can_yield = can_yield;
+	e->root_level = a->root_level;
+	e->walks = a->walks;
+	e->restarts = a->restarts;
+	e->frames = a->frames;
+	e->leaves = a->leaves;
+	e->clears_walk = a->clears_walk;
+	e->clears_parents = a->clears_parents;
+	e->max_nr = a->max_nr;
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
+				       u32 cleared, u32 nr)
+{
+	struct frame_event *e;
+	struct self_stats *ss;
+	u64 id = bpf_get_current_pid_tgid();
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		ss = self();
+		if (ss)
+			ss->ringbuf_dropped++;
+		return;
+	}
+	e->type = EV_FRAME;
+	e->tgid = id >> 32;
+	e->tid = (u32)id;
+	e->ctx = ctx;
+	e->depth = depth;
+	e->level = level;
+	e->ret = ret;
+	e->cleared = cleared;
+	e->nr = nr;
+	e->pad = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Slot k holds durations in [2^(k-1), 2^k) ns; slot 0 holds 0. */
+static __always_inline u32 duration_slot(u64 d)
+{
+	u32 slot = 0;
+
+	while (d && slot < DURATION_SLOTS - 1) {
+		d >>= 1;
+		slot++;
+	}
+	return slot;
+}
+
+/* ---- mmu_sync_children(vcpu, parent, can_yield) ---- */
+
+static __always_inline int on_sync_enter(struct kvm_mmu_page *parent,
+					 bool can_yield)
+{
+	struct task_state *ts = task_get(true);
+
+	if (!ts)
+		return 0;
+	__builtin_memset(&ts->sync, 0, sizeof(ts->sync));
+	ts->in_sync = 1;
+	ts->can_yield = can_yield;
+	ts->sync.root_level = sp_level(parent);
+	ts->sync_start_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline int on_sync_exit(s32 ret)
+{
+	struct task_state *ts = task_get(false);
+	struct vm_stats *vs;
+	struct hists *h;
+	u64 now = bpf_ktime_get_ns(), d;
+	u32 res;
+
+	if (!ts || !ts->in_sync) {
+		count_orphan();
+		return 0;
+	}
+	ts->in_sync = 0;
+	res = ret == 0 ? SYNC_OK : ret == -EINTR ? SYNC_EINTR : SYNC_OTHER;
+	vs = vm_of_current();
+	if (vs) {
+		vs->sync_calls[res]++;
+		vs->restarts += ts->sync.restarts;
+		flush_acc(vs, CTX_SYNC, &ts->sync);
+	}
+	d = now - ts->sync_start_ns;
+	h = global_hists();
+	if (h) {
+		h->sync_duration[duration_slot(d)]++;
+		h->sync_duration_sum_ns += d;
+	}
+	emit_summary(EV_SYNC, ret, ts->sync_start_ns, now, ts->can_yield,
+		     &ts->sync);
+	task_put_if_idle(ts);
+	return 0;
+}
+
+/* ---- __mmu_unsync_walk(sp, pvec), recursive ---- */
+
+static __always_inline int on_walk_enter(struct kvm_mmu_page *sp, void *pvec)
+{
+	struct task_state *ts = task_get(true);
+	struct walk_frame *f;
+	u32 d;
+
+	if (!ts)
+		return 0;
+	d = ts->depth++;
+	if (d >= FRAME_STACK_MAX) {
+		struct self_stats *ss = self();
+
+		if (ss)
+			ss->stack_overflow++;
+		return 0;
+	}
+	if (d == 0) {
+		ts->pvec = (u64)pvec;
+		ts->walk_ctx = ts->in_sync ? CTX_SYNC : CTX_ZAP;
+		if (ts->walk_ctx == CTX_ZAP) {
+			__builtin_memset(&ts->zap, 0, sizeof(ts->zap));
+			ts->zap.root_level = sp_level(sp);
+			ts->sync_start_ns = bpf_ktime_get_ns();
+		}
+	}
+	f = &ts->stack[d];
+	f->sp = (u64)sp;
+	f->uc_entry = sp_unsync_children((u64)sp);
+	f->level = sp_level(sp);
+	return 0;
+}
+
+static __always_inline void top_walk_exit(struct task_state *ts,
+					  struct walk_acc *a, s32 ret)
+{
+	struct pvec_layout l;
+	struct hists *h;
+	u32 nr = 0, ctx = ts->walk_ctx;
+	struct vm_stats *vs;
+
+	a->walks++;
+	if (ret == -ENOSPC)
+		a->restarts++;
+	if (pvec_layout(&l)) {
+		nr = pvec_nr(ts->pvec, &l);
+		a->leaves += pvec_unsync_pages(ts->pvec, nr, &l);
+	}
+	if (nr > a->max_nr)
+		a->max_nr = nr;
+	h = global_hists();
+	if (h && ctx < CTX_MAX) {
+		h->pvec_depth[ctx][nr < PVEC_NR_MAX ? nr : PVEC_NR_MAX]++;
+		h->pvec_depth_sum[ctx] += nr;
+	}
+	if (ctx != CTX_ZAP)
+		return;
+	vs = vm_of_current();
+	if (vs)
+		flush_acc(vs, CTX_ZAP, a);
+	emit_summary(EV_ZAP_WALK, ret, ts->sync_start_ns, bpf_ktime_get_ns(),
+		     0, a);
+}
+
+static __always_inline int on_walk_exit(s32 ret)
+{
+	struct task_state *ts = task_get(false);
+	struct walk_acc *a;
+	struct walk_frame *f;
+	u32 d, cleared, uc;
+
+	if (!ts || !ts->depth) {
+		count_orphan();
+		return 0;
+	}
+	d = --ts->depth;
+	if (d >= FRAME_STACK_MAX)
+		return 0;
+	a = ts->walk_ctx == CTX_ZAP ? &ts->zap : &ts->sync;
+	f = &ts->stack[d];
+	/* mmu_lock is held for write: only this frame changed sp's count. */
+	uc = sp_unsync_children(f->sp);
+	cleared = f->uc_entry - uc;
+	a->frames++;
+	a->clears_walk += cleared;
+	if (trace_frames) {
+		struct pvec_layout l;
+		u32 nr = pvec_layout(&l) ? pvec_nr(ts->pvec, &l) : 0;
+
+		emit_frame(ts->walk_ctx, d, f->level, ret, cleared, nr);
+	}
+	if (d == 0) {
+		top_walk_exit(ts, a, ret);
+		task_put_if_idle(ts);
+	}
+	return 0;
+}
+
+/* ---- mmu_pages_clear_parents(parents), stock kernels ---- */
+
+static __always_inline int on_clear_parents_enter(struct mmu_page_path *parents)
+{
+	struct task_state *ts = task_get(true);
+	u64 p;
+	int i;
+
+	if (!ts)
+		return 0;
+	ts->in_clear_parents = 1;
+	/*
+	 * Like the kernel's loop, stop at the first NULL: it is the sentinel
+	 * above the root, and the slots past it are uninitialised stack.
+	 */
+	for (i = 0; i < PARENTS_MAX; i++) {
+		p = (u64)BPF_CORE_READ(parents, parent[i]);
+		ts->parents[i] = p;
+		if (!p)
+			break;
+		ts->parents_uc[i] = sp_unsync_children(p);
+	}
+	return 0;
+}
+
+static __always_inline int on_clear_parents_exit(void)
+{
+	struct task_state *ts = task_get(false);
+	struct vm_stats *vs;
+	u32 cleared = 0;
+	int i;
+
+	if (!ts || !ts->in_clear_parents) {
+		count_orphan();
+		return 0;
+	}
+	ts->in_clear_parents = 0;
+	for (i = 0; i < PARENTS_MAX; i++) {
+		if (!ts->parents[i])
+			break;
+		cleared += ts->parents_uc[i] - sp_unsync_children(ts->parents[i]);
+	}
+	if (ts->in_sync) {
+		ts->sync.clears_parents += cleared;
+	} else {
+		/* mmu_zap_unsync_children(): after its walk, outside a sync. */
+		vs = vm_of_current();
+		if (vs)
+			vs->clears[CTX_ZAP][SITE_CLEAR_PARENTS] += cleared;
+	}
+	task_put_if_idle(ts);
+	return 0;
+}
+
+/*
+ * ---- stable tracepoints ----
+ * Raw tracepoints: attached by name, so they need no tracefs mount, and they
+ * skip the argument copy the counter does not need.
+ */
+
+SEC("raw_tp/kvm_mmu_sync_page")
+int tp_sync_page(void *ctx)
+{
+	struct vm_stats *vs = vm_of_current();
+
+	if (vs)
+		vs->pages_synced++;
+	return 0;
+}
+
+SEC("raw_tp/kvm_mmu_unsync_page")
+int tp_unsync_page(void *ctx)
+{
+	struct vm_stats *vs = vm_of_current();
+
+	if (vs)
+		vs->pages_unsynced++;
+	return 0;
+}
+
+/* ---- fentry/fexit flavour: attach targets set by user space ---- */
+
+SEC("fentry")
+int BPF_PROG(fentry_sync_children, struct kvm_vcpu *vcpu,
+	     struct kvm_mmu_page *parent, bool can_yield)
+{
+	return on_sync_enter(parent, can_yield);
+}
+
+SEC("fexit")
+int BPF_PROG(fexit_sync_children, struct kvm_vcpu *vcpu,
+	     struct kvm_mmu_page *parent, bool can_yield, int ret)
+{
+	return on_sync_exit(ret);
+}
+
+SEC("fentry")
+int BPF_PROG(fentry_unsync_walk, struct kvm_mmu_page *sp, void *pvec)
+{
+	return on_walk_enter(sp, pvec);
+}
+
+SEC("fexit")
+int BPF_PROG(fexit_unsync_walk, struct kvm_mmu_page *sp, void *pvec, int ret)
+{
+	return on_walk_exit(ret);
+}
+
+SEC("fentry")
+int BPF_PROG(fentry_clear_parents, struct mmu_page_path *parents)
+{
+	return on_clear_parents_enter(parents);
+}
+
+SEC("fexit")
+int BPF_PROG(fexit_clear_parents, struct mmu_page_path *parents)
+{
+	return on_clear_parents_exit();
+}
+
+/* ---- kprobe/kretprobe flavour: attached by user space by symbol ---- */
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_sync_children, struct kvm_vcpu *vcpu,
+	       struct kvm_mmu_page *parent, bool can_yield)
+{
+	return on_sync_enter(parent, can_yield);
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(kretprobe_sync_children, int ret)
+{
+	return on_sync_exit(ret);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_unsync_walk, struct kvm_mmu_page *sp, void *pvec)
+{
+	return on_walk_enter(sp, pvec);
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(kretprobe_unsync_walk, int ret)
+{
+	return on_walk_exit(ret);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(kprobe_clear_parents, struct mmu_page_path *parents)
+{
+	return on_clear_parents_enter(parents);
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(kretprobe_clear_parents)
+{
+	return on_clear_parents_exit();
+}

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "discover.h"
+#include "hooks.h"
+#include "probe.skel.h"
+#include "unsync.skel.h"
+
+static const struct {
+	const char *func;
+	bool walk;
+} hook_defs[NR_HOOKS] = {
+	[HOOK_SYNC_CHILDREN] = { "mmu_sync_children", true },
+	[HOOK_UNSYNC_WALK] = { "__mmu_unsync_walk", true },
+	[HOOK_CLEAR_PARENTS] = { "mmu_pages_clear_parents", false },
+};
+
+int parse_attach_mode(const char *s, enum attach_mode *m)
+{
+	if (!strcmp(s, "auto"))
+		*m = ATTACH_AUTO;
+	else if (!strcmp(s, "fentry"))
+		*m = ATTACH_FENTRY;
+	else if (!strcmp(s, "kprobe"))
+		*m = ATTACH_KPROBE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *flavour_name(enum flavour f)
+{
+	switch (f) {
+	case FL_FENTRY:
+		return "fentry";
+	case FL_KPROBE:
+		return "kprobe";
+	default:
+		return "none";
+	}
+}
+
+/* libbpf's errno for a kprobe on a kernel without kprobes is ENOENT. */
+static const char *attach_error(enum flavour f, int err)
+{
+	if (f == FL_KPROBE && err == ENOENT &&
+	    access("/sys/bus/event_source/devices/kprobe", F_OK) != 0)
+		return "kernel has no kprobes (CONFIG_KPROBES off?)";
+	return strerror(err);
+}
+
+/*
+ * A real attach of a do-nothing program is the only honest test: BTF may
+ * list a function that ftrace cannot patch, and a kprobe program loads
+ * fine on a kernel without CONFIG_KPROBES but never attaches.
+ */
+static int try_flavour(enum flavour f, const char *func, char *why,
+		       size_t whylen)
+{
+	struct probe_bpf *obj;
+	struct bpf_program *prog;
+	struct bpf_link *link;
+	int err;
+
+	obj = probe_bpf__open();
+	if (!obj) {
+		snprintf(why, whylen, "cannot open probe object: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	if (f == FL_FENTRY) {
+		prog = obj->progs.probe_fentry;
+		bpf_program__set_autoload(obj->progs.probe_kprobe, false);
+		err = bpf_program__set_attach_target(prog, 0, func);
+		if (err) {
+			snprintf(why, whylen, "no BTF target: %s",
+				 strerror(-err));
+			goto out;
+		}
+	} else {
+		prog = obj->progs.probe_kprobe;
+		bpf_program__set_autoload(obj->progs.probe_fentry, false);
+	}
+	err = probe_bpf__load(obj);
+	if (err) {
+		snprintf(why, whylen, "load failed: %s", strerror(-err));
+		goto out;
+	}
+	if (f == FL_FENTRY)
+		link = bpf_program__attach(prog);
+	else
+		link = bpf_program__attach_kprobe(prog, false, func);
+	if (!link) {
+		err = -errno;
+		snprintf(why, whylen, "attach failed: %s", attach_error(f, -err));
+		goto out;
+	}
+	bpf_link__destroy(link);
+	err = 0;
+out:
+	probe_bpf__destroy(obj);
+	return err;
+}
+
+static void choose_one(struct hook *h, const struct kernel_view *kv,
+		       enum attach_mode mode)
+{
+	char fwhy[160] = "not allowed by --attach=kprobe";
+	char kwhy[200] = "not allowed by --attach=fentry";
+	struct func_info fi;
+
+	func_lookup(kv, h->func, &fi);
+	if (mode != ATTACH_KPROBE) {
+		if (!fi.in_btf)
+			snprintf(fwhy, sizeof(fwhy), "not in kernel BTF");
+		else if (try_flavour(FL_FENTRY, h->func, fwhy, sizeof(fwhy)) == 0)
+			goto fentry;
+	}
+	if (mode != ATTACH_FENTRY) {
+		if (fi.in_kallsyms) {
+			/*
+			 * Forced: load the real programs even if the test
+			 * attach would fail, so the verifier still judges
+			 * them and the attach error is the real one.
+			 */
+			if (mode == ATTACH_KPROBE ||
+			    try_flavour(FL_KPROBE, h->func, kwhy, sizeof(kwhy)) == 0)
+				goto kprobe;
+		} else if (fi.clone[0]) {
+			snprintf(kwhy, sizeof(kwhy),
+				 "only the clone %s exists: its arguments may be rewritten",
+				 fi.clone);
+		} else {
+			snprintf(kwhy, sizeof(kwhy),
+				 "not in kallsyms (inlined or absent)");
+		}
+	}
+	h->flavour = FL_NONE;
+	snprintf(h->why, sizeof(h->why), "fentry: %s; kprobe: %s", fwhy, kwhy);
+	return;
+fentry:
+	h->flavour = FL_FENTRY;
+	return;
+kprobe:
+	h->flavour = FL_KPROBE;
+}
+
+void hooks_choose(struct hook_set *hs, const struct kernel_view *kv,
+		  enum attach_mode mode, bool verbose)
+{
+	int i;
+
+	memset(hs, 0, sizeof(*hs));
+	for (i = 0; i < NR_HOOKS; i++) {
+		struct hook *h = &hs->hooks[i];
+
+		h->func = hook_defs[i].func;
+		h->walk = hook_defs[i].walk;
+		choose_one(h, kv, mode);
+		if (verbose)
+			fprintf(stderr, "hook %s: %s%s%s\n", h->func,
+				flavour_name(h->flavour),
+				h->why[0] ? ": " : "", h->why);
+	}
+}
+
+static void progs_of(struct unsync_bpf *skel, enum hook_id id,
+		     enum flavour f, struct bpf_program **entry,
+		     struct bpf_program **exit)
+{
+	struct bpf_program *p[NR_HOOKS][2][2] = {
+		[HOOK_SYNC_CHILDREN] = {
+			{ skel->progs.fentry_sync_children, skel->progs.fexit_sync_children },
+			{ skel->progs.kprobe_sync_children, skel->progs.kretprobe_sync_children },
+		},
+		[HOOK_UNSYNC_WALK] = {
+			{ skel->progs.fentry_unsync_walk, skel->progs.fexit_unsync_walk },
+			{ skel->progs.kprobe_unsync_walk, skel->progs.kretprobe_unsync_walk },
+		},
+		[HOOK_CLEAR_PARENTS] = {
+			{ skel->progs.fentry_clear_parents, skel->progs.fexit_clear_parents },
+			{ skel->progs.kprobe_clear_parents, skel->progs.kretprobe_clear_parents },
+		},
+	};
+	int k = f == FL_FENTRY ? 0 : 1;
+
+	*entry = p[id][k][0];
+	*exit = p[id][k][1];
+}
+
+int hooks_configure(struct hook_set *hs, struct unsync_bpf *skel)
+{
+	struct bpf_program *entry, *exit;
+	enum flavour f;
+	int i, err;
+
+	for (i = 0; i < NR_HOOKS; i++) {
+		struct hook *h = &hs->hooks[i];
+
+		for (f = FL_FENTRY; f <= FL_KPROBE; f++) {
+			progs_of(skel, i, f, &entry, &exit);
+			bpf_program__set_autoload(entry, h->flavour == f);
+			bpf_program__set_autoload(exit, h->flavour == f);
+		}
+		if (h->flavour != FL_FENTRY)
+			continue;
+		progs_of(skel, i, FL_FENTRY, &entry, &exit);
+		err = bpf_program__set_attach_target(entry, 0, h->func);
+		if (!err)
+			err = bpf_program__set_attach_target(exit, 0, h->func);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static struct bpf_link *attach_prog(struct bpf_program *prog, enum flavour f,
+				    bool ret, const char *func)
+{
+	if (f == FL_FENTRY)
+		return bpf_program__attach(prog);
+	return bpf_program__attach_kprobe(prog, ret, func);
+}
+
+
+static void attach_exit(struct hook *h, struct unsync_bpf *skel,
+			enum hook_id id)
+{
+	struct bpf_program *entry, *exit;
+
+	if (h->flavour == FL_NONE)
+		return;
+	progs_of(skel, id, h->flavour, &entry, &exit);
+	h->exit = attach_prog(exit, h->flavour, true, h->func);
+	if (!h->exit) {
+		snprintf(h->why, sizeof(h->why), "%s exit attach failed: %s",
+			 flavour_name(h->flavour), attach_error(h->flavour, errno));
+		h->flavour = FL_NONE;
+	}
+}
+
+static void attach_entry(struct hook *h, struct unsync_bpf *skel,
+			 enum hook_id id)
+{
+	struct bpf_program *entry, *exit;
+
+	if (h->flavour == FL_NONE)
+		return;
+	progs_of(skel, id, h->flavour, &entry, &exit);
+	h->entry = attach_prog(entry, h->flavour, false, h->func);
+	if (!h->entry) {
+		snprintf(h->why, sizeof(h->why), "%s entry attach failed: %s",
+			 flavour_name(h->flavour), attach_error(h->flavour, errno));
+		/* An exit without its entry only makes orphans: drop it. */
+		bpf_link__destroy(h->exit);
+		h->exit = NULL;
+		h->flavour = FL_NONE;
+	}
+}
+
+/*
+ * Exits go first: an exit whose entry was missed is counted as an orphan
+ * and changes nothing.  Then mmu_sync_children's entry before the walk's,
+ * so that a walk is never seen without the sync it runs in and counted as
+ * a zap walk.  (A sync already running when its entry attaches is the one
+ * exception, for the instant of start-up.)
+ */
+void hooks_attach(struct hook_set *hs, struct unsync_bpf *skel)
+{
+	static const enum hook_id order[] = {
+		HOOK_SYNC_CHILDREN, HOOK_CLEAR_PARENTS, HOOK_UNSYNC_WALK,
+	};
+	unsigned int i;
+
+	hs->tp_sync = bpf_program__attach(skel->progs.tp_sync_page);
+	if (!hs->tp_sync)
+		snprintf(hs->tp_sync_why, sizeof(hs->tp_sync_why),
+			 "raw tracepoint attach failed: %s", strerror(errno));
+	hs->tp_unsync = bpf_program__attach(skel->progs.tp_unsync_page);
+	if (!hs->tp_unsync)
+		snprintf(hs->tp_unsync_why, sizeof(hs->tp_unsync_why),
+			 "raw tracepoint attach failed: %s", strerror(errno));
+
+	for (i = 0; i < NR_HOOKS; i++)
+		attach_exit(&hs->hooks[i], skel, i);
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		attach_entry(&hs->hooks[order[i]], skel, order[i]);
+}
+
+void hooks_detach(struct hook_set *hs)
+{
+	int i;
+
+	/* Entries first: the mirror image of hooks_attach(). */
+	for (i = NR_HOOKS - 1; i >= 0; i--) {
+		bpf_link__destroy(hs->hooks[i].entry);
+		hs->hooks[i].entry = NULL;
+	}
+	for (i = 0; i < NR_HOOKS; i++) {
+		bpf_link__destroy(hs->hooks[i].exit);
+		hs->hooks[i].exit = NULL;
+	}
+	bpf_link__destroy(hs->tp_sync);
+	bpf_link__destroy(hs->tp_unsync);
+	hs->tp_sync = hs->tp_unsync = NULL;
+}
+
+bool hooks_walk_attached(const struct hook_set *hs)
+{
+	int i;
+
+	for (i = 0; i < NR_HOOKS; i++)
+		if (hs->hooks[i].walk && hs->hooks[i].flavour == FL_NONE)
+			return false;
+	return true;
+}
+
+void hooks_report(const struct hook_set *hs, struct agent_info *info)
+{
+	struct probe_status *p;
+	int i;
+
+	info->nr_probes = 0;
+	for (i = 0; i < NR_HOOKS; i++) {
+		const struct hook *h = &hs->hooks[i];
+
+		p = &info->probes[info->nr_probes++];
+		p->probe = h->func;
+		p->mode = flavour_name(h->flavour);
+		p->attached = h->flavour != FL_NONE;
+		snprintf(p->reason, sizeof(p->reason), "%s", h->why);
+	}
+	p = &info->probes[info->nr_probes++];
+	p->probe = "kvm_mmu_sync_page";
+	p->mode = "tracepoint";
+	p->attached = hs->tp_sync != NULL;
+	snprintf(p->reason, sizeof(p->reason), "%s", hs->tp_sync ? "" : hs->tp_sync_why);
+	p = &info->probes[info->nr_probes++];
+	p->probe = "kvm_mmu_unsync_page";
+	p->mode = "tracepoint";
+	p->attached = hs->tp_unsync != NULL;
+	snprintf(p->reason, sizeof(p->reason), "%s", hs->tp_unsync ? "" : hs->tp_unsync_why);
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The function hooks and tracepoints, the flavour each one gets, and
+ * attaching them in an order that never mixes contexts. */
+#ifndef __HOOKS_H
+#define __HOOKS_H
+
+#include <stdbool.h>
+#include "agent_info.h"
+
+struct kernel_view;
+struct unsync_bpf;
+struct bpf_link;
+
+enum attach_mode { ATTACH_AUTO, ATTACH_FENTRY, ATTACH_KPROBE };
+enum flavour { FL_NONE, FL_FENTRY, FL_KPROBE };
+
+enum hook_id {
+	HOOK_SYNC_CHILDREN,
+	HOOK_UNSYNC_WALK,
+	HOOK_CLEAR_PARENTS,
+	NR_HOOKS,
+};
+
+struct hook {
+	const char *func;
+	bool walk;		/* the walk itself: --check needs it */
+	enum flavour flavour;
+	char why[400];		/* why no flavour, or why attach failed */
+	struct bpf_link *entry, *exit;
+};
+
+struct hook_set {
+	struct hook hooks[NR_HOOKS];
+	struct bpf_link *tp_sync, *tp_unsync;
+	char tp_sync_why[160], tp_unsync_why[160];
+};
+
+int parse_attach_mode(const char *s, enum attach_mode *m);
+const char *flavour_name(enum flavour f);
+
+/* Discover, then test a real attach of each allowed flavour. */
+void hooks_choose(struct hook_set *hs, const struct kernel_view *kv,
+		  enum attach_mode mode, bool verbose);
+/* Turn on the chosen programs and set fentry targets; before load. */
+int hooks_configure(struct hook_set *hs, struct unsync_bpf *skel);
+/* After load: exits first, then entries, sync before walk (see .c). */
+void hooks_attach(struct hook_set *hs, struct unsync_bpf *skel);
+void hooks_detach(struct hook_set *hs);
+
+bool hooks_walk_attached(const struct hook_set *hs);
+void hooks_report(const struct hook_set *hs, struct agent_info *info);
+
+#endif /* __HOOKS_H */

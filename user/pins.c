@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "pins.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+static int check_bpffs(const char *dir, char *err, size_t errlen)
+{
+	char parent[256];
+	struct statfs st;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	if (statfs(dirname(parent), &st) || st.f_type != BPF_FS_MAGIC) {
+		snprintf(err, errlen,
+			 "%s is not on a BPF filesystem: mount it (mount -t bpf bpf /sys/fs/bpf) or pick another --pin-dir",
+			 dir);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+int pins_open(struct pins *p, const char *dir, char *err, size_t errlen)
+{
+	int err_;
+
+	memset(p, 0, sizeof(*p));
+	p->lock_fd = -1;
+	if (snprintf(p->dir, sizeof(p->dir), "%s", dir) >= (int)sizeof(p->dir)) {
+		snprintf(err, errlen, "--pin-dir is too long");
+		return -ENAMETOOLONG;
+	}
+	err_ = check_bpffs(dir, err, errlen);
+	if (err_)
+		return err_;
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		err_ = -errno;
+		snprintf(err, errlen, "cannot create pin directory %s: %s",
+			 dir, strerror(errno));
+		return err_;
+	}
+	p->lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->lock_fd < 0) {
+		err_ = -errno;
+		snprintf(err, errlen, "cannot open pin directory %s: %s", dir,
+			 strerror(errno));
+		return err_;
+	}
+	/* Two agents must never share (and later unpin) the same maps. */
+	if (flock(p->lock_fd, LOCK_EX | LOCK_NB)) {
+		err_ = -errno;
+		snprintf(err, errlen,
+			 "pin directory %s is in use by another kvm-unsync-exporter: stop it or pass another --pin-dir",
+			 dir);
+		close(p->lock_fd);
+		p->lock_fd = -1;
+		return err_;
+	}
+	return 0;
+}
+
+int pins_add(struct pins *p, struct bpf_map *map, char *err, size_t errlen)
+{
+	char path[512];
+	int ret;
+
+	if (p->nr >= (int)(sizeof(p->maps) / sizeof(p->maps[0])))
+		return -E2BIG;
+	snprintf(path, sizeof(path), "%s/%s", p->dir, bpf_map__name(map));
+	/*
+	 * We hold the directory lock, so a pin already there was left by an
+	 * earlier agent (--keep-pins, or a crash): replace it.
+	 */
+	unlink(path);
+	ret = bpf_map__pin(map, path);
+	if (ret) {
+		snprintf(err, errlen, "cannot pin map at %s: %s", path,
+			 strerror(-ret));
+		return ret;
+	}
+	p->maps[p->nr++] = map;
+	return 0;
+}
+
+void pins_close(struct pins *p, bool keep)
+{
+	int i;
+
+	if (!keep) {
+		for (i = 0; i < p->nr; i++)
+			bpf_map__unpin(p->maps[i], NULL);
+		if (p->lock_fd >= 0)
+			rmdir(p->dir);
+	}
+	if (p->lock_fd >= 0)
+		close(p->lock_fd);
+	p->lock_fd = -1;
+	p->nr = 0;
+}

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Read the per-CPU maps into a snapshot (see collect.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "collect.h"
+
+/* percpu_sum_u64() treats every map value as an array of __u64. */
+_Static_assert(sizeof(struct vm_stats) % sizeof(__u64) == 0, "vm_stats");
+_Static_assert(sizeof(struct hists) % sizeof(__u64) == 0, "hists");
+_Static_assert(sizeof(struct self_stats) % sizeof(__u64) == 0, "self_stats");
+
+void snapshot_init(struct snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void snapshot_free(struct snapshot *s)
+{
+	free(s->vms);
+	snapshot_init(s);
+}
+
+void snapshot_reset(struct snapshot *s)
+{
+	s->nr_vms = 0;
+	memset(&s->hists, 0, sizeof(s->hists));
+	memset(&s->self, 0, sizeof(s->self));
+}
+
+int snapshot_add_vm(struct snapshot *s, __u32 tgid,
+		    const struct vm_stats *stats)
+{
+	struct vm_sample *v;
+	size_t cap;
+
+	if (s->nr_vms == s->cap_vms) {
+		cap = s->cap_vms ? s->cap_vms * 2 : 16;
+		v = realloc(s->vms, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->vms = v;
+		s->cap_vms = cap;
+	}
+	v = &s->vms[s->nr_vms++];
+	v->tgid = tgid;
+	v->stats = *stats;
+	return 0;
+}
+
+static int cmp_tgid(const void *a, const void *b)
+{
+	const struct vm_sample *x = a, *y = b;
+
+	return (x->tgid > y->tgid) - (x->tgid < y->tgid);
+}
+
+/*
+ * A hash map walk can see a key twice: when the key we hold is deleted,
+ * get_next_key starts over from the first key.  Sorting also gives the
+ * renderer a stable order between scrapes.
+ */
+void snapshot_sort_dedup(struct snapshot *s)
+{
+	size_t i, n = 0;
+
+	if (s->nr_vms < 2)
+		return;
+	qsort(s->vms, s->nr_vms, sizeof(*s->vms), cmp_tgid);
+	for (i = 1; i < s->nr_vms; i++) {
+		if (s->vms[i].tgid == s->vms[n].tgid)
+			s->vms[n] = s->vms[i];
+		else
+			s->vms[++n] = s->vms[i];
+	}
+	s->nr_vms = n + 1;
+}
+
+long snapshot_find(const struct snapshot *s, __u32 tgid)
+{
+	size_t lo = 0, hi = s->nr_vms, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->vms[mid].tgid == tgid)
+			return (long)mid;
+		if (s->vms[mid].tgid < tgid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+size_t percpu_stride(size_t value_size)
+{
+	return (value_size + 7) & ~(size_t)7;
+}
+
+void percpu_sum_u64(void *out, const void *percpu, size_t value_size,
+		    int ncpus)
+{
+	size_t stride = percpu_stride(value_size);
+	size_t nfields = value_size / sizeof(__u64), f;
+	const unsigned char *cpu = percpu;
+	__u64 *sum = out, v;
+	int c;
+
+	memset(out, 0, value_size);
+	for (c = 0; c < ncpus; c++, cpu += stride) {
+		for (f = 0; f < nfields; f++) {
+			/* memcpy: the caller's buffer need not be aligned */
+			memcpy(&v, cpu + f * sizeof(v), sizeof(v));
+			sum[f] += v;
+		}
+	}
+}
+
+/* libbpf >= 1.0 returns -errno directly from the low-level map calls. */
+static int bpf_next_key(const struct map_reader *m, const __u32 *key,
+			__u32 *next)
+{
+	return bpf_map_get_next_key(m->fd, key, next);
+}
+
+static int bpf_lookup(const struct map_reader *m, const __u32 *key,
+		      void *values)
+{
+	return bpf_map_lookup_elem(m->fd, key, values);
+}
+
+static int bpf_del(const struct map_reader *m, const __u32 *key)
+{
+	return bpf_map_delete_elem(m->fd, key);
+}
+
+void map_reader_bpf(struct map_reader *m, int fd)
+{
+	memset(m, 0, sizeof(*m));
+	m->next_key = bpf_next_key;
+	m->lookup = bpf_lookup;
+	m->del = bpf_del;
+	m->fd = fd;
+}
+
+int collect_src_bpf(struct collect_src *src, int vm_stats_fd, int hists_fd,
+		    int self_stats_fd)
+{
+	int ncpus = libbpf_num_possible_cpus();
+
+	if (ncpus <= 0)
+		return ncpus < 0 ? ncpus : -EINVAL;
+	map_reader_bpf(&src->vm_stats, vm_stats_fd);
+	map_reader_bpf(&src->hists, hists_fd);
+	map_reader_bpf(&src->self_stats, self_stats_fd);
+	src->ncpus = ncpus;
+	return 0;
+}
+
+static int collect_vms(struct snapshot *s, const struct map_reader *m,
+		       int ncpus, void *buf)
+{
+	__u32 key = 0, next;
+	const __u32 *prev = NULL;
+	struct vm_stats sum;
+	size_t seen = 0;
+	int err;
+
+	for (;;) {
+		err = m->next_key(m, prev, &next);
+		if (err == -ENOENT)
+			break;		/* end of the map */
+		if (err)
+			return err;
+		/* deletions restart the walk; do not let that spin */
+		if (++seen > COLLECT_MAX_VMS)
+			return -E2BIG;
+		key = next;
+		prev = &key;
+		err = m->lookup(m, &key, buf);
+		if (err == -ENOENT)
+			continue;	/* deleted since next_key: skip */
+		if (err)
+			return err;
+		percpu_sum_u64(&sum, buf, sizeof(sum), ncpus);
+		err = snapshot_add_vm(s, key, &sum);
+		if (err)
+			return err;
+	}
+	snapshot_sort_dedup(s);
+	return 0;
+}
+
+/* A one-entry per-CPU array: key 0, summed into out. */
+static int collect_array(void *out, size_t value_size,
+			 const struct map_reader *m, int ncpus, void *buf)
+{
+	__u32 key = 0;
+	int err;
+
+	err = m->lookup(m, &key, buf);
+	if (err)
+		return err;
+	percpu_sum_u64(out, buf, value_size, ncpus);
+	return 0;
+}
+
+static size_t max_value_size(void)
+{
+	size_t n = sizeof(struct vm_stats);
+
+	if (sizeof(struct hists) > n)
+		n = sizeof(struct hists);
+	if (sizeof(struct self_stats) > n)
+		n = sizeof(struct self_stats);
+	return n;
+}
+
+int collect_from(struct snapshot *s, const struct collect_src *src)
+{
+	void *buf;
+	int err;
+
+	snapshot_reset(s);
+	if (src->ncpus <= 0)
+		return -EINVAL;
+	buf = calloc((size_t)src->ncpus, percpu_stride(max_value_size()));
+	if (!buf)
+		return -ENOMEM;
+	err = collect_vms(s, &src->vm_stats, src->ncpus, buf);
+	if (!err)
+		err = collect_array(&s->hists, sizeof(s->hists), &src->hists,
+				    src->ncpus, buf);
+	if (!err)
+		err = collect_array(&s->self, sizeof(s->self),
+				    &src->self_stats, src->ncpus, buf);
+	free(buf);
+	return err;
+}
+
+int collect_snapshot(struct snapshot *s, int vm_stats_fd, int hists_fd,
+		     int self_stats_fd)
+{
+	struct collect_src src;
+	int err;
+
+	err = collect_src_bpf(&src, vm_stats_fd, hists_fd, self_stats_fd);
+	if (err)
+		return err;
+	return collect_from(s, &src);
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Read the pinned per-CPU maps into a plain snapshot, summing the per-CPU
+ * copies.
+ *
+ * The map access is behind struct map_reader so that everything but the
+ * three libbpf calls (bpf_map_get_next_key, bpf_map_lookup_elem,
+ * bpf_map_delete_elem) runs in unit tests against plain arrays.
+ *
+ * Map layout assumed (bpf/unsync.h):
+ *   vm_stats:   BPF_MAP_TYPE_PERCPU_HASH,  key __u32 tgid, value struct vm_stats
+ *   hists:      BPF_MAP_TYPE_PERCPU_ARRAY, key __u32 0,    value struct hists
+ *   self_stats: BPF_MAP_TYPE_PERCPU_ARRAY, key __u32 0,    value struct self_stats
+ *
+ * Duration histogram (struct hists.sync_duration), as the BPF side fills it:
+ *   slot = d ? min(64 - clz(d), DURATION_SLOTS - 1) : 0
+ * so, for a duration of d nanoseconds:
+ *   slot 0                      d == 0
+ *   slot k, 1 <= k <= 38        2^(k-1) <= d < 2^k
+ *   slot 39 (DURATION_SLOTS-1)  d >= 2^38 (~275 s): the clamp, no upper bound
+ * Every slot k < DURATION_SLOTS - 1 therefore holds d < 2^k ns, and the
+ * renderer publishes it as the bucket le = 2^k ns; the last slot only counts
+ * toward le="+Inf".
+ */
+#ifndef __COLLECT_H
+#define __COLLECT_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "../bpf/unsync.h"
+
+/* Largest number of vm_stats keys one scrape will walk (loop guard). */
+#define COLLECT_MAX_VMS	65536
+
+struct vm_sample {
+	__u32 tgid;
+	struct vm_stats stats;	/* summed over CPUs */
+};
+
+struct snapshot {
+	struct vm_sample *vms;	/* sorted by tgid, no duplicates */
+	size_t nr_vms;
+	size_t cap_vms;
+	struct hists hists;		/* summed over CPUs */
+	struct self_stats self;		/* summed over CPUs */
+};
+
+void snapshot_init(struct snapshot *s);
+void snapshot_free(struct snapshot *s);
+/* Forget the VMs and zero the sums; keep the memory. */
+void snapshot_reset(struct snapshot *s);
+/* Append one VM (no sorting, no dedup: collect_from does both). */
+int snapshot_add_vm(struct snapshot *s, __u32 tgid,
+		    const struct vm_stats *stats);
+/* Sort by tgid; of two samples of one tgid (same scrape) keep one. */
+void snapshot_sort_dedup(struct snapshot *s);
+/* Index of tgid in s->vms, or -1. */
+long snapshot_find(const struct snapshot *s, __u32 tgid);
+
+/*
+ * One map, seen through the calls collect needs.  Each returns 0 or a
+ * negative errno; -ENOENT means "no next key" for next_key and "entry
+ * gone" for lookup and del.  lookup fills ncpus values, each rounded up
+ * to 8 bytes, as the kernel hands out per-CPU values.
+ */
+struct map_reader {
+	int (*next_key)(const struct map_reader *m, const __u32 *key,
+			__u32 *next);
+	int (*lookup)(const struct map_reader *m, const __u32 *key,
+		      void *values);
+	int (*del)(const struct map_reader *m, const __u32 *key);
+	int fd;		/* used by the libbpf implementation */
+	void *priv;	/* used by other implementations (tests) */
+};
+
+/* The libbpf implementation: bpf_map_* calls on fd. */
+void map_reader_bpf(struct map_reader *m, int fd);
+
+struct collect_src {
+	struct map_reader vm_stats;
+	struct map_reader hists;
+	struct map_reader self_stats;
+	int ncpus;	/* libbpf_num_possible_cpus() */
+};
+
+/* Fill src with libbpf readers; -errno if the CPU count is unknown. */
+int collect_src_bpf(struct collect_src *src, int vm_stats_fd, int hists_fd,
+		    int self_stats_fd);
+
+/* Per-CPU value stride: the kernel rounds each CPU's copy up to 8 bytes. */
+size_t percpu_stride(size_t value_size);
+/*
+ * Sum ncpus per-CPU copies of a struct made only of __u64 fields (all of
+ * unsync.h's map values are) field by field into out (value_size bytes).
+ * Counters wrap modulo 2^64, as they do in the kernel.
+ */
+void percpu_sum_u64(void *out, const void *percpu, size_t value_size,
+		    int ncpus);
+
+/*
+ * Walk vm_stats and read both arrays into s (reset first).  A vm_stats
+ * entry deleted between next_key and lookup is skipped.  Returns 0 or
+ * -errno; on error s holds whatever was read and must not be rendered as
+ * complete.
+ */
+int collect_from(struct snapshot *s, const struct collect_src *src);
+
+/* collect_src_bpf() + collect_from(): the daemon's entry point. */
+int collect_snapshot(struct snapshot *s, int vm_stats_fd, int hists_fd,
+		     int self_stats_fd);
+
+#endif /* __COLLECT_H */

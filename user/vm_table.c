@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* VM lifecycle and name cache (see vm_table.h for the scrape order). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* POSIX calls (open, strdup) under -std=c11 */
+#endif
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "vm_table.h"
+
+int vm_table_init(struct vm_table *t, const char *proc_root)
+{
+	memset(t, 0, sizeof(*t));
+	t->proc_root = strdup(proc_root ? proc_root : "/proc");
+	return t->proc_root ? 0 : -ENOMEM;
+}
+
+void vm_table_free(struct vm_table *t)
+{
+	free(t->proc_root);
+	free(t->v);
+	free(t->names);
+	memset(t, 0, sizeof(*t));
+}
+
+size_t vm_table_size(const struct vm_table *t)
+{
+	return t->nr;
+}
+
+static struct vm_entry *find(const struct vm_table *t, __u32 tgid)
+{
+	size_t lo = 0, hi = t->nr, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (t->v[mid].tgid == tgid)
+			return &t->v[mid];
+		if (t->v[mid].tgid < tgid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct vm_entry *vm_table_find(const struct vm_table *t, __u32 tgid)
+{
+	return find(t, tgid);
+}
+
+void vm_table_check(struct vm_table *t)
+{
+	unsigned long long start;
+	struct vm_entry *e;
+	size_t i;
+	int err;
+
+	for (i = 0; i < t->nr; i++) {
+		e = &t->v[i];
+		err = proc_pid_starttime(t->proc_root, e->tgid, &start);
+		if (err == -ENOENT) {
+			e->reap = true;
+		} else if (!err && start != e->start_time) {
+			/* another process has this pid now: name it again */
+			e->stale = true;
+		}
+		/* other errors (EACCES...): no news, keep the entry as is */
+	}
+}
+
+/* Read start time and name of a tgid not cached (or reused). */
+static void identify(const struct vm_table *t, struct vm_entry *e)
+{
+	if (proc_pid_starttime(t->proc_root, e->tgid, &e->start_time))
+		e->start_time = 0;
+	vm_name_read(t->proc_root, e->tgid, e->name, sizeof(e->name));
+	e->stale = false;
+}
+
+static int reserve_names(struct vm_table *t, size_t n)
+{
+	const char **p;
+
+	if (n <= t->cap_names)
+		return 0;
+	p = realloc(t->names, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	t->names = p;
+	t->cap_names = n;
+	return 0;
+}
+
+int vm_table_sync(struct vm_table *t, const struct snapshot *s)
+{
+	struct vm_entry *nv, *old;
+	size_t i, n = s->nr_vms;
+
+	if (reserve_names(t, n ? n : 1))
+		return -ENOMEM;
+	nv = calloc(n ? n : 1, sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	/* s->vms is sorted, so the new table is too */
+	for (i = 0; i < n; i++) {
+		old = find(t, s->vms[i].tgid);
+		if (old) {
+			nv[i] = *old;
+			if (nv[i].stale)
+				identify(t, &nv[i]);
+		} else {
+			nv[i].tgid = s->vms[i].tgid;
+			identify(t, &nv[i]);
+		}
+	}
+	free(t->v);
+	t->v = nv;
+	t->nr = t->cap = n;
+	for (i = 0; i < n; i++)
+		t->names[i] = t->v[i].name;
+	t->nr_names = n;
+	return 0;
+}
+
+const char *const *vm_table_names(const struct vm_table *t)
+{
+	return t->names;
+}
+
+int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
+{
+	size_t i, kept = 0;
+	int err, first_err = 0, deleted = 0;
+
+	for (i = 0; i < t->nr; i++) {
+		if (t->v[i].reap) {
+			err = vm_stats->del ?
+			      vm_stats->del(vm_stats, &t->v[i].tgid) :
+			      -EOPNOTSUPP;
+			if (!err || err == -ENOENT) {
+				deleted++;
+				continue;
+			}
+			if (!first_err)
+				first_err = err;
+		}
+		t->v[kept++] = t->v[i];
+	}
+	t->nr = kept;
+	/* entries moved: the names of the last sync are no longer valid */
+	t->nr_names = 0;
+	return first_err ? first_err : deleted;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * VM lifecycle and the per-VM name cache.
+ *
+ * A VM is a tgid present in the vm_stats map.  Nothing in the kernel removes
+ * a dead VMM's entry, so the daemon does, after publishing its final counts
+ * once.  A scrape runs four steps, in this order:
+ *
+ *   vm_table_check(t)        before reading the maps: mark cached VMs
+ *                            whose process is gone as "reap"
+ *   collect_from(&snap, ..)  read the maps
+ *   vm_table_sync(t, &snap)  cache names for new tgids, drop tgids no
+ *                            longer in the map
+ *   render (names from vm_table_names())
+ *   vm_table_reap(t, ...)    once the body is built: delete the "reap"
+ *                            tgids from the map and forget them
+ *
+ * Why check before reading: a VMM's last counts come from its own exit (VM
+ * destruction zaps every shadow page).  A process seen gone before the
+ * maps are read can add nothing more, so the snapshot holds its final
+ * counts and deleting after the render loses nothing.  A tgid seen for the
+ * first time already dead may have died after the read, so it is only
+ * reaped at the next scrape (it is rendered twice, with the same values).
+ *
+ * Names are cached per tgid with the process start time; a changed start
+ * time (pid reuse) re-reads the name.  A zombie still has /proc/PID, so a
+ * VMM is reaped once its parent has waited for it.
+ */
+#ifndef __VM_TABLE_H
+#define __VM_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "collect.h"
+#include "vm_names.h"
+
+struct vm_entry {
+	__u32 tgid;
+	bool reap;			/* gone before this scrape's read */
+	bool stale;			/* pid reused: name needs a re-read */
+	unsigned long long start_time;	/* 0 if unknown */
+	char name[VM_NAME_MAX];
+};
+
+struct vm_table {
+	char *proc_root;
+	struct vm_entry *v;		/* sorted by tgid */
+	size_t nr, cap;
+	const char **names;		/* parallel to the last synced snapshot */
+	size_t nr_names, cap_names;
+};
+
+int vm_table_init(struct vm_table *t, const char *proc_root);
+void vm_table_free(struct vm_table *t);
+
+/* Step 1, before reading the maps. */
+void vm_table_check(struct vm_table *t);
+/* Step 2, after a successful read; 0 or -ENOMEM. */
+int vm_table_sync(struct vm_table *t, const struct snapshot *s);
+/* names[i] names s->vms[i] of the snapshot last passed to vm_table_sync. */
+const char *const *vm_table_names(const struct vm_table *t);
+
+/*
+ * Step 3, after the response body is built: delete every "reap" tgid with
+ * del (ENOENT counts as deleted) and forget it.  A tgid whose delete failed
+ * stays marked and is tried again next scrape.  Returns how many were
+ * deleted, or the first -errno.
+ */
+int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats);
+
+/* Number of cached VMs; the entry for tgid, or NULL (tests, debugging). */
+size_t vm_table_size(const struct vm_table *t);
+const struct vm_entry *vm_table_find(const struct vm_table *t, __u32 tgid);
+
+#endif /* __VM_TABLE_H */

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The /metrics page: Prometheus text format 0.0.4.  Metric and label names
+ * are public API (dashboards and alerts use them); change them only with a
+ * deprecation.
+ */
+#ifndef __METRICS_H
+#define __METRICS_H
+
+#include "agent_info.h"
+#include "collect.h"
+#include "prom_text.h"
+#include "vm_table.h"
+
+/* Counters the daemon keeps itself. */
+struct metrics_extra {
+	unsigned long long ringbuf_events;	/* ring-buffer records consumed */
+	unsigned long long scrape_errors;	/* scrapes whose map read failed */
+};
+
+/*
+ * Append the whole page to b.  s may be NULL when the maps could not be
+ * read: the families from the maps are then written with HELP and TYPE
+ * only (no samples rather than zeroes, which would look like counter
+ * resets).  names[i] names s->vms[i]; names or names[i] may be NULL
+ * ("unknown").  Returns 0 or -ENOMEM.
+ */
+int metrics_render(struct strbuf *b, const struct snapshot *s,
+		   const char *const *names, const struct agent_info *info,
+		   const struct metrics_extra *extra);
+
+/*
+ * One scrape, in the order vm_table.h explains: check, read, sync, render,
+ * reap.  Matches http_render_fn, with a struct scrape_ctx as ctx.
+ */
+struct scrape_ctx {
+	struct collect_src src;		/* collect_src_bpf(), or fakes */
+	struct vm_table *vms;
+	const struct agent_info *info;
+	/* bumped by the ring-buffer consumer; read with an atomic load */
+	const unsigned long long *ringbuf_events;
+	unsigned long long scrape_errors;
+	struct snapshot snap;		/* reused between scrapes */
+};
+
+int metrics_scrape(void *ctx, struct strbuf *out);
+
+#endif /* __METRICS_H */

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Unit tests of the daemon's user-space code.  Included from the top
+# Makefile; paths are relative to the repository root.
+#
+#   make unit-test           build into build/unit/ and run
+#   make unit-test SAN=1     same, with AddressSanitizer and UBSan
+#   make unit-test CC=clang
+#
+# The last line of the run is "N passed, N failed"; the target fails when
+# any check failed.  Everything here is prefixed UNIT_ so it cannot clash
+# with the top Makefile's variables.
+
+# "CC ?= gcc" would never apply: make always defines CC (as "cc").  Only
+# replace make's built-in default, never a CC set by the user or the
+# including Makefile.
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+UNIT_OUT := build/unit
+UNIT_DIR := tests/unit
+
+UNIT_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Iuser -I$(UNIT_DIR)
+UNIT_LDLIBS := -lbpf -lmicrohttpd -lpthread
+ifeq ($(SAN),1)
+UNIT_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
+	       -fno-sanitize-recover=undefined
+UNIT_LDFLAGS += -fsanitize=address,undefined
+endif
+
+UNIT_SRCS := user/collect.c user/metrics.c user/prom_text.c user/http.c \
+	     user/vm_names.c user/vm_table.c
+UNIT_TESTS := $(wildcard $(UNIT_DIR)/*.c)
+UNIT_OBJS := $(patsubst user/%.c,$(UNIT_OUT)/user/%.o,$(UNIT_SRCS)) \
+	     $(patsubst $(UNIT_DIR)/%.c,$(UNIT_OUT)/tests/%.o,$(UNIT_TESTS))
+UNIT_BIN := $(UNIT_OUT)/unit-tests
+
+# Rebuild everything when the flags change (SAN=1 after SAN=0, CC=...).
+UNIT_STAMP := $(UNIT_OUT)/flags.stamp
+UNIT_FLAGS_NOW := $(CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS)
+
+.PHONY: unit-test unit-build unit-clean FORCE_UNIT_FLAGS
+
+unit-test: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+unit-build: $(UNIT_BIN)
+
+unit-clean:
+	rm -rf $(UNIT_OUT)
+
+$(UNIT_STAMP): FORCE_UNIT_FLAGS
+	@mkdir -p $(@D)
+	@echo '$(UNIT_FLAGS_NOW)' | cmp -s - $@ || \
+		echo '$(UNIT_FLAGS_NOW)' > $@
+
+$(UNIT_BIN): $(UNIT_OBJS) $(UNIT_STAMP)
+	$(CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS) -o $@ $(UNIT_OBJS) $(UNIT_LDLIBS)
+
+$(UNIT_OUT)/user/%.o: user/%.c $(wildcard user/*.h) bpf/unsync.h \
+		      $(UNIT_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
+
+$(UNIT_OUT)/tests/%.o: $(UNIT_DIR)/%.c $(wildcard $(UNIT_DIR)/*.h) \
+		       $(wildcard user/*.h) bpf/unsync.h $(UNIT_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) -c -o $@ $<

@@ -196,6 +196,19 @@ class Recorder:
             "kvm_mmu_get_page_tp": 0,           # kvmmmu:kvm_mmu_get_page
             "kvm_mmu_sync_roots": 0,
         }
+        # What a tracer of the real kernel sees (tests/vm/scenarios/
+        # selfcheck.sh): contexts are "sync" (inside mmu_sync_children),
+        # "zap" (inside mmu_zap_unsync_children) or "other".
+        self.k = {
+            "sync_children_root_levels": {},
+            "walks_per_sync_children": [],
+            "walk_frames": {}, "walk_frames_enospc": {}, "walks": {},
+            "restarts": {}, "walk_leaves": {}, "clear_parents": {},
+            "tp_sync_page_by_context": {}, "walk_max_depth": 0,
+            "walk_max_nr_at_entry": 0, "walk_top_nr_not_1": 0,
+            "zap_levels": {}, "zap_unsync": 0,
+        }
+        self._kstack = []           # "sync" / "zap" frames, innermost last
         # Walk state (the agent's per-task state).
         self._sync_stack = []       # open SyncRecords (mmu_sync_children)
         self._depth = 0             # __mmu_unsync_walk recursion depth
@@ -208,6 +221,45 @@ class Recorder:
 
     def cur_sync(self):
         return self._sync_stack[-1] if self._sync_stack else None
+
+    def kctx(self):
+        return self._kstack[-1] if self._kstack else "other"
+
+    def kinc(self, key, ctx=None, n=1):
+        d = self.k[key]
+        c = self.kctx() if ctx is None else ctx
+        d[c] = d.get(c, 0) + n
+
+    def kernel_view(self):
+        """The selfcheck's per-shape JSON fields (analyze.awk), as far as
+        they concern the test pages.  Not comparable, because the model
+        does not create direct sps (assumption A8): the kvm_mmu_get_page
+        counts, the level-1 kvm_mmu_prepare_zap_page count and the
+        mmu_zap_unsync_children call count (one per prepare_zap)."""
+        k = self.k
+        return {
+            "sync_children": self.hits["mmu_sync_children"],
+            "sync_children_noyield": self.sync_by_can_yield["false"],
+            "sync_children_eintr": self.sync_calls["eintr"],
+            "sync_children_root_levels": dict(k["sync_children_root_levels"]),
+            "sync_roots": self.hits["kvm_mmu_sync_roots"],
+            "walks_per_sync_children": list(k["walks_per_sync_children"]),
+            "walk_frames": dict(k["walk_frames"]),
+            "walk_frames_enospc": dict(k["walk_frames_enospc"]),
+            "walks": dict(k["walks"]),
+            "restarts": dict(k["restarts"]),
+            "walk_leaves": dict(k["walk_leaves"]),
+            "walk_max_depth": k["walk_max_depth"],
+            "walk_max_nr_at_entry": k["walk_max_nr_at_entry"],
+            "walk_top_nr_not_1": k["walk_top_nr_not_1"],
+            "clear_parents": dict(k["clear_parents"]),
+            "tp_unsync_page": self.pages_unsynced,
+            "tp_sync_page": self.pages_synced,
+            "tp_sync_page_by_context": dict(k["tp_sync_page_by_context"]),
+            "tp_prepare_zap_page_unsync": k["zap_unsync"],
+            "tp_prepare_zap_page_levels_upper": {
+                str(l): n for l, n in sorted(k["zap_levels"].items()) if l > 1},
+        }
 
     def note(self, msg):
         if self.trace:
@@ -415,6 +467,16 @@ class Kvm:
         depth = rec._depth
         rec._depth += 1
         rec.hits["__mmu_unsync_walk"] += 1
+        kc = rec.kctx()
+        rec.kinc("walk_frames")
+        if depth == 0:
+            rec.kinc("walks")
+            if pvec.nr != 1:
+                rec.k["walk_top_nr_not_1"] += 1
+            if kc == "sync":
+                rec.k["walks_per_sync_children"][-1] += 1
+        rec.k["walk_max_nr_at_entry"] = max(rec.k["walk_max_nr_at_entry"], pvec.nr)
+        rec.k["walk_max_depth"] = max(rec.k["walk_max_depth"], rec._depth)
         rec.frames[ctx] += 1
         s = rec.cur_sync()
         if s is not None:
@@ -428,6 +490,11 @@ class Kvm:
             s.clears_walk += cleared
         if ret == -ENOSPC:
             rec.enospc_frames[ctx] += 1
+            rec.kinc("walk_frames_enospc")
+            if depth == 0:
+                rec.kinc("restarts")
+        elif depth == 0 and ret > 0:
+            rec.kinc("walk_leaves", n=ret)
         rec._depth -= 1
         if depth == 0:
             self._top_level_exit(ctx, sp, pvec, ret)
@@ -535,6 +602,7 @@ class Kvm:
 
     def mmu_pages_clear_parents(self, parents):
         self.rec.hits["mmu_pages_clear_parents"] += 1
+        self.rec.kinc("clear_parents")
         level = 0
         while True:
             idx = parents.idx[level]
@@ -553,6 +621,7 @@ class Kvm:
     def kvm_unlink_unsync_page(self, sp):
         assert sp.unsync, "WARN_ON(!sp->unsync)"
         self.rec.hits["kvm_unlink_unsync_page"] += 1
+        self.rec.kinc("tp_sync_page_by_context")
         self.rec.pages_synced += 1              # trace_kvm_mmu_sync_page
         sp.unsync = False
         self.stat_mmu_unsync -= 1
@@ -568,6 +637,10 @@ class Kvm:
         rec.hits["mmu_sync_children"] += 1
         srec = SyncRecord(can_yield, parent.level)
         rec._sync_stack.append(srec)
+        rec._kstack.append("sync")
+        lv = rec.k["sync_children_root_levels"]
+        lv[str(parent.level)] = lv.get(str(parent.level), 0) + 1
+        rec.k["walks_per_sync_children"].append(0)
         rec.sync_by_can_yield["true" if can_yield else "false"] += 1
         rec.note("mmu_sync_children(%s, can_yield=%s)" % (parent, can_yield))
         result = 0
@@ -596,6 +669,7 @@ class Kvm:
                 self.kvm_mmu_remote_flush_or_zap(invalid_list, True)
         finally:
             rec._sync_stack.pop()
+            rec._kstack.pop()
         srec.result = result
         rec.sync_calls["ok" if result == 0 else "eintr"] += 1
         rec.syncs.append(srec)
@@ -627,6 +701,13 @@ class Kvm:
             self.drop_parent_pte(sp, parent, idx)
 
     def mmu_zap_unsync_children(self, parent, invalid_list):
+        self.rec._kstack.append("zap")
+        try:
+            return self._zap_unsync_children(parent, invalid_list)
+        finally:
+            self.rec._kstack.pop()
+
+    def _zap_unsync_children(self, parent, invalid_list):
         zapped = 0
         if parent.level == PG_LEVEL_4K:
             return 0
@@ -642,6 +723,10 @@ class Kvm:
     def __kvm_mmu_prepare_zap_page(self, sp, invalid_list):
         """Returns (list_unstable, nr_zapped)."""
         self.rec.hits["kvm_mmu_prepare_zap_page_tp"] += 1
+        zl = self.rec.k["zap_levels"]
+        zl[sp.level] = zl.get(sp.level, 0) + 1
+        if sp.unsync:
+            self.rec.k["zap_unsync"] += 1
         self.rec.note("prepare_zap %s unsync=%s unsync_children=%d root_count=%d"
                       % (sp, sp.unsync, sp.unsync_children, sp.root_count))
         self.stat_shadow_zapped += 1

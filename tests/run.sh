@@ -1,0 +1,48 @@
+#!/bin/bash
+# make test: every suite, then one total line.  A suite that fails to run
+# at all counts as a failure, never as zero tests.
+set -u
+cd "$(dirname "$0")/.."
+
+total_pass=0 total_fail=0 total_skip=0
+suite() {
+	local name=$1 log
+	shift
+	echo "=== $name"
+	log=$(mktemp)
+	"$@" 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
+	local line
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	rm -f "$log"
+	if [ -z "$line" ]; then
+		echo "$name: no result line (exit $rc): counted as 1 failure"
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	local p f s
+	p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + ${s:-0}))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "$name: exited $rc: counted as 1 failure"
+		total_fail=$((total_fail + 1))
+	fi
+}
+
+suite "unit (C)" make -s unit-test
+suite "model" python3 tests/pyrun.py tests/model/test_model.py
+suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py
+if [ "${KUE_SKIP_LAB:-0}" = 1 ]; then
+	echo "=== lab: skipped (KUE_SKIP_LAB=1)"
+	total_skip=$((total_skip + 1))
+else
+	suite "lab (stock kernel)" python3 tests/pyrun.py tests/vm/test_lab.py
+fi
+
+echo
+echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,98 @@
+#!/bin/sh
+# Inside the lab VM: run the agent in one attach mode, then each workload
+# shape, and print what the host-side test compares with the model:
+#   check            kvm-unsync-exporter --check output and exit code
+#   shape NAME       kvmwalk's output and exit code
+#   tp NAME          the kernel's own kvmmmu tracepoint counts for its pid
+#   maps NAME        bpftool's dump of the pinned vm_stats map
+#   metrics NAME     a scrape of /metrics after the shape's process exited
+#   trace            the agent's --trace --json output (one record per sync)
+#   shutdown         agent exit code after SIGTERM and what is left pinned
+#
+# Environment (from the test): KUE_MODE (fentry|kprobe), KUE_SHAPES
+# ("name:arg,arg;name:arg" with commas for spaces).
+
+PIN=/sys/fs/bpf/kvm_unsync
+ADDR=127.0.0.1:10190
+T=/sys/kernel/tracing
+
+begin() { echo "=== BEGIN $1 ==="; }
+end() { echo "=== END $1 ==="; }
+
+scrape() {
+	wget -q -O - "http://$ADDR/metrics"
+}
+
+begin check
+kvm-unsync-exporter --check --attach="$KUE_MODE" 2>&1
+echo "rc=$?"
+end check
+
+kvm-unsync-exporter --attach="$KUE_MODE" --web.listen-address="$ADDR" \
+	--trace --json >/tmp/trace.jsonl 2>/tmp/agent.err &
+AGENT=$!
+i=0
+until scrape >/dev/null 2>&1; do
+	i=$((i + 1))
+	if [ $i -gt 100 ] || ! kill -0 $AGENT 2>/dev/null; then
+		begin agent-failed
+		cat /tmp/agent.err
+		end agent-failed
+		exit 1
+	fi
+	sleep 0.1
+done
+
+# The kernel's own record of every page that goes unsync or is synced.
+echo 8192 >$T/buffer_size_kb
+echo 1 >$T/events/kvmmmu/kvm_mmu_sync_page/enable
+echo 1 >$T/events/kvmmmu/kvm_mmu_unsync_page/enable
+
+IFS=';'
+for spec in $KUE_SHAPES; do
+	name=${spec%%:*}
+	args=$(echo "${spec#*:}" | tr ',' ' ')
+	echo >$T/trace
+	IFS=' '
+	# shellcheck disable=SC2086
+	kvmwalk -name "guest=$name" $args >/tmp/kvmwalk.out 2>&1
+	rc=$?
+	IFS=';'
+	pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
+	begin "shape $name"
+	cat /tmp/kvmwalk.out
+	echo "rc=$rc"
+	end "shape $name"
+	begin "tp $name"
+	echo "sync_page=$(grep -c -- "-$pid .*kvm_mmu_sync_page:" $T/trace)"
+	echo "unsync_page=$(grep -c -- "-$pid .*kvm_mmu_unsync_page:" $T/trace)"
+	echo "lost=$(grep -c 'LOST' $T/trace)"
+	end "tp $name"
+	# Before the scrape: the scrape after a VM's exit is its last one.
+	begin "maps $name"
+	bpftool -j map dump pinned $PIN/vm_stats
+	end "maps $name"
+	begin "metrics $name"
+	scrape
+	end "metrics $name"
+done
+IFS=' '
+
+begin "metrics final"
+scrape
+end "metrics final"
+begin hists
+bpftool -j map dump pinned $PIN/hists
+end hists
+
+kill -TERM $AGENT
+wait $AGENT
+rc=$?
+begin trace
+cat /tmp/trace.jsonl
+end trace
+begin shutdown
+echo "rc=$rc"
+echo "pins=$(ls $PIN 2>/dev/null | wc -l)"
+cat /tmp/agent.err
+end shutdown

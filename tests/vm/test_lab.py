@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""The agent on a real shadow-paging KVM, checked against the model.
+
+For each attach mode (fentry, kprobe) one lab VM boots Debian's stock
+kernel, starts the agent forced into that mode, runs every workload shape
+(tests/vm/SHAPES.md) as its own VMM process, and prints the agent's
+/metrics, its pinned maps (bpftool), its per-sync trace records and the
+kernel's own kvmmmu tracepoint counts (tests/vm/scenarios/agent.sh).
+
+Every figure is compared with tests/model/predict.py, which simulates the
+walk from the kernel source and never sees the agent's output, and with the
+kernel's tracepoints.  A mode whose walk hooks did not attach fails: no
+count can pass by being zero because nothing was hooked.
+"""
+
+import json
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "model"))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import lab  # noqa: E402
+import kvm_shapes  # noqa: E402
+import predict  # noqa: E402
+from promtext import parse_metrics, select  # noqa: E402
+
+AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
+KVMWALK = os.path.join(lab.build_dir(), "kvmwalk")
+BPFTOOL = "/usr/sbin/bpftool"
+WALK_HOOKS = ("mmu_sync_children", "__mmu_unsync_walk",
+              "mmu_pages_clear_parents")
+
+# name -> kvmwalk/model arguments.  What each one is for:
+SHAPES = [
+    ("small", "--tables 8"),                 # one walk, room to spare
+    ("fit", "--tables 12"),                  # root+PDPT+PD+12 = 15 entries
+    ("boundary", "--tables 13"),             # the 13th add fills the vector
+    ("over", "--tables 14"),                 # one leaf past the boundary
+    ("restarts", "--tables 40 --rounds 10"),  # kernel.md's data point
+    ("dirs", "--tables 40 --dirs 4 --rounds 2"),  # several page directories
+    ("pae", "--paging pae --tables 20 --dirs 3 --rounds 2"),  # PAE roots
+    ("fault", "--tables 20 --dirs 2 --sync fault --rounds 3"),  # can_yield=0
+    ("floodzap", "--tables 20 --dirs 2 --flood-zap"),  # zap walk, stale bit
+    ("exitzap", "--tables 20 --dirs 2 --exit-unsync"),  # zap at VM destroy
+]
+
+CTX = ("sync", "zap")
+SITES = ("walk", "clear_parents")
+
+
+def model(args):
+    a = predict.parse_args(args.split())
+    return kvm_shapes.Run(predict.shape_from_args(a)).run().report()
+
+
+def run_lab(mode):
+    shapes = ";".join("%s:%s" % (n, a.replace(" ", ",")) for n, a in SHAPES)
+    rc, log = lab.run_scenario(
+        os.path.join(HERE, "scenarios", "agent.sh"),
+        [AGENT, KVMWALK, BPFTOOL], timeout=600,
+        env={"KUE_MODE": mode, "KUE_SHAPES": shapes})
+    return rc, log, lab.sections(log)
+
+
+def kv_lines(text):
+    out = {}
+    for line in text.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def map_values(dump_text, key):
+    """Sum bpftool's formatted per-CPU values for one key."""
+    total = None
+    for entry in json.loads(dump_text):
+        f = entry["formatted"]
+        if f["key"] != key:
+            continue
+        for cpu in f["values"]:
+            total = add_nested(total, cpu["value"])
+    return total
+
+
+def add_nested(a, b):
+    if a is None:
+        return b
+    if isinstance(b, dict):
+        return {k: add_nested(a[k], b[k]) for k in b}
+    if isinstance(b, list):
+        return [add_nested(x, y) for x, y in zip(a, b)]
+    return a + b
+
+
+def agent_figures(samples, pid):
+    """The model's keys, read from one VM's series of a scrape."""
+    def one(name, **labels):
+        got = select(samples, name, pid=str(pid), **labels)
+        if len(got) != 1:
+            raise AssertionError("%s{pid=%s,%s}: %d samples" %
+                                 (name, pid, labels, len(got)))
+        return got[0]
+
+    return {
+        "sync_calls": {r: one("kvm_unsync_sync_calls_total", result=r)
+                       for r in ("ok", "eintr")},
+        "walks": {c: {r: one("kvm_unsync_walks_total", context=c, result=r)
+                      for r in ("done", "enospc")} for c in CTX},
+        "frames": {c: one("kvm_unsync_walk_frames_total", context=c)
+                   for c in CTX},
+        "restarts": one("kvm_unsync_restarts_total"),
+        "leaves": {c: one("kvm_unsync_walk_leaves_total", context=c)
+                   for c in CTX},
+        "clears": {c: {s: one("kvm_unsync_bitmap_clears_total", context=c,
+                              site=s) for s in SITES} for c in CTX},
+        "pages_synced": one("kvm_unsync_pages_synced_total"),
+        "pages_unsynced": one("kvm_unsync_pages_unsynced_total"),
+    }
+
+
+def map_figures(v):
+    """The same keys, from the pinned vm_stats map (struct vm_stats)."""
+    return {
+        "sync_calls": {"ok": v["sync_calls"][0], "eintr": v["sync_calls"][1]},
+        "walks": {c: {"done": v["walks"][i][0], "enospc": v["walks"][i][1]}
+                  for i, c in enumerate(CTX)},
+        "frames": {c: v["frames"][i] for i, c in enumerate(CTX)},
+        "restarts": v["restarts"],
+        "leaves": {c: v["leaves"][i] for i, c in enumerate(CTX)},
+        "clears": {c: {s: v["clears"][i][j] for j, s in enumerate(SITES)}
+                   for i, c in enumerate(CTX)},
+        "pages_synced": v["pages_synced"],
+        "pages_unsynced": v["pages_unsynced"],
+    }
+
+
+SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
+               "leaves", "clears_walk", "clears_parents", "max_nr")
+
+
+class LabMode:
+    """Mixed into one TestCase per attach mode."""
+    mode = None
+
+    @classmethod
+    def setUpClass(cls):
+        for path in (AGENT, KVMWALK, BPFTOOL):
+            if not os.path.exists(path):
+                raise unittest.SkipTest("lab test needs %s (make all)" % path)
+        cls.rc, cls.log, cls.sec = run_lab(cls.mode)
+        cls.predicted = {n: model(a) for n, a in SHAPES}
+        cls.records = [json.loads(line) for line in
+                       cls.sec.get("trace", "").splitlines()
+                       if line.startswith("{")]
+
+    def section(self, name):
+        if name not in self.sec:
+            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
+                      (name, self.rc, lab.last_log))
+        return self.sec[name]
+
+    def pid_of(self, name):
+        out = kv_lines(self.section("shape " + name))
+        self.assertEqual(out.get("rc"), "0", self.section("shape " + name))
+        text = self.section("shape " + name)
+        return int(text.split("pid=")[1].split()[0])
+
+    def test_scenario_ran(self):
+        self.assertEqual(self.rc, 0, "lab log: %s" % lab.last_log)
+
+    def test_check_reports_mode(self):
+        text = self.section("check")
+        self.assertEqual(kv_lines(text).get("rc"), "0", text)
+        for hook in WALK_HOOKS:
+            line = [ln for ln in text.splitlines() if ln.startswith(hook + " ")]
+            self.assertEqual(len(line), 1, text)
+            self.assertEqual(line[0].split()[1:3], [self.mode, "yes"], text)
+
+    def test_probes_attached_in_mode(self):
+        s = parse_metrics(self.section("metrics final"))
+        for hook in WALK_HOOKS:
+            self.assertEqual(select(s, "kvm_unsync_probe_attached",
+                                    probe=hook, mode=self.mode), [1], hook)
+        for tp in ("kvm_mmu_sync_page", "kvm_mmu_unsync_page"):
+            self.assertEqual(select(s, "kvm_unsync_probe_attached", probe=tp,
+                                    mode="tracepoint"), [1], tp)
+
+    def test_no_loss_no_anomaly(self):
+        s = parse_metrics(self.section("metrics final"))
+        for name in ("kvm_unsync_ringbuf_dropped_total",
+                     "kvm_unsync_task_state_full_total",
+                     "kvm_unsync_stack_overflow_total",
+                     "kvm_unsync_orphan_exits_total",
+                     "kvm_unsync_scrape_errors_total"):
+            self.assertEqual(select(s, name), [0], name)
+
+    def test_variant_detected(self):
+        s = parse_metrics(self.section("metrics final"))
+        info = [lbl for (n, lbl), _ in s.items()
+                if n == "kvm_unsync_kernel_info"]
+        self.assertEqual(len(info), 1)
+        self.assertEqual(dict(info[0])["variant"], "stock")
+
+    def test_metrics_equal_model(self):
+        for name, args in SHAPES:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                s = parse_metrics(self.section("metrics " + name))
+                got = agent_figures(s, pid)
+                want = {k: self.predicted[name][k] for k in got}
+                self.assertEqual(got, want, "%s (%s)" % (name, args))
+
+    def test_vm_named_as_qemu_would_be(self):
+        for name, _ in SHAPES:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                s = parse_metrics(self.section("metrics " + name))
+                vms = {dict(lbl).get("vm") for (n, lbl), _ in s.items()
+                       if n == "kvm_unsync_sync_calls_total" and
+                       dict(lbl).get("pid") == str(pid)}
+                self.assertEqual(vms, {name})
+
+    def test_pinned_maps_equal_model(self):
+        for name, _ in SHAPES:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                v = map_values(self.section("maps " + name), pid)
+                self.assertIsNotNone(v, "pid %d not in pinned vm_stats" % pid)
+                got = map_figures(v)
+                want = {k: self.predicted[name][k] for k in got}
+                self.assertEqual(got, want)
+
+    def test_kernel_tracepoints_agree(self):
+        for name, _ in SHAPES:
+            with self.subTest(shape=name):
+                tp = kv_lines(self.section("tp " + name))
+                self.assertEqual(tp["lost"], "0")
+                self.assertEqual(int(tp["sync_page"]),
+                                 self.predicted[name]["pages_synced"])
+                self.assertEqual(int(tp["unsync_page"]),
+                                 self.predicted[name]["pages_unsynced"])
+
+    def test_sync_records_equal_model(self):
+        for name, _ in SHAPES:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                got = [{f: r[f] for f in SYNC_FIELDS} for r in self.records
+                       if r["pid"] == pid and r["type"] == "sync"]
+                want = [{f: int(s[f]) for f in SYNC_FIELDS}
+                        for s in self.predicted[name]["syncs"]]
+                self.assertEqual(got, want)
+                for r in self.records:
+                    if r["pid"] == pid and r["type"] == "sync":
+                        self.assertEqual(r["result"], 0)
+                        self.assertGreater(r["duration_ns"], 0)
+
+    def test_zap_records_equal_model(self):
+        for name, _ in SHAPES:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                zap = [r for r in self.records
+                       if r["pid"] == pid and r["type"] == "zap_walk"]
+                p = self.predicted[name]
+                self.assertEqual(len(zap), sum(p["walks"]["zap"].values()))
+                self.assertEqual(sum(r["frames"] for r in zap),
+                                 p["frames"]["zap"])
+
+    def test_histograms_equal_model(self):
+        h = map_values(self.section("hists"), 0)
+        self.assertIsNotNone(h)
+        for i, ctx in enumerate(CTX):
+            want = [sum(self.predicted[n]["pvec_depth"][ctx][b]
+                        for n, _ in SHAPES) for b in range(17)]
+            self.assertEqual(h["pvec_depth"][i], want, ctx)
+        calls = sum(sum(p["sync_calls"].values())
+                    for p in self.predicted.values())
+        self.assertEqual(sum(h["sync_duration"]), calls)
+        s = parse_metrics(self.section("metrics final"))
+        self.assertEqual(select(s, "kvm_unsync_sync_duration_seconds_count"),
+                         [calls])
+        for ctx in CTX:
+            want = sum(sum(p["pvec_depth"][ctx]) for p in
+                       self.predicted.values())
+            self.assertEqual(select(s, "kvm_unsync_pvec_depth_count",
+                                    context=ctx), [want])
+            self.assertEqual(select(s, "kvm_unsync_pvec_depth_bucket",
+                                    context=ctx, le="+Inf"), [want])
+
+    def test_exited_vms_dropped_after_last_scrape(self):
+        s = parse_metrics(self.section("metrics final"))
+        self.assertEqual(select(s, "kvm_unsync_vms"), [0])
+        self.assertEqual(select(s, "kvm_unsync_sync_calls_total"), [])
+
+    def test_clean_shutdown(self):
+        out = kv_lines(self.section("shutdown"))
+        self.assertEqual(out["rc"], "0")
+        self.assertEqual(out["pins"], "0")
+
+
+class LabFentry(LabMode, unittest.TestCase):
+    mode = "fentry"
+
+
+class LabKprobe(LabMode, unittest.TestCase):
+    mode = "kprobe"
+
+
+if __name__ == "__main__":
+    unittest.main()

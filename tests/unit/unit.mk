@@ -6,6 +6,7 @@
 #   make unit-test           build into build/unit/ and run
 #   make unit-test SAN=1     same, with AddressSanitizer and UBSan
 #   make unit-test CC=clang
+#   make unit-fuzz           libFuzzer target for the /proc parsers (clang)
 #
 # The last line of the run is "N passed, N failed"; the target fails when
 # any check failed.  Everything here is prefixed UNIT_ so it cannot clash
@@ -40,7 +41,7 @@ UNIT_BIN := $(UNIT_OUT)/unit-tests
 UNIT_STAMP := $(UNIT_OUT)/flags.stamp
 UNIT_FLAGS_NOW := $(CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS)
 
-.PHONY: unit-test unit-build unit-clean FORCE_UNIT_FLAGS
+.PHONY: unit-test unit-build unit-fuzz unit-clean FORCE_UNIT_FLAGS
 
 unit-test: $(UNIT_BIN)
 	$(UNIT_BIN)
@@ -67,3 +68,17 @@ $(UNIT_OUT)/tests/%.o: $(UNIT_DIR)/%.c $(wildcard $(UNIT_DIR)/*.h) \
 		       $(wildcard user/*.h) bpf/unsync.h $(UNIT_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
+
+# libFuzzer needs clang whatever CC is.  Run it with, for example:
+#   build/unit/fuzz-vm-names -max_total_time=60
+UNIT_FUZZ_CC ?= clang
+UNIT_FUZZ_BIN := $(UNIT_OUT)/fuzz-vm-names
+
+unit-fuzz: $(UNIT_FUZZ_BIN)
+
+$(UNIT_FUZZ_BIN): $(UNIT_DIR)/fuzz/fuzz_vm_names.c user/vm_names.c \
+		  user/prom_text.c user/vm_names.h user/prom_text.h
+	@mkdir -p $(@D)
+	$(UNIT_FUZZ_CC) -std=c11 -g -O1 -Wall -Wextra -Iuser \
+		-fsanitize=fuzzer,address,undefined -o $@ \
+		$(UNIT_DIR)/fuzz/fuzz_vm_names.c user/vm_names.c user/prom_text.c

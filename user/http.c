@@ -374,8 +374,12 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 
 static int start_daemon(struct http_server *srv, int fd, bool dual_stack)
 {
+	/*
+	 * MHD_USE_AUTO picks epoll on Linux: select() cannot take fds past
+	 * 1024, and this process holds many BPF program, link and map fds.
+	 */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
-			     MHD_USE_ERROR_LOG;
+			     MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 
 	if (dual_stack)
 		flags |= MHD_USE_DUAL_STACK;

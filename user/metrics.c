@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Render a snapshot as Prometheus text, and run one scrape (metrics.h). */
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include "metrics.h"
@@ -238,6 +240,24 @@ static void render_sync_duration(struct strbuf *b, const struct snapshot *s)
 	prom_sample_u64(b, n, "_count", NULL, 0, cum);
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+/* One duplicate series makes Prometheus reject the whole scrape. */
+static bool probe_seen(const struct agent_info *info, int i)
+{
+	const struct probe_status *p = &info->probes[i];
+	int j;
+
+	for (j = 0; j < i; j++)
+		if (same_str(info->probes[j].probe, p->probe) &&
+		    same_str(info->probes[j].mode, p->mode))
+			return true;
+	return false;
+}
+
 static void render_probes(struct strbuf *b, const struct agent_info *info)
 {
 	const char *n = M("probe_attached");
@@ -249,6 +269,8 @@ static void render_probes(struct strbuf *b, const struct agent_info *info)
 		    "1 if the probe is attached, 0 if not; mode is how "
 		    "(fentry, kprobe, tracepoint, none).");
 	for (i = 0; info && i < info->nr_probes && i < MAX_PROBES; i++) {
+		if (probe_seen(info, i))
+			continue;
 		p = &info->probes[i];
 		l[0] = (struct prom_label){ "probe", p->probe };
 		l[1] = (struct prom_label){ "mode", p->mode };

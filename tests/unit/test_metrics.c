@@ -39,7 +39,9 @@ static void fake_info(struct agent_info *info)
 						 "kprobe", true, "" };
 	info->probes[2] = (struct probe_status){ "kvm_mmu_sync_page",
 						 "none", false, "no BTF" };
-	info->nr_probes = 3;
+	/* listed twice by mistake: must not become a duplicate series */
+	info->probes[3] = info->probes[1];
+	info->nr_probes = 4;
 }
 
 static void fake_snapshot(struct snapshot *s)
@@ -235,12 +237,17 @@ static void test_histograms(const char *t)
 
 static void test_agent_samples(const char *t)
 {
+	const char *p;
+
 	CHECK_LINE(t, "kvm_unsync_probe_attached{probe=\"mmu_sync_children\","
 		      "mode=\"fentry\"} 1");
 	CHECK_LINE(t, "kvm_unsync_probe_attached{probe=\"__mmu_unsync_walk\","
 		      "mode=\"kprobe\"} 1");
 	CHECK_LINE(t, "kvm_unsync_probe_attached{probe=\"kvm_mmu_sync_page\","
 		      "mode=\"none\"} 0");
+	/* fake_info lists __mmu_unsync_walk twice: one series only */
+	p = strstr(t, "probe=\"__mmu_unsync_walk\"");
+	CHECK(p && !strstr(p + 1, "probe=\"__mmu_unsync_walk\""));
 	CHECK_LINE(t, "kvm_unsync_ringbuf_dropped_total 8");
 	CHECK_LINE(t, "kvm_unsync_task_state_full_total 0");
 	CHECK_LINE(t, "kvm_unsync_stack_overflow_total 0");

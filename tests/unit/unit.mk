@@ -12,11 +12,14 @@
 # any check failed.  Everything here is prefixed UNIT_ so it cannot clash
 # with the top Makefile's variables.
 
-# "CC ?= gcc" would never apply: make always defines CC (as "cc").  Only
-# replace make's built-in default, never a CC set by the user or the
-# including Makefile.
+# CC ?= gcc, done so it works: make always defines CC (as "cc"), so "?="
+# never applies.  Use gcc in place of make's built-in default only, never
+# over a CC the user or the including Makefile set, and keep the choice in
+# UNIT_CC so this fragment does not change CC for the rest of the build.
 ifeq ($(origin CC),default)
-CC := gcc
+UNIT_CC := gcc
+else
+UNIT_CC := $(CC)
 endif
 
 UNIT_OUT := build/unit
@@ -39,7 +42,7 @@ UNIT_BIN := $(UNIT_OUT)/unit-tests
 
 # Rebuild everything when the flags change (SAN=1 after SAN=0, CC=...).
 UNIT_STAMP := $(UNIT_OUT)/flags.stamp
-UNIT_FLAGS_NOW := $(CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS)
+UNIT_FLAGS_NOW := $(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS)
 
 .PHONY: unit-test unit-build unit-fuzz unit-clean FORCE_UNIT_FLAGS
 
@@ -57,17 +60,17 @@ $(UNIT_STAMP): FORCE_UNIT_FLAGS
 		echo '$(UNIT_FLAGS_NOW)' > $@
 
 $(UNIT_BIN): $(UNIT_OBJS) $(UNIT_STAMP)
-	$(CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS) -o $@ $(UNIT_OBJS) $(UNIT_LDLIBS)
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS) -o $@ $(UNIT_OBJS) $(UNIT_LDLIBS)
 
 $(UNIT_OUT)/user/%.o: user/%.c $(wildcard user/*.h) bpf/unsync.h \
 		      $(UNIT_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
+	$(UNIT_CC) $(UNIT_CFLAGS) -c -o $@ $<
 
 $(UNIT_OUT)/tests/%.o: $(UNIT_DIR)/%.c $(wildcard $(UNIT_DIR)/*.h) \
 		       $(wildcard user/*.h) bpf/unsync.h $(UNIT_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
+	$(UNIT_CC) $(UNIT_CFLAGS) -c -o $@ $<
 
 # libFuzzer needs clang whatever CC is.  Run it with, for example:
 #   build/unit/fuzz-vm-names -max_total_time=60

@@ -49,6 +49,7 @@ static struct env {
 
 const char *argp_program_version = "kvm-unsync-exporter " KUE_VERSION;
 const char *argp_program_bug_address = NULL;
+error_t argp_err_exit_status = 2;
 static const char doc[] =
 "Count what KVM's shadow-MMU unsync walk does, per VM, for Prometheus.\n"
 "\n"

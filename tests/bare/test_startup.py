@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Start-up on the machine the tests run on, with no VM.
+
+Here KVM is built in but nothing ever runs the walk, and whether fentry or
+kprobes attach depends on the kernel.  So these tests prove what can be
+proved without a walk: discovery and its report, the verifier's verdict on
+the kprobe flavour, degradation to the tracepoints, valid metrics, pinned
+maps with named fields, clean shutdown, and one-line errors for bad input.
+Counting is proved in the lab (tests/vm/test_lab.py).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from promtext import parse_metrics, select  # noqa: E402
+
+AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
+WALK_HOOKS = ("mmu_sync_children", "__mmu_unsync_walk")
+ALL_HOOKS = WALK_HOOKS + ("mmu_pages_clear_parents",)
+BPFFS = "/sys/fs/bpf"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(args, timeout=60, **kw):
+    return subprocess.run([AGENT] + args, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def bpffs_mounted():
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == BPFFS and line.split()[2] == "bpf"
+                   for line in f)
+
+
+def check_table(out):
+    """--check output: {probe: (mode, attached, reason)}"""
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) >= 3 and parts[2] in ("yes", "no"):
+            rows[parts[0]] = (parts[1], parts[2] == "yes",
+                              parts[3] if len(parts) > 3 else "")
+    return rows
+
+
+class Agent:
+    """The daemon running in the background on a free port."""
+
+    def __init__(self, *extra):
+        self.port = free_port()
+        self.pin_dir = "%s/kue-test-%d-%d" % (BPFFS, os.getpid(), self.port)
+        self.args = ["--web.listen-address=127.0.0.1:%d" % self.port,
+                     "--pin-dir=" + self.pin_dir] + list(extra)
+        self.proc = subprocess.Popen([AGENT] + self.args,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("agent exited %d: %s" %
+                                     (self.proc.returncode,
+                                      self.proc.stderr.read()))
+            try:
+                self.get("/metrics")
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError("agent did not serve within 30 s")
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, method="GET"):
+        req = urllib.request.Request(self.url(path), method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read().decode()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            raise AssertionError("agent ignored signal %d" % sig)
+        return self.proc.returncode, out, err
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to load BPF programs")
+class Startup(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(AGENT):
+            raise unittest.SkipTest("%s not built (make all)" % AGENT)
+        if not bpffs_mounted():
+            # A test host without systemd may lack it; the agent itself
+            # refuses to mount it (see test_pin_dir_not_bpffs).
+            subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
+        cls.check = run(["--check"])
+        cls.table = check_table(cls.check.stdout)
+
+    def test_check_reports_every_probe(self):
+        for probe in ALL_HOOKS + ("kvm_mmu_sync_page", "kvm_mmu_unsync_page"):
+            self.assertIn(probe, self.table, self.check.stdout)
+        for hook in ALL_HOOKS:
+            mode, attached, reason = self.table[hook]
+            if attached:
+                self.assertIn(mode, ("fentry", "kprobe"))
+            else:
+                self.assertEqual(mode, "none")
+                self.assertRegex(reason, r"fentry: .+; kprobe: .+")
+
+    def test_check_exit_code_follows_walk_hooks(self):
+        attached = all(self.table[h][1] for h in WALK_HOOKS)
+        self.assertEqual(self.check.returncode, 0 if attached else 1,
+                         self.check.stdout + self.check.stderr)
+
+    def test_check_names_kernel_and_variant(self):
+        first = self.check.stdout.splitlines()[0]
+        self.assertIn(os.uname().release, first)
+        self.assertRegex(first, r"variant (stock|patched|unknown) \(.+\)")
+
+    def test_tracepoints_attach(self):
+        for tp in ("kvm_mmu_sync_page", "kvm_mmu_unsync_page"):
+            self.assertEqual(self.table[tp][:2], ("tracepoint", True),
+                             self.check.stdout)
+
+    def test_kprobe_flavour_passes_the_verifier(self):
+        # Forced kprobe mode loads the real programs even where kprobes
+        # cannot attach: a load failure would end start-up with an error.
+        r = run(["--check", "--attach=kprobe"])
+        self.assertNotIn("cannot load", r.stderr)
+        table = check_table(r.stdout)
+        for hook in ALL_HOOKS:
+            mode, attached, reason = table[hook]
+            if not attached:
+                self.assertIn("attach failed", reason)
+                self.assertNotIn("load failed", reason)
+
+    def test_serves_valid_metrics(self):
+        a = Agent()
+        try:
+            status, headers, body = a.get("/metrics")
+        finally:
+            rc, _, err = a.stop()
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"],
+                         "text/plain; version=0.0.4; charset=utf-8")
+        self.assertEqual(rc, 0, err)
+        s = parse_metrics(body)
+        for hook in ALL_HOOKS:
+            mode, attached, _ = self.table[hook]
+            self.assertEqual(select(s, "kvm_unsync_probe_attached",
+                                    probe=hook, mode=mode),
+                             [1 if attached else 0], hook)
+        self.assertEqual(select(s, "kvm_unsync_kernel_info",
+                                release=os.uname().release), [1])
+        with open(os.path.join(REPO, "VERSION")) as f:
+            version = f.read().strip()
+        self.assertEqual(select(s, "kvm_unsync_build_info",
+                                version=version), [1])
+        for name in ("kvm_unsync_ringbuf_dropped_total",
+                     "kvm_unsync_orphan_exits_total"):
+            self.assertEqual(select(s, name), [0])
+        if not all(self.table[h][1] for h in WALK_HOOKS):
+            self.assertIn("serving tracepoint counts only", err)
+            for hook in WALK_HOOKS:
+                self.assertRegex(err, "warning: %s not attached: .+" %
+                                 re.escape(hook))
+
+    @unittest.skipUnless(shutil.which("promtool"),
+                         "promtool not installed (Debian package prometheus)")
+    def test_promtool_accepts_metrics(self):
+        a = Agent()
+        try:
+            _, _, body = a.get("/metrics")
+        finally:
+            a.stop()
+        r = subprocess.run(["promtool", "check", "metrics"], input=body,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout + r.stderr, "")
+
+    def test_landing_page_and_errors(self):
+        a = Agent()
+        try:
+            status, headers, body = a.get("/")
+            self.assertEqual(status, 200)
+            self.assertIn("text/html", headers["Content-Type"])
+            self.assertIn('href="/metrics"', body)
+            with self.assertRaises(urllib.error.HTTPError) as cm:
+                a.get("/nope")
+            self.assertEqual(cm.exception.code, 404)
+            with self.assertRaises(urllib.error.HTTPError) as cm:
+                a.get("/metrics", method="POST")
+            self.assertEqual(cm.exception.code, 405)
+        finally:
+            a.stop()
+
+    def test_pinned_maps_have_named_fields(self):
+        a = Agent()
+        try:
+            for name, field in (("vm_stats", None),
+                                ("hists", "pvec_depth"),
+                                ("self_stats", "ringbuf_dropped")):
+                r = subprocess.run(["bpftool", "-j", "map", "dump", "pinned",
+                                    "%s/%s" % (a.pin_dir, name)],
+                                   capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                dump = json.loads(r.stdout)
+                if field:
+                    value = dump[0]["formatted"]["values"][0]["value"]
+                    self.assertIn(field, value)
+        finally:
+            a.stop()
+
+    def test_sigterm_unpins_and_exits_zero(self):
+        a = Agent()
+        self.assertTrue(os.path.isdir(a.pin_dir))
+        rc, _, err = a.stop(signal.SIGTERM)
+        self.assertEqual(rc, 0, err)
+        self.assertFalse(os.path.exists(a.pin_dir))
+
+    def test_sigint_exits_zero(self):
+        a = Agent()
+        rc, _, err = a.stop(signal.SIGINT)
+        self.assertEqual(rc, 0, err)
+
+    def test_keep_pins_then_restart(self):
+        a = Agent("--keep-pins")
+        self.addCleanup(shutil.rmtree, a.pin_dir, ignore_errors=True)
+        rc, _, _ = a.stop()
+        self.assertEqual(rc, 0)
+        self.assertTrue(os.path.exists(a.pin_dir + "/vm_stats"))
+        # A new agent on the same directory replaces the stale pins.
+        b = subprocess.Popen([AGENT, "--pin-dir=" + a.pin_dir,
+                              "--web.listen-address=127.0.0.1:%d" %
+                              free_port()], stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(3)
+            self.assertIsNone(b.poll(), b.stderr.read() if b.poll() else "")
+        finally:
+            b.send_signal(signal.SIGTERM)
+            b.communicate(timeout=10)
+        self.assertEqual(b.returncode, 0)
+        self.assertFalse(os.path.exists(a.pin_dir))
+
+    def test_second_agent_on_same_pins_refused(self):
+        a = Agent()
+        try:
+            r = run(["--pin-dir=" + a.pin_dir,
+                     "--web.listen-address=127.0.0.1:%d" % free_port()])
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1 +
+                             r.stderr.count("warning:"), r.stderr)
+            self.assertIn("in use by another kvm-unsync-exporter", r.stderr)
+        finally:
+            rc, _, _ = a.stop()
+        self.assertEqual(rc, 0)
+
+    def test_port_in_use(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            r = run(["--web.listen-address=127.0.0.1:%d" % port,
+                     "--pin-dir=%s/kue-port-%d" % (BPFFS, os.getpid())])
+        self.assertNotEqual(r.returncode, 0)
+        last = r.stderr.strip().splitlines()[-1]
+        self.assertIn(str(port), last)
+        self.assertFalse(os.path.exists("%s/kue-port-%d" % (BPFFS, os.getpid())))
+
+    def test_pin_dir_not_bpffs(self):
+        r = run(["--pin-dir=/tmp/kue-not-bpffs",
+                 "--web.listen-address=127.0.0.1:%d" % free_port()])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not on a BPF filesystem", r.stderr.splitlines()[-1])
+
+    def test_bad_flags(self):
+        cases = [
+            (["--attach=bogus"], "--attach"),
+            (["--trace=bogus"], "--trace"),
+            (["--ringbuf-kib=3"], "--ringbuf-kib"),
+            (["--ringbuf-kib=abc"], "--ringbuf-kib"),
+            (["--pin-dir=relative"], "--pin-dir"),
+            (["--web.telemetry-path=metrics"], "--web.telemetry-path"),
+            (["--no-such-flag"], "no-such-flag"),
+            (["stray"], "stray"),
+        ]
+        for args, needle in cases:
+            with self.subTest(args=args):
+                r = run(args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(needle, r.stderr.splitlines()[0])
+
+    def test_bad_listen_address(self):
+        for addr in ("bogus", "127.0.0.1:99999", "[::1", ":"):
+            with self.subTest(addr=addr):
+                r = run(["--web.listen-address=" + addr,
+                         "--pin-dir=%s/kue-addr-%d" % (BPFFS, os.getpid())])
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("--web.listen-address",
+                              r.stderr.strip().splitlines()[-1])
+
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) missing")
+    def test_non_root_refused(self):
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                            "--clear-groups", AGENT], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("must run as root", lines[0])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -305,6 +305,12 @@ int main(int argc, char **argv)
 	pinned = true;
 
 	/* serve */
+	if (vm_table_init(&vms, "/proc")) {
+		fprintf(stderr, "kvm-unsync-exporter: out of memory\n");
+		goto cleanup;
+	}
+	vms_ready = true;
+	tctx.vms = &vms;
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), trace_handle,
 			      &tctx, NULL);
 	if (!rb) {
@@ -312,11 +318,6 @@ int main(int argc, char **argv)
 			strerror(errno));
 		goto cleanup;
 	}
-	if (vm_table_init(&vms, "/proc")) {
-		fprintf(stderr, "kvm-unsync-exporter: out of memory\n");
-		goto cleanup;
-	}
-	vms_ready = true;
 	e = collect_src_bpf(&sctx.src, bpf_map__fd(skel->maps.vm_stats),
 			    bpf_map__fd(skel->maps.hists),
 			    bpf_map__fd(skel->maps.self_stats));

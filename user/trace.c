@@ -4,6 +4,7 @@
 #include <linux/types.h>
 #include "trace.h"
 #include "unsync.h"
+#include "vm_table.h"
 
 int parse_trace_mode(const char *s, enum trace_mode *m)
 {
@@ -91,6 +92,14 @@ int trace_handle(void *ctx, void *data, size_t len)
 		return 0;
 	}
 	__atomic_add_fetch(&t->events, 1, __ATOMIC_RELAXED);
+	if (t->vms) {
+		const struct sync_event *e = data;
+		char comm[TASK_COMM_LEN + 1] = "";
+
+		if (type != EV_FRAME)
+			memcpy(comm, e->comm, TASK_COMM_LEN);
+		vm_table_note(t->vms, e->tgid, comm);
+	}
 	if (t->mode == TRACE_OFF)
 		return 0;
 	if (type == EV_FRAME) {

@@ -9,10 +9,13 @@
 
 enum trace_mode { TRACE_OFF, TRACE_SYNCS, TRACE_FRAMES };
 
+struct vm_table;
+
 struct trace_ctx {
 	enum trace_mode mode;
 	bool json;
 	FILE *out;
+	struct vm_table *vms;		/* names new VMs early; may be NULL */
 	unsigned long long events;	/* read with __atomic_load_n */
 	unsigned long long malformed;	/* records of an unknown size/type */
 };

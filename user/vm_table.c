@@ -4,6 +4,7 @@
 #define _GNU_SOURCE	/* POSIX calls (open, strdup) under -std=c11 */
 #endif
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "vm_table.h"
@@ -12,11 +13,16 @@ int vm_table_init(struct vm_table *t, const char *proc_root)
 {
 	memset(t, 0, sizeof(*t));
 	t->proc_root = strdup(proc_root ? proc_root : "/proc");
-	return t->proc_root ? 0 : -ENOMEM;
+	if (!t->proc_root)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	return 0;
 }
 
 void vm_table_free(struct vm_table *t)
 {
+	if (t->proc_root)
+		pthread_mutex_destroy(&t->lock);
 	free(t->proc_root);
 	free(t->v);
 	free(t->names);
@@ -49,6 +55,45 @@ const struct vm_entry *vm_table_find(const struct vm_table *t, __u32 tgid)
 	return find(t, tgid);
 }
 
+static struct vm_note *note_find(struct vm_table *t, __u32 tgid)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->nr_notes; i++)
+		if (t->notes[i].tgid == tgid)
+			return &t->notes[i];
+	return NULL;
+}
+
+void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm)
+{
+	struct vm_note n = { .tgid = tgid };
+	bool known;
+
+	pthread_mutex_lock(&t->lock);
+	known = find(t, tgid) || note_find(t, tgid);
+	pthread_mutex_unlock(&t->lock);
+	if (known)
+		return;
+
+	/* /proc reads outside the lock: a scrape need not wait for them. */
+	if (proc_pid_starttime(t->proc_root, tgid, &n.start_time))
+		n.start_time = 0;
+	if (vm_name_read(t->proc_root, tgid, n.name, sizeof(n.name)) ==
+	    VM_NAME_UNKNOWN && comm && comm[0])
+		vm_name_from_comm(comm, strnlen(comm, 16), n.name,
+				  sizeof(n.name));
+
+	pthread_mutex_lock(&t->lock);
+	if (!find(t, tgid) && !note_find(t, tgid)) {
+		t->notes[t->next_note] = n;
+		t->next_note = (t->next_note + 1) % VM_NOTES_MAX;
+		if (t->nr_notes < VM_NOTES_MAX)
+			t->nr_notes++;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
 void vm_table_check(struct vm_table *t)
 {
 	unsigned long long start;
@@ -56,6 +101,7 @@ void vm_table_check(struct vm_table *t)
 	size_t i;
 	int err;
 
+	pthread_mutex_lock(&t->lock);
 	for (i = 0; i < t->nr; i++) {
 		e = &t->v[i];
 		err = proc_pid_starttime(t->proc_root, e->tgid, &start);
@@ -67,11 +113,21 @@ void vm_table_check(struct vm_table *t)
 		}
 		/* other errors (EACCES...): no news, keep the entry as is */
 	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 /* Read start time and name of a tgid not cached (or reused). */
-static void identify(const struct vm_table *t, struct vm_entry *e)
+static void identify(struct vm_table *t, struct vm_entry *e)
 {
+	struct vm_note *n = e->stale ? NULL : note_find(t, e->tgid);
+
+	if (n) {
+		/* Named while alive; the slot is free for reuse. */
+		e->start_time = n->start_time;
+		snprintf(e->name, sizeof(e->name), "%s", n->name);
+		n->tgid = 0;
+		return;
+	}
 	if (proc_pid_starttime(t->proc_root, e->tgid, &e->start_time))
 		e->start_time = 0;
 	vm_name_read(t->proc_root, e->tgid, e->name, sizeof(e->name));
@@ -97,11 +153,12 @@ int vm_table_sync(struct vm_table *t, const struct snapshot *s)
 	struct vm_entry *nv, *old;
 	size_t i, n = s->nr_vms;
 
+	pthread_mutex_lock(&t->lock);
 	if (reserve_names(t, n ? n : 1))
-		return -ENOMEM;
+		goto nomem;
 	nv = calloc(n ? n : 1, sizeof(*nv));
 	if (!nv)
-		return -ENOMEM;
+		goto nomem;
 	/* s->vms is sorted, so the new table is too */
 	for (i = 0; i < n; i++) {
 		old = find(t, s->vms[i].tgid);
@@ -120,7 +177,11 @@ int vm_table_sync(struct vm_table *t, const struct snapshot *s)
 	for (i = 0; i < n; i++)
 		t->names[i] = t->v[i].name;
 	t->nr_names = n;
+	pthread_mutex_unlock(&t->lock);
 	return 0;
+nomem:
+	pthread_mutex_unlock(&t->lock);
+	return -ENOMEM;
 }
 
 const char *const *vm_table_names(const struct vm_table *t)
@@ -133,6 +194,7 @@ int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 	size_t i, kept = 0;
 	int err, first_err = 0, deleted = 0;
 
+	pthread_mutex_lock(&t->lock);
 	for (i = 0; i < t->nr; i++) {
 		if (t->v[i].reap) {
 			err = vm_stats->del ?
@@ -150,5 +212,6 @@ int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 	t->nr = kept;
 	/* entries moved: the names of the last sync are no longer valid */
 	t->nr_names = 0;
+	pthread_mutex_unlock(&t->lock);
 	return first_err ? first_err : deleted;
 }

@@ -23,12 +23,16 @@
  * reaped at the next scrape (it is rendered twice, with the same values).
  *
  * Names are cached per tgid with the process start time; a changed start
- * time (pid reuse) re-reads the name.  A zombie still has /proc/PID, so a
+ * time (pid reuse) re-reads the name.  A short-lived VMM may be gone by its
+ * first scrape, so the ring-buffer consumer notes each new tgid as its
+ * first record arrives, while the process is (almost always) alive:
+ * vm_table_note() reads the name then, and the next sync takes it.  A zombie still has /proc/PID, so a
  * VMM is reaped once its parent has waited for it.
  */
 #ifndef __VM_TABLE_H
 #define __VM_TABLE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
@@ -43,7 +47,23 @@ struct vm_entry {
 	char name[VM_NAME_MAX];
 };
 
+/* A name read early, by vm_table_note(), waiting for its first sync. */
+struct vm_note {
+	__u32 tgid;
+	unsigned long long start_time;
+	char name[VM_NAME_MAX];
+};
+
+#define VM_NOTES_MAX	64
+
 struct vm_table {
+	/*
+	 * Taken by every call below: vm_table_note() runs on the ring-buffer
+	 * thread, everything else on the scrape thread.
+	 */
+	pthread_mutex_t lock;
+	struct vm_note notes[VM_NOTES_MAX];	/* a ring: the oldest goes first */
+	unsigned int nr_notes, next_note;
 	char *proc_root;
 	struct vm_entry *v;		/* sorted by tgid */
 	size_t nr, cap;
@@ -53,6 +73,13 @@ struct vm_table {
 
 int vm_table_init(struct vm_table *t, const char *proc_root);
 void vm_table_free(struct vm_table *t);
+
+/*
+ * From the ring-buffer consumer: tgid sent a record.  If it is new, read
+ * its name now; comm (the record's task name, may be NULL) names it if
+ * /proc no longer can.
+ */
+void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm);
 
 /* Step 1, before reading the maps. */
 void vm_table_check(struct vm_table *t);

@@ -248,8 +248,44 @@ static void test_ringbuf_events(void)
 	rig_free(&r);
 }
 
+/*
+ * A VMM that lives less than a scrape interval: the ring-buffer consumer
+ * notes it while alive, so its first scrape, after its death, still names
+ * it; one that was already gone when noted is named by its record's comm.
+ */
+static void test_noted_before_death(void)
+{
+	struct rig r;
+	const char *t;
+
+	if (rig_init(&r)) {
+		CHECK(!"rig");
+		return;
+	}
+	fake_proc_add(r.proc, 300, ARGV("qemu\0-name\0guest=brief\0"),
+		      "qemu-kvm", 3000);
+	vm_table_note(&r.table, 300, "qemu-kvm");
+	fake_proc_del(r.proc, 300);
+	set_synced(&r, 300, 4);
+	vm_table_note(&r.table, 400, "kvmwalk");
+	set_synced(&r, 400, 5);
+	vm_table_note(&r.table, 500, NULL);
+	set_synced(&r, 500, 6);
+
+	t = scrape(&r);
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\"} 4");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"kvmwalk\",pid=\"400\"} 5");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"500\"} 6");
+	/* a second note of a known VM changes nothing */
+	vm_table_note(&r.table, 300, "other");
+	t = scrape(&r);
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\"} 4");
+	rig_free(&r);
+}
+
 void test_vm_table(void)
 {
+	test_noted_before_death();
 	test_dead_vm_published_once();
 	test_dead_on_arrival();
 	test_pid_reuse();

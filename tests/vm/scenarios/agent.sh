@@ -6,6 +6,8 @@
 #   tp NAME          the kernel's own kvmmmu tracepoint counts for its pid
 #   maps NAME        bpftool's dump of the pinned vm_stats map
 #   metrics NAME     a scrape of /metrics after the shape's process exited
+#   metrics final/after  two scrapes once every workload has exited
+#   hists            bpftool's dump of the pinned histograms
 #   trace            the agent's --trace --json output (one record per sync)
 #   shutdown         agent exit code after SIGTERM and what is left pinned
 #
@@ -81,6 +83,10 @@ IFS=' '
 begin "metrics final"
 scrape
 end "metrics final"
+# The last shape's VM was first seen dead: published twice, then dropped.
+begin "metrics after"
+scrape
+end "metrics after"
 begin hists
 bpftool -j map dump pinned $PIN/hists
 end hists

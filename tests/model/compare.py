@@ -29,15 +29,23 @@ sys.path.insert(0, HERE)
 import kvm_shapes  # noqa: E402
 import predict  # noqa: E402
 
-COMPARED = [
+# Fields the selfcheck derives from its kprobe events (entry/return probes,
+# and the sync/zap context stack they give).
+KPROBE_FIELDS = [
     "sync_children", "sync_children_noyield", "sync_children_eintr",
     "sync_children_root_levels", "sync_roots", "walks_per_sync_children",
     "walk_frames", "walk_frames_enospc", "walks", "restarts", "walk_leaves",
     "walk_max_depth", "walk_max_nr_at_entry", "walk_top_nr_not_1",
-    "clear_parents", "tp_unsync_page", "tp_sync_page",
-    "tp_sync_page_by_context", "tp_prepare_zap_page_unsync",
+    "clear_parents", "tp_sync_page_by_context",
+]
+# Fields from the function tracer and the kvmmmu tracepoints alone.
+TRACE_FIELDS = [
+    "ftrace.mmu_sync_children", "ftrace.__mmu_unsync_walk",
+    "ftrace.mmu_pages_clear_parents", "ftrace.kvm_mmu_sync_roots",
+    "tp_unsync_page", "tp_sync_page", "tp_prepare_zap_page_unsync",
     "tp_prepare_zap_page_levels_upper",
 ]
+COMPARED = KPROBE_FIELDS + TRACE_FIELDS
 
 
 def selfcheck_lines(text):
@@ -61,6 +69,8 @@ def norm(v):
 
 def kernel_fields(rec):
     kv = dict(rec)
+    for f, n in rec.get("ftrace_hits", {}).items():
+        kv["ftrace." + f] = n
     levels = kv.get("tp_prepare_zap_page_levels", {})
     kv["tp_prepare_zap_page_levels_upper"] = {
         k: n for k, n in levels.items() if k != "1"}
@@ -78,14 +88,27 @@ def compare(lines, show_all=False):
     for rec in lines:
         model = model_for(rec["args"])
         mv = model.kernel_view()
+        h = model.hits
+        mv.update({"ftrace.mmu_sync_children": h["mmu_sync_children"],
+                   "ftrace.__mmu_unsync_walk": h["__mmu_unsync_walk"],
+                   "ftrace.mmu_pages_clear_parents": h["mmu_pages_clear_parents"],
+                   "ftrace.kvm_mmu_sync_roots": h["kvm_mmu_sync_roots"]})
         kv = kernel_fields(rec)
+        # No kprobe event in the trace although the function tracer saw
+        # the functions: the kprobe fields were not measured.
+        no_kprobes = (not kv.get("sync_children") and not kv.get("walk_frames")
+                      and (kv.get("ftrace.mmu_sync_children") or
+                           kv.get("ftrace.__mmu_unsync_walk")))
         diffs, same = [], []
         for key in COMPARED:
             if key not in kv:
                 continue
+            if no_kprobes and key in KPROBE_FIELDS:
+                continue
             a, b = norm(mv.get(key)), norm(kv[key])
             (same if a == b else diffs).append((key, a, b))
         results.append({"shape": rec["shape"], "args": rec["args"],
+                        "no_kprobes": bool(no_kprobes),
                         "ok": rec.get("ok"), "diffs": diffs, "same": same,
                         "model": mv, "kernel": kv, "agent": model.report()})
     return results
@@ -98,6 +121,8 @@ def fmt(v):
 def print_table(results, show_all):
     for r in results:
         status = "MATCH" if not r["diffs"] else "DIFF (%d)" % len(r["diffs"])
+        status += " (%d fields%s)" % (len(r["diffs"]) + len(r["same"]),
+                                      ", no kprobe data" if r["no_kprobes"] else "")
         print("%-20s %-55s %s" % (r["shape"], r["args"], status))
         rows = r["diffs"] + (r["same"] if show_all else [])
         for key, a, b in rows:

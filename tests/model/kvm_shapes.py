@@ -37,10 +37,11 @@ def validate(s):
     maxd = 8 if s.paging == "4level" else 3
     if not 1 <= s.dirs <= maxd:
         raise ValueError("dirs must be 1..%d for %s" % (maxd, s.paging))
-    if s.tables < 0 or s.rounds < 0:
-        raise ValueError("tables and rounds must be >= 0")
-    if (s.tables + s.dirs - 1) // s.dirs > 511:
-        raise ValueError("more than 511 tables per directory (PDE 511 is the flood target)")
+    if s.rounds < 0:
+        raise ValueError("rounds must be >= 0")
+    if not 1 <= s.tables <= 511 * s.dirs:
+        raise ValueError("tables must be 1..%d with dirs %d (PDE 511 of PD_t[0] "
+                         "is the flood target)" % (511 * s.dirs, s.dirs))
     if s.sync == "fault" and 1 + s.dirs + s.rounds > 512:
         raise ValueError("too many rounds for the PDPT0 alias entries")
 
@@ -372,7 +373,7 @@ class Vcpu:
             # page_track + shadow_page_table_clear_flood; not present: fetch)
             # clears the flood counts on va's shadow path first.
             self.fetch(va)
-            self.g.mem[table_gfn][index] = entry
+            self._store(table_gfn, index, entry)
             kvm.kvm_mmu_pte_write(table_gfn, index)
         else:
             # A4: write-protect fault -> make_spte -> unsync (or nothing if
@@ -380,8 +381,14 @@ class Vcpu:
             if any(not sp.unsync for sp in kvm.valid_sps_for_gfn(table_gfn)):
                 self.fetch(va)
                 kvm.mmu_try_to_unsync_pages(table_gfn)
-            self.g.mem[table_gfn][index] = entry
+            self._store(table_gfn, index, entry)
         self.enter_guest()
+
+    def _store(self, table_gfn, index, entry):
+        if entry is None:
+            self.g.mem[table_gfn].pop(index, None)
+        else:
+            self.g.mem[table_gfn][index] = entry
 
     def mov_cr3_same(self):
         # A2: kvm_set_cr3 -> kvm_invalidate_pcid -> KVM_REQ_MMU_SYNC
@@ -443,7 +450,8 @@ class Run:
             self._mark("flood")
             self.dirty(s.rounds)
             for _ in range(3):
-                v.guest_write_table(g.pd_t(0), 511, GEntry(0x7000))
+                # SHAPES.md: writes 0 (not present before and after)
+                v.guest_write_table(g.pd_t(0), 511, None)
             v.mov_cr3_same()
         # 4. exit with unsync pages
         if s.exit_unsync:

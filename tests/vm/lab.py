@@ -201,6 +201,8 @@ def run_scenario(scenario_path, extra_binaries=(), timeout=DEFAULT_TIMEOUT,
                  log_path=None, echo=False, on_line=None):
     """Build an initramfs around `scenario_path` and boot it; see the
     module docstring.  Returns (rc, log_text)."""
+    if isinstance(extra_binaries, str):
+        extra_binaries = [extra_binaries]
     name = os.path.splitext(os.path.basename(scenario_path))[0]
     if log_path is None:
         log_path = os.path.join(build_dir(), "logs", "%s-%s-%d.log" % (

@@ -32,6 +32,7 @@ from promtext import parse_metrics, select  # noqa: E402
 AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
 KVMWALK = os.path.join(lab.build_dir(), "kvmwalk")
 BPFTOOL = "/usr/sbin/bpftool"
+CHRT = "/usr/bin/chrt"  # util-linux: busybox-static has none
 WALK_HOOKS = ("mmu_sync_children", "__mmu_unsync_walk",
               "mmu_pages_clear_parents")
 
@@ -62,7 +63,7 @@ def run_lab(mode):
     shapes = ";".join("%s:%s" % (n, a.replace(" ", ",")) for n, a in SHAPES)
     rc, log = lab.run_scenario(
         os.path.join(HERE, "scenarios", "agent.sh"),
-        [AGENT, KVMWALK, BPFTOOL], timeout=600,
+        [AGENT, KVMWALK, BPFTOOL, CHRT], timeout=600,
         env={"KUE_MODE": mode, "KUE_SHAPES": shapes})
     return rc, log, lab.sections(log)
 
@@ -150,7 +151,7 @@ class LabMode:
 
     @classmethod
     def setUpClass(cls):
-        for path in (AGENT, KVMWALK, BPFTOOL):
+        for path in (AGENT, KVMWALK, BPFTOOL, CHRT):
             if not os.path.exists(path):
                 raise unittest.SkipTest("lab test needs %s (make all)" % path)
         cls.rc, cls.log, cls.sec = run_lab(cls.mode)

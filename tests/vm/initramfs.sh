@@ -36,7 +36,7 @@ die() {
 }
 
 usage() {
-	sed -n '4,20s/^# \{0,1\}//p' "$0" >&2
+	sed -n '/^# Usage:/,/^# The archive/{/^# The archive/d;s/^# \{0,1\}//p}' "$0" >&2
 	exit 2
 }
 
@@ -154,8 +154,7 @@ export PATH=/bin HOME=/root TERM=dumb
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-# The kernel found no console before devtmpfs was mounted only if the
-# archive had no /dev/console; it has one, but be explicit for the scenario.
+# From now on stdio is devtmpfs's console node, like any program expects.
 exec </dev/console >/dev/console 2>&1
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing
@@ -216,6 +215,9 @@ for bin in "$@"; do
 	chmod 755 "$root/bin/${bin##*/}"
 	# ldd fails on static binaries and scripts: then there is nothing to add.
 	libs=$(ldd "$bin" 2>/dev/null) || continue
+	if echo "$libs" | grep -q 'not found'; then
+		die "$bin: ldd reports missing libraries"
+	fi
 	echo "$libs" | while read -r a b c _; do
 		case $a in
 		/*) lib=$a ;;                  # the loader, by absolute path
@@ -224,7 +226,6 @@ for bin in "$@"; do
 		esac
 		[ -e "$root$lib" ] || put "$lib" "$lib"
 	done
-	echo "$libs" | grep -q 'not found' && die "$bin: ldd reports missing libraries"
 done
 
 printf '%s' "$files" | while IFS= read -r spec; do

@@ -40,8 +40,8 @@ usage() {
 	exit 2
 }
 
-out= scenario= modules=${KUE_KERNEL_MODULES:-} load_kvm=1
-envs= files=
+out='' scenario='' modules=${KUE_KERNEL_MODULES:-} load_kvm=1
+envs='' files=''
 while getopts o:s:m:ne:f:h opt; do
 	case $opt in
 	o) out=$OPTARG ;;

@@ -52,7 +52,7 @@ kvm_mmu_mark_parents_unsync mark_unsync"
 
 # Reading /proc/kallsyms and available_filter_functions costs about a
 # second each under emulation: keep one copy of the symbols of interest.
-pattern=$(echo $FUNCS | sed 's/ /|/g')
+pattern=$(printf '%s' "$FUNCS" | tr -s ' \n' '||')
 grep -E " ($pattern)(\.[a-z]+\.[0-9]+)*([[:space:]]|$)" /proc/kallsyms | awk '{ print $3 }' >/tmp/ksyms
 grep -E "^($pattern)(\.[a-z]+\.[0-9]+)*([[:space:]]|$)" $T/available_filter_functions | awk '{ print $1 }' >/tmp/ftrace_syms
 
@@ -126,7 +126,10 @@ echo >$T/kprobe_events
 }
 [ -n "$CLEAR_PARENTS" ] && add_probe "p:kue/clear_parents $CLEAR_PARENTS"
 [ -n "$SYNC_ROOTS" ] && add_probe "p:kue/sync_roots $SYNC_ROOTS"
-[ -n "$SYNC_CHILDREN" ] && [ -n "$WALK" ] || { echo "selfcheck: walk functions not found in kallsyms"; fail=1; }
+if [ -z "$SYNC_CHILDREN" ] || [ -z "$WALK" ]; then
+	echo "selfcheck: walk functions not found in kallsyms"
+	fail=1
+fi
 
 echo 1 >$T/events/kue/enable || fail=1
 for e in kvm_mmu_unsync_page kvm_mmu_sync_page kvm_mmu_prepare_zap_page kvm_mmu_get_page; do
@@ -243,18 +246,23 @@ while IFS=: read -r name args; do
 	echo 0 >$T/tracing_on
 	ok=false
 	grep -q '^kvmwalk: ok ' /tmp/out && ok=true
-	[ "$rc" = 0 ] && [ "$ok" = true ] || { fail=1; sed 's/^/selfcheck: kvmwalk: /' /tmp/out; }
+	if [ "$rc" != 0 ] || [ "$ok" != true ]; then
+		fail=1
+		sed 's/^/selfcheck: kvmwalk: /' /tmp/out
+	fi
 	lost=$(awk '/^overrun:|^dropped events:/ { n += $NF } END { print n + 0 }' $T/per_cpu/cpu0/stats)
 	[ "$lost" = 0 ] || fail=1
 	cat $T/trace >/tmp/trace
 	printf '{"shape":"%s","args":"%s","rc":%d,"ok":%s,"trace_lost":%d,%s,"stats":{%s}}\n' \
 		"$name" "$args" "$rc" "$ok" "$lost" \
 		"$(grep -v '^#' /tmp/trace | awk -f /tmp/analyze.awk)" "$(stats_json /tmp/out)"
+	# Raw traces go after the selfcheck block, which stays JSON lines only.
 	if [ "${KUE_SELFCHECK_TRACE:-0}" = 1 ]; then
-		echo "=== BEGIN trace $name ===" >/tmp/trace.head
-		{ cat /tmp/trace.head; grep -v '^#' /tmp/trace; echo "=== END trace $name ==="; } >/tmp/trace.out
-		# printed after the selfcheck block, so its JSON lines stay together
-		cat /tmp/trace.out >>/tmp/traces
+		{
+			echo "=== BEGIN trace $name ==="
+			grep -v '^#' /tmp/trace
+			echo "=== END trace $name ==="
+		} >>/tmp/traces
 	fi
 done </tmp/shapes
 echo "=== END selfcheck ==="

@@ -67,8 +67,9 @@ if [ ! -e "$dir/.unpacked" ]; then
 	# shellcheck disable=SC2086
 	(cd "$tmp" && apt-get download -q $sandbox "$pkg" >&2) ||
 		die "apt-get download $pkg failed"
-	deb=$(ls "$tmp"/*.deb 2>/dev/null | head -n 1)
-	[ -n "$deb" ] || die "apt-get download left no .deb"
+	set -- "$tmp"/*.deb
+	deb=$1
+	[ -e "$deb" ] || die "apt-get download left no .deb"
 	echo "kernel.sh: unpacking $(basename "$deb")" >&2
 	dpkg-deb -x "$deb" "$tmp/root" || die "dpkg-deb -x failed"
 	rm -f "$deb"
@@ -81,8 +82,9 @@ if [ ! -e "$dir/.unpacked" ]; then
 	trap - EXIT
 fi
 
-vmlinuz=$(ls "$dir"/boot/vmlinuz-* 2>/dev/null | head -n 1)
-[ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $dir"
+set -- "$dir"/boot/vmlinuz-*
+vmlinuz=$1
+[ -e "$vmlinuz" ] || die "no boot/vmlinuz-* in $dir"
 release=${vmlinuz##*/vmlinuz-}
 modules=$dir/lib/modules/$release
 [ -d "$modules" ] || die "no modules directory $modules"

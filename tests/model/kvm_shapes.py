@@ -70,7 +70,7 @@ ASSUMPTIONS = [
     "gfn was write-protected when the sp was created, account_shadowed "
     "mmu.c:821, or synced, mmu_sync_children mmu.c:1994) and is not "
     "emulated (level-1 gfns are not write-tracked, mmu.c:815): "
-    "make_spte -> mmu_try_to_unsync_pages (mmu.c:2697) -> kvm_unsync_page: "
+    "make_spte -> mmu_try_to_unsync_pages (mmu.c:2695) -> kvm_unsync_page: "
     "one kvm_mmu_unsync_page per synced->unsync transition; writes to an "
     "unsync table do not fault. The guest has no other access to the PT "
     "pages (no INVLPG, SHAPES.md).",
@@ -78,16 +78,16 @@ ASSUMPTIONS = [
     "(only a role mismatch or a failed guest read returns -1), so "
     "mmu_sync_children never zaps a page it syncs.",
     "A6 need_resched()/rwlock_needbreak() stay false inside mmu_sync_children "
-    "(mmu.c:2005): no -EINTR, no KVM_REQ_MMU_SYNC re-request. This is a "
+    "(mmu.c:2006): no -EINTR, no KVM_REQ_MMU_SYNC re-request. This is a "
     "timing assumption; a -EINTR would show as sync_calls.eintr and a repeat "
     "of the fault.",
     "A7 All guest paging-structure entries carry the same permission bits "
     "(the PDPT0 alias entries of --sync fault equal PDPT0[1]), so the "
-    "shadow role (role.access, kvm_mmu_child_role mmu.c:2190) of PD_t[0] "
+    "shadow role (role.access, kvm_mmu_child_role mmu.c:2192) of PD_t[0] "
     "reached through an alias equals the original: kvm_mmu_find_shadow_page "
-    "(mmu.c:2035) finds the existing sp instead of creating a second one.",
+    "(mmu.c:2038) finds the existing sp instead of creating a second one.",
     "A8 Guest large (2 MiB) pages under PD_id are shadowed by direct sps or "
-    "large sptes; direct sps never go unsync (mmu.c:2019 comment), never "
+    "large sptes; direct sps never go unsync (paging_tmpl.h:1019), never "
     "get bitmap bits, and zapping one (level 1) or a large spte never walks "
     "(mmu_zap_unsync_children returns 0 at level 1, mmu.c:2440). The model "
     "therefore does not create them; their only effect would be extra "
@@ -99,11 +99,11 @@ ASSUMPTIONS = [
     "write-protected spte and RET_PF_EMULATE from mmu_set_spte. The guest "
     "uses MOV (PageTable-flagged, emulate.c:4482/4650), so retry_instruction "
     "(x86.c:8657) does not unprotect the page, and each write reaches "
-    "kvm_mmu_pte_write (mmu.c:5509) as one aligned 4- or 8-byte write.",
+    "kvm_mmu_pte_write (mmu.c:5515) as one aligned 4- or 8-byte write.",
     "A10 Write flooding (detect_write_flooding mmu.c:5443): the count of an "
     "upper-level sp is reset by kvm_mmu_find_shadow_page (mmu.c:2100), by "
     "FNAME(fetch) for every sp on a faulting address's shadow path "
-    "(paging_tmpl.h:650,689) and by shadow_page_table_clear_flood for a "
+    "(paging_tmpl.h:650,695) and by shadow_page_table_clear_flood for a "
     "present write-protect fault (mmu.c:4105). The emulated writes to "
     "PD_t[0] fault on its identity-mapped address, whose shadow path "
     "(PML4, PDPT0, PD_id) does not contain PD_t[0], and the guest does "
@@ -114,7 +114,7 @@ ASSUMPTIONS = [
     "PD_t[0] at the first write instead: same figures.",
     "A11 PAE: PD_t[0] is a PAE root (root_count 1), so its flood zap "
     "list_del()s it and requests KVM_REQ_MMU_FREE_OBSOLETE_ROOTS "
-    "(mmu.c:2505); at the next entry kvm_mmu_free_obsolete_roots frees all "
+    "(mmu.c:2517); at the next entry kvm_mmu_free_obsolete_roots frees all "
     "PAE roots (is_obsolete_root is true for the pae_root page, "
     "mmu.c:5386), the zapped root is prepare-zapped again (no walk: its "
     "unsync_children is 0), and kvm_mmu_reload -> kvm_mmu_load re-creates "
@@ -237,7 +237,7 @@ class Vcpu:
         self.root_valid = False
         self.req_mmu_sync = False
 
-    # -- roots (mmu.c:3435-3560, 3690-3770, 5324) --------------------------
+    # -- roots (mmu.c:3438-3560, 3690-3770, 5324) --------------------------
     def mmu_alloc_root(self, gfn, level):
         sp = self.kvm.get_shadow_page(self, gfn, Role(level),
                                       name=self.g_name(gfn, level))
@@ -360,8 +360,14 @@ class Vcpu:
 
     # -- guest accesses ------------------------------------------------------
     def guest_read(self, va):
-        self.fetch(va)
-        self.enter_guest()
+        # RET_PF_RETRY (mmu_sync_children returned -EINTR in FNAME(fetch)):
+        # the vCPU re-enters (handling the KVM_REQ_MMU_SYNC it requested)
+        # and the guest faults again on the same access.
+        while True:
+            gfn, _ = self.fetch(va)
+            self.enter_guest()
+            if gfn is not None:
+                return
 
     def guest_write_table(self, table_gfn, index, entry):
         """The guest writes entry `index` of the page table at table_gfn
@@ -401,12 +407,13 @@ class Vcpu:
 # ----------------------------------------------------------------------
 
 class Run:
-    def __init__(self, shape, trace=False):
+    def __init__(self, shape, trace=False, resched_points=()):
         validate(shape)
         self.s = shape
         self.rec = Recorder()
         self.rec.trace = trace
         self.kvm = Kvm(self.rec)
+        self.kvm.resched_points = set(resched_points)
         self.g = Guest(shape)
         self.vcpu = Vcpu(self.kvm, self.g)
         self.phase = "init"
@@ -465,6 +472,7 @@ class Run:
         return self.rec
 
 
-def predict(shape, trace=False):
-    """Run the model; returns the Recorder."""
-    return Run(shape, trace=trace).run()
+def predict(shape, trace=False, resched_points=()):
+    """Run the model; returns the Recorder.  resched_points: see
+    shadow.Kvm.resched_points (default: need_resched() never true, A6)."""
+    return Run(shape, trace=trace, resched_points=resched_points).run()

@@ -49,6 +49,10 @@ def parse_args(argv):
                    help="log simulated events to stderr")
     p.add_argument("--assumptions", action="store_true",
                    help="print the model's assumptions and exit")
+    p.add_argument("--resched", action="append", default=[], metavar="CALL:BATCH",
+                   help="make need_resched() true after walk batch BATCH of "
+                        "mmu_sync_children call CALL (both 0-based), to replay "
+                        "a kernel run that took -EINTR; repeatable")
     p.add_argument("--indent", type=int, default=None)
     return p.parse_args(argv)
 
@@ -84,7 +88,13 @@ def main(argv=None):
     except ValueError as e:
         print("predict: %s" % e, file=sys.stderr)
         return 2
-    run = kvm_shapes.Run(shape, trace=a.explain)
+    try:
+        points = [tuple(int(x) for x in v.split(":")) for v in a.resched]
+        assert all(len(p) == 2 for p in points)
+    except (ValueError, AssertionError):
+        print("predict: --resched wants CALL:BATCH", file=sys.stderr)
+        return 2
+    run = kvm_shapes.Run(shape, trace=a.explain, resched_points=points)
     rec = run.run()
     if a.explain:
         for line in rec.log:

@@ -298,6 +298,11 @@ class Kvm:
         self.stat_flooded = 0
         self.tlb_flushes = 0
         self.need_resched = lambda: False       # see module docstring
+        # (call, batch) pairs at which need_resched() is true: call = index
+        # of the mmu_sync_children call (0-based, in call order), batch =
+        # index of the walk batch inside it.  Replays a kernel run that
+        # took -EINTR (kernel.md: timing, not workload).
+        self.resched_points = set()
         self.sync_page_fails = lambda sp: False
         self.request_mmu_sync = False           # KVM_REQ_MMU_SYNC (vcpu)
         self.request_free_obsolete_roots = False
@@ -336,7 +341,7 @@ class Kvm:
         return self.tracked.get(gfn, 0) > 0
 
     def find_shadow_page(self, vcpu, gfn, role):
-        """kvm_mmu_find_shadow_page() (mmu.c:2035)."""
+        """kvm_mmu_find_shadow_page() (mmu.c:2038)."""
         invalid_list = []
         found = None
         for sp in list(self.hash.get(gfn, [])):
@@ -374,7 +379,7 @@ class Kvm:
         return sp
 
     # ------------------------------------------------------------------
-    # linking (mmu.c:2278 __link_shadow_page, 1705 parent ptes)
+    # linking (mmu.c:2320 __link_shadow_page, 1705 parent ptes)
     # ------------------------------------------------------------------
     def link_shadow_page(self, parent, idx, sp):
         ent = parent.spt.get(idx)
@@ -419,7 +424,7 @@ class Kvm:
         self.kvm_mmu_mark_parents_unsync(sp)
 
     def mmu_try_to_unsync_pages(self, gfn, can_unsync=True, prefetch=False):
-        """mmu.c:2697.  Returns 0 (writable) or a negative error (the spte
+        """mmu.c:2695.  Returns 0 (writable) or a negative error (the spte
         must stay write-protected)."""
         if self.is_write_tracked(gfn):
             return -1                                   # -EPERM
@@ -567,7 +572,7 @@ class Kvm:
         return self.__mmu_unsync_walk(sp, pvec)
 
     # ------------------------------------------------------------------
-    # pvec iteration (mmu.c:1906-1978)
+    # pvec iteration (mmu.c:1908-1978)
     # ------------------------------------------------------------------
     @staticmethod
     def mmu_pages_next(pvec, parents, i):
@@ -635,6 +640,8 @@ class Kvm:
     def mmu_sync_children(self, vcpu, parent, can_yield):
         rec = self.rec
         rec.hits["mmu_sync_children"] += 1
+        call_no = rec.hits["mmu_sync_children"] - 1
+        batch = 0
         srec = SyncRecord(can_yield, parent.level)
         rec._sync_stack.append(srec)
         rec._kstack.append("sync")
@@ -659,7 +666,9 @@ class Kvm:
                     self.kvm_unlink_unsync_page(sp)
                     self.kvm_sync_page(vcpu, sp, invalid_list)
                     self.mmu_pages_clear_parents(parents)
-                if self.need_resched():
+                resched = (call_no, batch) in self.resched_points or self.need_resched()
+                batch += 1
+                if resched:
                     self.kvm_mmu_remote_flush_or_zap(invalid_list, True)
                     if not can_yield:
                         self.request_mmu_sync = True
@@ -676,7 +685,7 @@ class Kvm:
         return result
 
     # ------------------------------------------------------------------
-    # zap (mmu.c:2367-2552, 6527)
+    # zap (mmu.c:2378-2552, 6527)
     # ------------------------------------------------------------------
     def mmu_page_zap_pte(self, sp, idx, invalid_list):
         ent = sp.spt.get(idx)

@@ -487,6 +487,27 @@ class Shapes(unittest.TestCase):
         self.assertEqual(r["clears"]["zap"]["walk"], 9)
         self.assertEqual(r["pages_synced"], 9)
 
+    def test_fault_sync_eintr_replay(self):
+        # --sync fault, 20 tables, 3 rounds, need_resched() true after the
+        # first batch of the first sync (seen once on the real kernel).
+        # Call 0: mmu_sync_children(PD_t[0], false): PD + 15 leaves -> nr
+        # 16 -ENOSPC, 15 synced, then -EINTR, KVM_REQ_MMU_SYNC and
+        # RET_PF_RETRY (not linked).  Next entry: kvm_mmu_sync_roots finds
+        # the root unsync: call 1 = mmu_sync_children(PML4, true), one walk
+        # PML4+PDPT0+PD_t[0]+5 leaves = nr 8; clear_parents 5 + PD_t[0]'s
+        # bit in PDPT0 + PDPT0's bit in PML4 = 7.  The retried fault finds
+        # PD_t[0] clean and links it without a sync.  Rounds 1, 2: 15 + 5.
+        r = kvm_shapes.predict(kvm_shapes.make_shape(tables=20, rounds=3, sync="fault"),
+                               resched_points=[(0, 0)]).report()
+        self.assertEqual(r["sync_calls"], {"ok": 3, "eintr": 1})
+        self.assertEqual(r["sync_calls_by_can_yield"], {"true": 1, "false": 3})
+        self.assertEqual([(s["can_yield"], s["root_level"], s["walks"], s["max_nr"])
+                          for s in r["syncs"]],
+                         [(False, 2, 1, 16), (True, 4, 1, 8),
+                          (False, 2, 2, 16), (False, 2, 2, 16)])
+        self.assertEqual(r["syncs"][1]["clears_parents"], 7)
+        self.assertEqual(r["pages_synced"], 60)
+
     def test_cli_key_set(self):
         out = subprocess.run(
             [sys.executable, os.path.join(HERE, "predict.py"), "--paging",

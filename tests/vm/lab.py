@@ -40,7 +40,8 @@ run_scenario(scenario_path, extra_binaries=(), timeout=DEFAULT_TIMEOUT, *,
 sections(log_text) -> {name: text}
 
     The blocks a scenario prints between "=== BEGIN name ===" and
-    "=== END name ===" lines (markers excluded, lines joined with "\\n").
+    "=== END name ===" lines: the lines in between, each ending with "\\n"
+    as printed (so a metrics block is valid text exposition format).
     A block whose END never came is left out; a name seen twice raises
     ValueError.
 
@@ -221,17 +222,16 @@ def sections(log_text):
     found = {}
     name, lines = None, []
     for line in log_text.splitlines():
-        line = line.rstrip()
-        b = BEGIN_RE.match(line)
+        b = BEGIN_RE.match(line.rstrip())
         if b:
             # A BEGIN inside an open block means the first never ended.
             name, lines = b.group(1), []
             continue
-        e = END_RE.match(line)
+        e = END_RE.match(line.rstrip())
         if e and e.group(1) == name:
             if name in found:
                 raise ValueError("section %r appears twice" % name)
-            found[name] = "\n".join(lines)
+            found[name] = "".join(l + "\n" for l in lines)
             name = None
             continue
         if name is not None:
@@ -280,7 +280,7 @@ def main(argv=None):
         if a.name not in found:
             print("lab.py: no section %r" % a.name, file=sys.stderr)
             return 1
-        print(found[a.name])
+        sys.stdout.write(found[a.name])
         return 0
 
     env = {}

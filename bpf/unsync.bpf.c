@@ -118,6 +118,46 @@ static __always_inline struct hists *global_hists(void)
 	return bpf_map_lookup_elem(&hists, &zero);
 }
 
+static __always_inline void count_dropped(void)
+{
+	struct self_stats *ss = self();
+
+	if (ss)
+		ss->ringbuf_dropped++;
+}
+
+/* Once per VMM: its argv, read from its own memory while it runs. */
+static __noinline void announce_vm(u32 tgid)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct vm_new_event *e;
+	unsigned long start, end;
+	u32 len = 0;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_dropped();
+		return;
+	}
+	e->type = EV_VM_NEW;
+	e->tgid = tgid;
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	start = BPF_CORE_READ(task, mm, arg_start);
+	end = BPF_CORE_READ(task, mm, arg_end);
+	if (start && end > start) {
+		len = end - start;
+		if (len > VM_ARGS_MAX - 1)
+			len = VM_ARGS_MAX - 1;
+		len &= VM_ARGS_MAX - 1;
+		/* Fails (and zeroes) if a page is not resident: /proc then. */
+		if (bpf_probe_read_user(e->args, len, (void *)start))
+			len = 0;
+	}
+	e->args_len = len;
+	bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline struct vm_stats *vm_of_current(void)
 {
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -126,7 +166,8 @@ static __always_inline struct vm_stats *vm_of_current(void)
 	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
 	if (vs)
 		return vs;
-	bpf_map_update_elem(&vm_stats, &tgid, &zero_vm, BPF_NOEXIST);
+	if (bpf_map_update_elem(&vm_stats, &tgid, &zero_vm, BPF_NOEXIST) == 0)
+		announce_vm(tgid);
 	return bpf_map_lookup_elem(&vm_stats, &tgid);
 }
 
@@ -257,14 +298,11 @@ static __always_inline void emit_summary(u32 type, s32 result, u64 start,
 					 const struct walk_acc *a)
 {
 	struct sync_event *e;
-	struct self_stats *ss;
 	u64 id = bpf_get_current_pid_tgid();
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		ss = self();
-		if (ss)
-			ss->ringbuf_dropped++;
+		count_dropped();
 		return;
 	}
 	e->type = type;
@@ -291,14 +329,11 @@ static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
 				       u32 cleared, u32 nr)
 {
 	struct frame_event *e;
-	struct self_stats *ss;
 	u64 id = bpf_get_current_pid_tgid();
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		ss = self();
-		if (ss)
-			ss->ringbuf_dropped++;
+		count_dropped();
 		return;
 	}
 	e->type = EV_FRAME;

@@ -15,6 +15,7 @@
 #define FRAME_STACK_MAX	8	/* __mmu_unsync_walk recursion: <= 5 levels */
 #define PARENTS_MAX	5	/* PT64_ROOT_MAX_LEVEL */
 #define TASK_COMM_LEN	16
+#define VM_ARGS_MAX	4096	/* bytes of a new VMM's argv sent up */
 
 /* Where a top-level walk ran: inside mmu_sync_children, or not (zap). */
 enum walk_ctx {
@@ -78,6 +79,7 @@ enum event_type {
 	EV_SYNC = 1,		/* one per mmu_sync_children call */
 	EV_ZAP_WALK = 2,	/* one per top-level walk outside a sync */
 	EV_FRAME = 3,		/* one per frame, only with --trace=frames */
+	EV_VM_NEW = 4,		/* a tgid's first appearance in vm_stats */
 };
 
 /* Ring-buffer record: one per mmu_sync_children call or zap walk. */
@@ -114,6 +116,20 @@ struct frame_event {
 	__u32 nr;		/* pvec->nr at exit */
 	__u32 pad;
 	__u64 ts_ns;
+};
+
+/*
+ * Ring-buffer record when a VMM first shows up, with its argv read from its
+ * own memory there and then: a VMM that lives less than a scrape interval
+ * is gone from /proc by the time user space looks, but not its name.
+ */
+struct vm_new_event {
+	__u32 type;		/* EV_VM_NEW */
+	__u32 tgid;
+	__u32 args_len;		/* 0: argv could not be read */
+	__u32 pad;
+	char comm[TASK_COMM_LEN];
+	char args[VM_ARGS_MAX];	/* NUL-separated, possibly cut short */
 };
 
 #endif /* __KVM_UNSYNC_H */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <linux/types.h>
 #include "trace.h"
@@ -74,6 +75,22 @@ static void print_frame(struct trace_ctx *t, const struct frame_event *e)
 		e->cleared, e->nr);
 }
 
+/* The smallest valid record of each type; SIZE_MAX for unknown types. */
+static size_t record_size(__u32 type)
+{
+	switch (type) {
+	case EV_SYNC:
+	case EV_ZAP_WALK:
+		return sizeof(struct sync_event);
+	case EV_FRAME:
+		return sizeof(struct frame_event);
+	case EV_VM_NEW:
+		return sizeof(struct vm_new_event);
+	default:
+		return SIZE_MAX;
+	}
+}
+
 int trace_handle(void *ctx, void *data, size_t len)
 {
 	struct trace_ctx *t = ctx;
@@ -84,21 +101,29 @@ int trace_handle(void *ctx, void *data, size_t len)
 		return 0;
 	}
 	memcpy(&type, data, sizeof(type));
-	if (((type == EV_SYNC || type == EV_ZAP_WALK) &&
-	     len < sizeof(struct sync_event)) ||
-	    (type == EV_FRAME && len < sizeof(struct frame_event)) ||
-	    (type != EV_SYNC && type != EV_ZAP_WALK && type != EV_FRAME)) {
+	if (len < record_size(type)) {
 		__atomic_add_fetch(&t->malformed, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
 	__atomic_add_fetch(&t->events, 1, __ATOMIC_RELAXED);
+	if (type == EV_VM_NEW) {
+		const struct vm_new_event *v = data;
+		char comm[TASK_COMM_LEN + 1] = "";
+
+		memcpy(comm, v->comm, TASK_COMM_LEN);
+		if (t->vms)
+			vm_table_note(t->vms, v->tgid, comm, v->args,
+				      v->args_len < VM_ARGS_MAX ? v->args_len : VM_ARGS_MAX);
+		return 0;
+	}
 	if (t->vms) {
+		/* No EV_VM_NEW (dropped, or attached after the VM started). */
 		const struct sync_event *e = data;
 		char comm[TASK_COMM_LEN + 1] = "";
 
 		if (type != EV_FRAME)
 			memcpy(comm, e->comm, TASK_COMM_LEN);
-		vm_table_note(t->vms, e->tgid, comm);
+		vm_table_note(t->vms, e->tgid, comm, NULL, 0);
 	}
 	if (t->mode == TRACE_OFF)
 		return 0;

@@ -65,7 +65,8 @@ static struct vm_note *note_find(struct vm_table *t, __u32 tgid)
 	return NULL;
 }
 
-void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm)
+void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm,
+		   const char *args, size_t args_len)
 {
 	struct vm_note n = { .tgid = tgid };
 	bool known;
@@ -79,8 +80,11 @@ void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm)
 	/* /proc reads outside the lock: a scrape need not wait for them. */
 	if (proc_pid_starttime(t->proc_root, tgid, &n.start_time))
 		n.start_time = 0;
-	if (vm_name_read(t->proc_root, tgid, n.name, sizeof(n.name)) ==
-	    VM_NAME_UNKNOWN && comm && comm[0])
+	if (args && args_len &&
+	    vm_name_from_cmdline(args, args_len, n.name, sizeof(n.name)))
+		; /* QEMU's -name, from the argv the kernel side read */
+	else if (vm_name_read(t->proc_root, tgid, n.name, sizeof(n.name)) ==
+		 VM_NAME_UNKNOWN && comm && comm[0])
 		vm_name_from_comm(comm, strnlen(comm, 16), n.name,
 				  sizeof(n.name));
 

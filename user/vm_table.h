@@ -24,9 +24,9 @@
  *
  * Names are cached per tgid with the process start time; a changed start
  * time (pid reuse) re-reads the name.  A short-lived VMM may be gone by its
- * first scrape, so the ring-buffer consumer notes each new tgid as its
- * first record arrives, while the process is (almost always) alive:
- * vm_table_note() reads the name then, and the next sync takes it.  A zombie still has /proc/PID, so a
+ * first scrape, so the BPF side sends each new VMM's argv, read from its
+ * memory when it first shows up, and the ring-buffer consumer passes it to
+ * vm_table_note(); the next sync takes the name from there.  A zombie still has /proc/PID, so a
  * VMM is reaped once its parent has waited for it.
  */
 #ifndef __VM_TABLE_H
@@ -75,11 +75,13 @@ int vm_table_init(struct vm_table *t, const char *proc_root);
 void vm_table_free(struct vm_table *t);
 
 /*
- * From the ring-buffer consumer: tgid sent a record.  If it is new, read
- * its name now; comm (the record's task name, may be NULL) names it if
- * /proc no longer can.
+ * From the ring-buffer consumer: tgid sent a record.  If it is new, name
+ * it now: from args (its argv as the BPF side read it, NUL-separated; may
+ * be NULL), else from /proc, else from comm (the record's task name; may
+ * be NULL).
  */
-void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm);
+void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm,
+		   const char *args, size_t args_len);
 
 /* Step 1, before reading the maps. */
 void vm_table_check(struct vm_table *t);

@@ -88,6 +88,16 @@ struct mmu_page_path {
 
 struct kvm_vcpu;
 
+/* For a new VMM's argv: include/linux/sched.h, mm_types.h */
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+};
+
+struct task_struct {
+	struct mm_struct *mm;
+};
+
 #pragma clang attribute pop
 
 #endif /* __VMLINUX_H__ */

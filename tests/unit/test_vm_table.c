@@ -264,20 +264,24 @@ static void test_noted_before_death(void)
 	}
 	fake_proc_add(r.proc, 300, ARGV("qemu\0-name\0guest=brief\0"),
 		      "qemu-kvm", 3000);
-	vm_table_note(&r.table, 300, "qemu-kvm");
+	vm_table_note(&r.table, 300, "qemu-kvm", NULL, 0);
 	fake_proc_del(r.proc, 300);
 	set_synced(&r, 300, 4);
-	vm_table_note(&r.table, 400, "kvmwalk");
+	vm_table_note(&r.table, 400, "kvmwalk", NULL, 0);
 	set_synced(&r, 400, 5);
-	vm_table_note(&r.table, 500, NULL);
+	vm_table_note(&r.table, 500, NULL, NULL, 0);
+	/* gone from /proc, but the BPF side read its argv in time */
+	vm_table_note(&r.table, 600, "qemu-kvm", ARGV("qemu\0-name\0guest=argv\0"));
+	set_synced(&r, 600, 7);
 	set_synced(&r, 500, 6);
 
 	t = scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\"} 4");
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"kvmwalk\",pid=\"400\"} 5");
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"500\"} 6");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"argv\",pid=\"600\"} 7");
 	/* a second note of a known VM changes nothing */
-	vm_table_note(&r.table, 300, "other");
+	vm_table_note(&r.table, 300, "other", ARGV("x\0-name\0y\0"));
 	t = scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\"} 4");
 	rig_free(&r);

@@ -15,6 +15,8 @@ count can pass by being zero because nothing was hooked.
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 import unittest
 
@@ -59,12 +61,12 @@ def model(args):
     return kvm_shapes.Run(predict.shape_from_args(a)).run().report()
 
 
-def run_lab(mode):
+def run_lab(mode, trace="syncs"):
     shapes = ";".join("%s:%s" % (n, a.replace(" ", ",")) for n, a in SHAPES)
     rc, log = lab.run_scenario(
         os.path.join(HERE, "scenarios", "agent.sh"),
         [AGENT, KVMWALK, BPFTOOL, CHRT], timeout=600,
-        env={"KUE_MODE": mode, "KUE_SHAPES": shapes})
+        env={"KUE_MODE": mode, "KUE_SHAPES": shapes, "KUE_TRACE": trace})
     return rc, log, lab.sections(log)
 
 
@@ -148,13 +150,14 @@ SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
 class LabMode:
     """Mixed into one TestCase per attach mode."""
     mode = None
+    trace = "syncs"
 
     @classmethod
     def setUpClass(cls):
         for path in (AGENT, KVMWALK, BPFTOOL, CHRT):
             if not os.path.exists(path):
                 raise unittest.SkipTest("lab test needs %s (make all)" % path)
-        cls.rc, cls.log, cls.sec = run_lab(cls.mode)
+        cls.rc, cls.log, cls.sec = run_lab(cls.mode, cls.trace)
         cls.predicted = {n: model(a) for n, a in SHAPES}
         cls.records = [json.loads(line) for line in
                        cls.sec.get("trace", "").splitlines()
@@ -308,6 +311,41 @@ class LabMode:
         self.assertEqual(select(s, "kvm_unsync_vms"), [0])
         self.assertEqual(select(s, "kvm_unsync_sync_calls_total"), [])
 
+    @unittest.skipUnless(shutil.which("promtool"),
+                         "promtool not installed (Debian package prometheus)")
+    def test_promtool_accepts_every_scrape(self):
+        for name in [n for n, _ in SHAPES] + ["final", "after"]:
+            with self.subTest(scrape=name):
+                r = subprocess.run(["promtool", "check", "metrics"],
+                                   input=self.section("metrics " + name),
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+    def test_frame_records_equal_model(self):
+        frames = [r for r in self.records if r["type"] == "frame"]
+        if self.trace != "frames":
+            self.assertEqual(frames, [], "frame records without --trace=frames")
+            return
+        for name, _ in SHAPES:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                p = self.predicted[name]
+                for ctx in CTX:
+                    mine = [r for r in frames
+                            if r["pid"] == pid and r["context"] == ctx]
+                    self.assertEqual(len(mine), p["frames"][ctx], ctx)
+                    self.assertEqual(sum(r["ret"] == -28 for r in mine),
+                                     p["enospc_frames"][ctx], ctx)
+                    self.assertEqual(sum(r["cleared"] for r in mine),
+                                     p["clears"][ctx]["walk"], ctx)
+                    top = [r for r in mine if r["depth"] == 0]
+                    self.assertEqual(len(top),
+                                     sum(p["walks"][ctx].values()), ctx)
+                    self.assertEqual(sorted(r["nr"] for r in top),
+                                     sorted(b for b, n in
+                                            enumerate(p["pvec_depth"][ctx])
+                                            for _ in range(n)), ctx)
+
     def test_clean_shutdown(self):
         out = kv_lines(self.section("shutdown"))
         self.assertEqual(out["rc"], "0")
@@ -316,10 +354,29 @@ class LabMode:
 
 class LabFentry(LabMode, unittest.TestCase):
     mode = "fentry"
+    trace = "frames"
 
 
 class LabKprobe(LabMode, unittest.TestCase):
     mode = "kprobe"
+
+
+class LabNoKvm(unittest.TestCase):
+    """Started on a host whose KVM module is not loaded yet."""
+
+    def test_refuses_then_works_once_loaded(self):
+        if not os.path.exists(AGENT):
+            self.skipTest("%s not built (make all)" % AGENT)
+        rc, log = lab.run_scenario(os.path.join(HERE, "scenarios", "nokvm.sh"),
+                                   [AGENT], timeout=300, load_kvm=False)
+        self.assertEqual(rc, 0, lab.last_log)
+        sec = lab.sections(log)
+        lines = sec["nokvm"].splitlines()
+        self.assertEqual(lines[0], "rc=1")
+        self.assertEqual(len(lines), 2, sec["nokvm"])
+        self.assertIn("KVM is not loaded", lines[1])
+        self.assertIn("modprobe", lines[1])
+        self.assertIn("rc=0", sec["loaded"].splitlines())
 
 
 if __name__ == "__main__":

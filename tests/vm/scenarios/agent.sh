@@ -12,7 +12,7 @@
 #   shutdown         agent exit code after SIGTERM and what is left pinned
 #
 # Environment (from the test): KUE_MODE (fentry|kprobe), KUE_SHAPES
-# ("name:arg,arg;name:arg" with commas for spaces).
+# ("name:arg,arg;name:arg" with commas for spaces), KUE_TRACE (syncs|frames).
 
 PIN=/sys/fs/bpf/kvm_unsync
 ADDR=127.0.0.1:10190
@@ -31,7 +31,7 @@ echo "rc=$?"
 end check
 
 kvm-unsync-exporter --attach="$KUE_MODE" --web.listen-address="$ADDR" \
-	--trace --json >/tmp/trace.jsonl 2>/tmp/agent.err &
+	--trace="${KUE_TRACE:-syncs}" --json >/tmp/trace.jsonl 2>/tmp/agent.err &
 AGENT=$!
 i=0
 until scrape >/dev/null 2>&1; do

@@ -226,39 +226,29 @@ static struct bpf_link *attach_prog(struct bpf_program *prog, enum flavour f,
 }
 
 
-static void attach_exit(struct hook *h, struct unsync_bpf *skel,
-			enum hook_id id)
+/* Attach one half of a hook; an entry without its exit is useless. */
+static void attach_half(struct hook *h, struct unsync_bpf *skel,
+			enum hook_id id, bool exit_half)
 {
 	struct bpf_program *entry, *exit;
+	struct bpf_link *link;
 
 	if (h->flavour == FL_NONE)
 		return;
 	progs_of(skel, id, h->flavour, &entry, &exit);
-	h->exit = attach_prog(exit, h->flavour, true, h->func);
-	if (!h->exit) {
-		snprintf(h->why, sizeof(h->why), "%s exit attach failed: %s",
-			 flavour_name(h->flavour), attach_error(h->flavour, errno));
-		h->flavour = FL_NONE;
-	}
-}
-
-static void attach_entry(struct hook *h, struct unsync_bpf *skel,
-			 enum hook_id id)
-{
-	struct bpf_program *entry, *exit;
-
-	if (h->flavour == FL_NONE)
+	link = attach_prog(exit_half ? exit : entry, h->flavour, exit_half,
+			   h->func);
+	if (link) {
+		*(exit_half ? &h->exit : &h->entry) = link;
 		return;
-	progs_of(skel, id, h->flavour, &entry, &exit);
-	h->entry = attach_prog(entry, h->flavour, false, h->func);
-	if (!h->entry) {
-		snprintf(h->why, sizeof(h->why), "%s entry attach failed: %s",
-			 flavour_name(h->flavour), attach_error(h->flavour, errno));
-		/* An exit without its entry only makes orphans: drop it. */
-		bpf_link__destroy(h->exit);
-		h->exit = NULL;
-		h->flavour = FL_NONE;
 	}
+	snprintf(h->why, sizeof(h->why), "%s %s attach failed: %s",
+		 flavour_name(h->flavour), exit_half ? "exit" : "entry",
+		 attach_error(h->flavour, errno));
+	/* An exit without its entry only makes orphans: drop it. */
+	bpf_link__destroy(h->exit);
+	h->exit = NULL;
+	h->flavour = FL_NONE;
 }
 
 /*
@@ -285,9 +275,9 @@ void hooks_attach(struct hook_set *hs, struct unsync_bpf *skel)
 			 "raw tracepoint attach failed: %s", strerror(errno));
 
 	for (i = 0; i < NR_HOOKS; i++)
-		attach_exit(&hs->hooks[i], skel, i);
+		attach_half(&hs->hooks[i], skel, i, true);
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		attach_entry(&hs->hooks[order[i]], skel, order[i]);
+		attach_half(&hs->hooks[order[i]], skel, order[i], false);
 }
 
 void hooks_detach(struct hook_set *hs)

@@ -15,21 +15,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include "http.h"
+#include "web_config.h"
 
 #define FLAG_ADDR	"--web.listen-address"
 #define FLAG_PATH	"--web.telemetry-path"
+#define FLAG_CONFIG	"--web.config.file"
+#define REALM		"Basic realm=\"kvm-unsync-exporter\", charset=\"UTF-8\""
+#define AUTH_MAX	256	/* user name or password, bytes */
+#define RELOAD_GRACE_MS	1000	/* for requests in flight on a TLS change */
 #define CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
 #define LISTEN_BACKLOG	64
 
+/*
+ * What one libmicrohttpd daemon was started with, handed to its callbacks:
+ * copies of the TLS settings, so a reload can free its config while the
+ * daemon still runs.  Plain HTTP when cert is NULL.
+ */
+struct tls_run {
+	struct http_server *srv;
+	char *cert, *key, *ca;
+	char priorities[128];
+	enum web_client_auth client_auth;
+};
+
 struct http_server {
 	struct MHD_Daemon *daemon;
+	struct tls_run *tls;	/* the running daemon's */
 	pthread_mutex_t lock;	/* one scrape at a time */
+	pthread_mutex_t auth_lock;	/* guards cfg */
+	struct web_config *cfg;	/* NULL: no --web.config.file */
+	char *config_path;
 	http_render_fn render;
 	void *ctx;
 	char *path;
 	char *landing;		/* HTML of "/" */
+	int listen_fd;		/* owned by the daemon while it runs */
+	unsigned int mhd_flags;
 	int port;
 };
 
@@ -313,17 +337,88 @@ static enum MHD_Result reply_metrics(struct http_server *srv,
 		     MHD_RESPMEM_MUST_FREE);
 }
 
+/* 401 with a Basic challenge: wrong password, or none. */
+static enum MHD_Result reply_unauthorized(struct MHD_Connection *conn)
+{
+	static const char text[] = "401 unauthorized\n";
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+					       MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, REALM);
+	ret = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* No users configured, or the request's Basic credentials match one. */
+static bool authorized(struct http_server *srv, struct MHD_Connection *conn)
+{
+	char user[AUTH_MAX], pass[AUTH_MAX];
+	const char *hdr;
+	bool ok;
+
+	pthread_mutex_lock(&srv->auth_lock);
+	if (!srv->cfg || !srv->cfg->nr_users) {
+		pthread_mutex_unlock(&srv->auth_lock);
+		return true;
+	}
+	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					  MHD_HTTP_HEADER_AUTHORIZATION);
+	ok = hdr && !web_parse_basic_auth(hdr, user, sizeof(user), pass,
+					  sizeof(pass)) &&
+	     web_config_check_user(srv->cfg, user, pass);
+	pthread_mutex_unlock(&srv->auth_lock);
+	explicit_bzero(pass, sizeof(pass));
+	return ok;
+}
+
+/*
+ * The handshake already enforced the client-certificate policy (see
+ * on_connection); check again here so that a session this code did not
+ * configure can never get through.
+ */
+static bool client_cert_ok(const struct tls_run *tls,
+			   struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t session;
+	unsigned int status = 1, n = 0;
+
+	if (!tls->cert || (tls->client_auth != WEB_CLIENT_AUTH_REQUIRE_VERIFY &&
+		     tls->client_auth != WEB_CLIENT_AUTH_VERIFY_IF_GIVEN))
+		return true;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return false;
+	session = ci->tls_session;
+	if (!gnutls_certificate_get_peers(session, &n) || !n)
+		return tls->client_auth == WEB_CLIENT_AUTH_VERIFY_IF_GIVEN;
+	return gnutls_certificate_verify_peers2(session, &status) == 0 &&
+	       status == 0;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 			      const char *url, const char *method,
 			      const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_ctx)
 {
-	struct http_server *srv = cls;
+	const struct tls_run *tls = cls;
+	struct http_server *srv = tls->srv;
 
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_ctx;
+	if (!client_cert_ok(tls, conn))
+		return MHD_NO;	/* close, no answer */
+	if (!authorized(srv, conn))
+		return reply_unauthorized(conn);
 	/* answered on the first call, before any body is read */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
@@ -338,6 +433,53 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "404 page not found\n");
 }
 
+/*
+ * A new TLS connection, before its handshake: set what the handshake
+ * demands of the client.  libmicrohttpd only ever "requests" a
+ * certificate and never verifies it; GNUTLS_CERT_REQUIRE with a verifying
+ * session makes a missing or untrusted certificate fail the handshake.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+			  void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	const struct tls_run *tls = cls;
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t session;
+
+	(void)socket_ctx;
+	if (code != MHD_CONNECTION_NOTIFY_STARTED || !tls->cert)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return;		/* client_cert_ok() refuses the requests */
+	session = ci->tls_session;
+	switch (tls->client_auth) {
+	case WEB_CLIENT_AUTH_NONE:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_IGNORE);
+		break;
+	case WEB_CLIENT_AUTH_REQUEST:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_REQUEST);
+		break;
+	case WEB_CLIENT_AUTH_REQUIRE_ANY:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_REQUIRE);
+		break;
+	case WEB_CLIENT_AUTH_VERIFY_IF_GIVEN:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_REQUEST);
+		gnutls_session_set_verify_cert(session, NULL, 0);
+		break;
+	case WEB_CLIENT_AUTH_REQUIRE_VERIFY:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert(session, NULL, 0);
+		break;
+	}
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -345,9 +487,51 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
+static void tls_run_free(struct tls_run *t)
+{
+	if (!t)
+		return;
+	free(t->cert);
+	if (t->key) {
+		explicit_bzero(t->key, strlen(t->key));
+		free(t->key);
+	}
+	free(t->ca);
+	free(t);
+}
+
+static struct tls_run *tls_run_new(struct http_server *srv,
+				   const struct web_config *cfg)
+{
+	struct tls_run *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->srv = srv;
+	if (!cfg || !cfg->tls)
+		return t;
+	t->cert = strdup(cfg->cert_pem);
+	t->key = strdup(cfg->key_pem);
+	t->ca = cfg->client_ca_pem ? strdup(cfg->client_ca_pem) : NULL;
+	t->client_auth = cfg->client_auth;
+	if (!t->cert || !t->key || (cfg->client_ca_pem && !t->ca) ||
+	    web_config_priorities(cfg, t->priorities, sizeof(t->priorities))) {
+		tls_run_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 static void server_free(struct http_server *srv)
 {
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->auth_lock);
+	if (srv->cfg) {
+		web_config_free(srv->cfg);
+		free(srv->cfg);
+	}
+	tls_run_free(srv->tls);
+	free(srv->config_path);
 	free(srv->path);
 	free(srv->landing);
 	free(srv);
@@ -361,6 +545,8 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 	if (!srv)
 		return NULL;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->auth_lock, NULL);
+	srv->listen_fd = -1;
 	srv->render = render;
 	srv->ctx = ctx;
 	srv->path = strdup(path);
@@ -372,36 +558,112 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 	return srv;
 }
 
-static int start_daemon(struct http_server *srv, int fd, bool dual_stack)
+/* A daemon on srv->listen_fd, with TLS when tls->cert is set. */
+static struct MHD_Daemon *start_daemon(struct http_server *srv,
+				       struct tls_run *tls)
 {
-	/*
-	 * MHD_USE_AUTO picks epoll on Linux: select() cannot take fds past
-	 * 1024, and this process holds many BPF program, link and map fds.
-	 */
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
-			     MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+	unsigned int flags = srv->mhd_flags;
 
-	if (dual_stack)
-		flags |= MHD_USE_DUAL_STACK;
-	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv,
-			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-			MHD_OPTION_LISTEN_SOCKET, fd,
-			MHD_OPTION_CONNECTION_LIMIT,
-			(unsigned int)HTTP_CONNECTION_LIMIT,
-			MHD_OPTION_CONNECTION_TIMEOUT,
-			(unsigned int)HTTP_CONNECTION_TIMEOUT,
-			MHD_OPTION_END);
-	return srv->daemon ? 0 : -1;
+	if (!tls->cert)
+		return MHD_start_daemon(flags, 0, NULL, NULL, handle, tls,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+				MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned int)HTTP_CONNECTION_LIMIT,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				(unsigned int)HTTP_PER_IP_CONNECTION_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned int)HTTP_CONNECTION_TIMEOUT,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				(size_t)HTTP_CONNECTION_MEMORY_LIMIT,
+				MHD_OPTION_END);
+	return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handle, tls,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+				MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned int)HTTP_CONNECTION_LIMIT,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				(unsigned int)HTTP_PER_IP_CONNECTION_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned int)HTTP_CONNECTION_TIMEOUT,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				(size_t)HTTP_CONNECTION_MEMORY_LIMIT,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+				tls,
+				MHD_OPTION_HTTPS_MEM_CERT, tls->cert,
+				MHD_OPTION_HTTPS_MEM_KEY, tls->key,
+				MHD_OPTION_HTTPS_PRIORITIES, tls->priorities,
+				tls->ca ? MHD_OPTION_HTTPS_MEM_TRUST :
+				MHD_OPTION_END, tls->ca,
+				MHD_OPTION_END);
 }
 
-struct http_server *http_start(const char *listen_address,
-			       const char *telemetry_path,
-			       http_render_fn render, void *ctx)
+/*
+ * Load the web config; NULL and one line on stderr if it is bad, with
+ * suffix (may be "") at its end.
+ */
+static struct web_config *load_config(const char *path, const char *suffix)
 {
+	struct web_config *cfg = calloc(1, sizeof(*cfg));
+	char err[1024];
+
+	if (!cfg) {
+		fprintf(stderr, "web config %s: out of memory%s\n", path,
+			suffix);
+		return NULL;
+	}
+	if (web_config_load(path, cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s%s\n", err, suffix);
+		free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+int http_check_web_config(const char *path)
+{
+	struct web_config *cfg;
+
+	if (!path || !*path)
+		return 0;
+	cfg = load_config(path, "");
+	if (!cfg)
+		return -EINVAL;
+	web_config_free(cfg);
+	free(cfg);
+	return 0;
+}
+
+/* A socket handed to us (systemd): a listening TCP stream socket. */
+static int adopt_listener(int fd)
+{
+	int v = 0, fl;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len))
+		return -errno;
+	if (!v)
+		return -EINVAL;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len))
+		return -errno;
+	if (v != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC))
+		return -errno;
+	return 0;
+}
+
+struct http_server *http_start_opts(const struct http_options *o,
+				    http_render_fn render, void *ctx)
+{
+	const char *telemetry_path = o->telemetry_path;
 	struct http_server *srv;
 	struct listen_addr a;
 	const char *what;
-	char err[512];
+	char err[512], where[128];
 	int fd;
 
 	if (!telemetry_path || telemetry_path[0] != '/') {
@@ -409,7 +671,9 @@ struct http_server *http_start(const char *listen_address,
 			FLAG_PATH, telemetry_path ? telemetry_path : "");
 		return NULL;
 	}
-	if (http_parse_listen_address(listen_address, &a, err, sizeof(err))) {
+	if (o->listen_fd < 0 &&
+	    http_parse_listen_address(o->listen_address, &a, err,
+				      sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return NULL;
 	}
@@ -418,22 +682,162 @@ struct http_server *http_start(const char *listen_address,
 		fprintf(stderr, "http: out of memory\n");
 		return NULL;
 	}
-	fd = open_listener(&a, &what);
-	if (fd < 0) {
-		fprintf(stderr, "cannot listen on %s \"%s\": %s: %s\n",
-			FLAG_ADDR, listen_address, what, strerror(-fd));
-		server_free(srv);
-		return NULL;
+	if (o->web_config_file && *o->web_config_file) {
+		srv->config_path = strdup(o->web_config_file);
+		srv->cfg = srv->config_path ?
+			   load_config(srv->config_path, "") : NULL;
+		if (!srv->cfg)
+			goto fail;
+		if (srv->cfg->tls && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+			fprintf(stderr, "web config %s: this libmicrohttpd has "
+				"no TLS support\n", srv->config_path);
+			goto fail;
+		}
 	}
+	srv->tls = tls_run_new(srv, srv->cfg);
+	if (!srv->tls) {
+		fprintf(stderr, "http: out of memory\n");
+		goto fail;
+	}
+	/*
+	 * MHD_USE_AUTO picks epoll on Linux: select() cannot take fds past
+	 * 1024, and this process holds many BPF program, link and map fds.
+	 * MHD_USE_ITC lets a reload hand the listening socket to a new
+	 * daemon (MHD_quiesce_daemon) without closing it.
+	 */
+	srv->mhd_flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+			 MHD_USE_AUTO | MHD_USE_ITC;
+	if (o->listen_fd >= 0) {
+		fd = adopt_listener(o->listen_fd);
+		snprintf(where, sizeof(where), "listening socket fd %d",
+			 o->listen_fd);
+		if (fd < 0) {
+			fprintf(stderr, "cannot serve on %s: %s\n", where,
+				fd == -EINVAL ? "not a listening socket" :
+				strerror(-fd));
+			goto fail;
+		}
+		fd = o->listen_fd;
+	} else {
+		fd = open_listener(&a, &what);
+		snprintf(where, sizeof(where), "%s \"%s\"", FLAG_ADDR,
+			 o->listen_address);
+		if (fd < 0) {
+			fprintf(stderr, "cannot listen on %s: %s: %s\n", where,
+				what, strerror(-fd));
+			goto fail;
+		}
+		if (a.ss.ss_family == AF_INET6 && a.dual_stack)
+			srv->mhd_flags |= MHD_USE_DUAL_STACK;
+	}
+	srv->listen_fd = fd;
 	srv->port = bound_port(fd);
-	if (start_daemon(srv, fd, a.ss.ss_family == AF_INET6 && a.dual_stack)) {
-		fprintf(stderr, "cannot serve on %s \"%s\": libmicrohttpd "
-			"failed to start\n", FLAG_ADDR, listen_address);
-		close(fd);
-		server_free(srv);
-		return NULL;
+	srv->daemon = start_daemon(srv, srv->tls);
+	if (!srv->daemon) {
+		fprintf(stderr, "cannot serve on %s: libmicrohttpd failed to "
+			"start\n", where);
+		if (o->listen_fd < 0)
+			close(fd);
+		goto fail;
 	}
 	return srv;
+fail:
+	server_free(srv);
+	return NULL;
+}
+
+struct http_server *http_start(const char *listen_address,
+			       const char *telemetry_path,
+			       http_render_fn render, void *ctx)
+{
+	struct http_options o = {
+		.listen_address = listen_address,
+		.listen_fd = -1,
+		.telemetry_path = telemetry_path,
+	};
+
+	return http_start_opts(&o, render, ctx);
+}
+
+/* Give requests in flight on a quiesced daemon a moment to finish. */
+static void drain(struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *di;
+	int ms;
+
+	for (ms = 0; ms < RELOAD_GRACE_MS; ms += 50) {
+		di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!di || !di->num_connections)
+			return;
+		usleep(50 * 1000);
+	}
+}
+
+int http_reload(struct http_server *srv)
+{
+	struct web_config *cfg, *old;
+	struct tls_run *tls = NULL, *old_tls;
+	struct MHD_Daemon *old_daemon;
+	MHD_socket fd;
+
+	if (!srv || !srv->config_path)
+		return 0;
+	cfg = load_config(srv->config_path, "; keeping the previous one");
+	if (!cfg)
+		return -EINVAL;
+	if (!web_config_same_tls(cfg, srv->cfg)) {
+		tls = tls_run_new(srv, cfg);
+		if (!tls) {
+			fprintf(stderr, "web config %s: out of memory, keeping "
+				"the previous one\n", srv->config_path);
+			goto bad;
+		}
+		/*
+		 * The listening socket stays open throughout: connections
+		 * that arrive meanwhile wait in its backlog.
+		 */
+		fd = MHD_quiesce_daemon(srv->daemon);
+		if (fd == MHD_INVALID_SOCKET) {
+			fprintf(stderr, "web config %s: cannot hand over the "
+				"listening socket, keeping the previous one\n",
+				srv->config_path);
+			goto bad;
+		}
+		old_daemon = srv->daemon;
+		old_tls = srv->tls;
+		srv->daemon = start_daemon(srv, tls);
+		if (!srv->daemon) {
+			fprintf(stderr, "web config %s: the new TLS settings do "
+				"not start, keeping the previous ones\n",
+				srv->config_path);
+			srv->daemon = start_daemon(srv, old_tls);
+			drain(old_daemon);
+			MHD_stop_daemon(old_daemon);
+			if (!srv->daemon)
+				fprintf(stderr, "http: cannot serve again on the "
+					"listening socket\n");
+			goto bad;
+		}
+		srv->tls = tls;
+		drain(old_daemon);
+		MHD_stop_daemon(old_daemon);	/* leaves the quiesced fd open */
+		tls_run_free(old_tls);
+	}
+	pthread_mutex_lock(&srv->auth_lock);
+	old = srv->cfg;
+	srv->cfg = cfg;
+	pthread_mutex_unlock(&srv->auth_lock);
+	web_config_free(old);
+	free(old);
+	fprintf(stderr, "web config %s: reloaded (%s, %zu basic auth user%s)\n",
+		srv->config_path, cfg->tls ? "TLS" : "plain HTTP",
+		cfg->nr_users, cfg->nr_users == 1 ? "" : "s");
+	return 0;
+bad:
+	tls_run_free(tls);
+	web_config_free(cfg);
+	free(cfg);
+	return -EINVAL;
 }
 
 int http_port(const struct http_server *srv)
@@ -446,6 +850,9 @@ void http_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	/* joins the polling thread and closes the listening socket */
-	MHD_stop_daemon(srv->daemon);
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
+	else if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
 	server_free(srv);
 }

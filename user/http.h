@@ -2,7 +2,9 @@
 /*
  * The exporter's HTTP endpoint (libmicrohttpd, one internal polling
  * thread): GET/HEAD only; the telemetry path serves the render callback's
- * text, "/" a small landing page, anything else 404.
+ * text, "/" a small landing page, anything else 404.  Optionally TLS,
+ * client certificates and basic auth from a --web.config.file (see
+ * web_config.h), re-read by http_reload().
  */
 #ifndef __HTTP_H
 #define __HTTP_H
@@ -23,8 +25,16 @@
 #define HTTP_DEFAULT_LISTEN_ADDRESS	":10190"
 #define HTTP_DEFAULT_TELEMETRY_PATH	"/metrics"
 
-#define HTTP_CONNECTION_LIMIT	32	/* a scraper or two, and curl */
-#define HTTP_CONNECTION_TIMEOUT	30	/* seconds a connection may idle */
+/*
+ * Bounds that keep slow or half-open clients from starving a scrape: no
+ * single address holds more than a few connections, a connection that
+ * sends nothing for HTTP_CONNECTION_TIMEOUT seconds is closed, and a
+ * request's headers must fit in HTTP_CONNECTION_MEMORY_LIMIT (431 past it).
+ */
+#define HTTP_CONNECTION_LIMIT		32	/* a scraper or two, and curl */
+#define HTTP_PER_IP_CONNECTION_LIMIT	8
+#define HTTP_CONNECTION_TIMEOUT		30	/* seconds a connection may idle */
+#define HTTP_CONNECTION_MEMORY_LIMIT	(16 * 1024)	/* bytes */
 
 /*
  * Builds the telemetry page into out (empty on entry).  Called with the
@@ -51,13 +61,53 @@ int http_parse_listen_address(const char *s, struct listen_addr *out,
 
 struct http_server;
 
+struct http_options {
+	/* parsed as --web.listen-address; ignored when listen_fd >= 0 */
+	const char *listen_address;
+	/*
+	 * >= 0: serve on this already bound, listening TCP socket (systemd
+	 * socket activation).  The server owns it once http_start_opts()
+	 * succeeded (http_stop() closes it); on failure the caller still does.
+	 */
+	int listen_fd;
+	const char *telemetry_path;
+	/* --web.config.file: NULL or "" for plain HTTP without auth */
+	const char *web_config_file;
+};
+
+#define HTTP_OPTIONS_INIT {						\
+	.listen_address = HTTP_DEFAULT_LISTEN_ADDRESS,			\
+	.listen_fd = -1,						\
+	.telemetry_path = HTTP_DEFAULT_TELEMETRY_PATH,			\
+}
+
 /*
  * Listen and serve from a thread of libmicrohttpd's.  Returns NULL after
- * printing one line to stderr (bad address, port in use, ...).
+ * printing one line to stderr (bad address, port in use, bad web config:
+ * "web config FILE: ...", ...).
  */
+struct http_server *http_start_opts(const struct http_options *o,
+				    http_render_fn render, void *ctx);
+/* http_start_opts() with a listen address, no fd, no web config. */
 struct http_server *http_start(const char *listen_address,
 			       const char *telemetry_path,
 			       http_render_fn render, void *ctx);
+/*
+ * Load and check a web config file as http_start_opts() would, to fail
+ * early at start-up: 0, or -EINVAL after one line on stderr.  NULL or ""
+ * is fine (no config).
+ */
+int http_check_web_config(const char *path);
+/*
+ * Re-read the web config file (on SIGHUP; call it from the main loop, not
+ * from the signal handler).  New users apply to the next request; new TLS
+ * settings start a new libmicrohttpd daemon on the same listening socket,
+ * which is never closed, so no connection is refused meanwhile (requests
+ * in flight get up to a second to finish).  A bad file keeps the old
+ * settings: one line on stderr, returns -EINVAL.  One line on success
+ * too.  Without a config file: nothing, returns 0.
+ */
+int http_reload(struct http_server *srv);
 /* The port actually bound (useful with port 0). */
 int http_port(const struct http_server *srv);
 /* Stop serving and free; waits for a scrape in progress.  NULL is fine. */

@@ -34,6 +34,7 @@ static struct env {
 	bool keep_pins;
 	const char *listen_address;
 	const char *telemetry_path;
+	const char *web_config_file;
 	enum trace_mode trace;
 	bool json;
 	bool check;
@@ -60,7 +61,8 @@ static const char doc[] =
 "    kvm-unsync-exporter --check              # show which hooks attach, exit\n"
 "    kvm-unsync-exporter --trace              # also print one line per sync\n"
 "    kvm-unsync-exporter --trace=frames --json  # every walk frame, JSON lines\n"
-"    kvm-unsync-exporter --attach=kprobe      # never use fentry/fexit\n";
+"    kvm-unsync-exporter --attach=kprobe      # never use fentry/fexit\n"
+"    kvm-unsync-exporter --web.config.file=web.yml  # TLS, basic auth (SIGHUP re-reads)\n";
 
 enum {
 	OPT_ATTACH = 0x100,
@@ -68,6 +70,7 @@ enum {
 	OPT_KEEP_PINS,
 	OPT_LISTEN,
 	OPT_TELEMETRY,
+	OPT_WEB_CONFIG,
 	OPT_TRACE,
 	OPT_JSON,
 	OPT_CHECK,
@@ -84,6 +87,8 @@ static const struct argp_option opts[] = {
 	  "Address to serve metrics on (default " HTTP_DEFAULT_LISTEN_ADDRESS ")", 0 },
 	{ "web.telemetry-path", OPT_TELEMETRY, "PATH", 0,
 	  "Path under which to expose metrics (default " HTTP_DEFAULT_TELEMETRY_PATH ")", 0 },
+	{ "web.config.file", OPT_WEB_CONFIG, "FILE", 0,
+	  "TLS and basic auth settings, node_exporter's format; SIGHUP re-reads it", 0 },
 	{ "trace", OPT_TRACE, "WHAT", OPTION_ARG_OPTIONAL,
 	  "Print each sync as it happens (WHAT: syncs, the default, or frames)", 0 },
 	{ "json", OPT_JSON, NULL, 0, "With --trace: JSON lines", 0 },
@@ -120,6 +125,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (arg[0] != '/' || !strcmp(arg, "/"))
 			argp_error(state, "--web.telemetry-path: '%s' must start with '/' and not be '/'", arg);
 		env.telemetry_path = arg;
+		break;
+	case OPT_WEB_CONFIG:
+		env.web_config_file = arg;
 		break;
 	case OPT_TRACE:
 		if (parse_trace_mode(arg, &env.trace))
@@ -176,6 +184,14 @@ static void sig_handler(int sig)
 	exiting = 1;
 }
 
+static volatile sig_atomic_t reload_web_config;
+
+static void hup_handler(int sig)
+{
+	(void)sig;
+	reload_web_config = 1;
+}
+
 static void print_check(const struct agent_info *info, const char *why)
 {
 	int i;
@@ -220,6 +236,7 @@ int main(int argc, char **argv)
 	struct unsync_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	struct http_server *srv = NULL;
+	struct http_options hopts = HTTP_OPTIONS_INIT;
 	struct pins pins = { .lock_fd = -1 };
 	char err[256], why[160];
 	bool pinned = false, vms_ready = false;
@@ -238,6 +255,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvm-unsync-exporter: must run as root (it loads BPF programs: CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)\n");
 		return 1;
 	}
+	/* a bad web config fails now, before any BPF work */
+	if (http_check_web_config(env.web_config_file))
+		return 1;	/* it said why */
 	if (kernel_view_open(&kv, err, sizeof(err))) {
 		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
 		return 1;
@@ -332,13 +352,16 @@ int main(int argc, char **argv)
 	snapshot_init(&sctx.snap);
 
 	if (signal(SIGINT, sig_handler) == SIG_ERR ||
-	    signal(SIGTERM, sig_handler) == SIG_ERR) {
+	    signal(SIGTERM, sig_handler) == SIG_ERR ||
+	    signal(SIGHUP, hup_handler) == SIG_ERR) {
 		fprintf(stderr, "kvm-unsync-exporter: cannot set signal handlers: %s\n",
 			strerror(errno));
 		goto cleanup;
 	}
-	srv = http_start(env.listen_address, env.telemetry_path,
-			 metrics_scrape, &sctx);
+	hopts.listen_address = env.listen_address;
+	hopts.telemetry_path = env.telemetry_path;
+	hopts.web_config_file = env.web_config_file;
+	srv = http_start_opts(&hopts, metrics_scrape, &sctx);
 	if (!srv)
 		goto cleanup;	/* http_start said why */
 	fprintf(stderr, "kvm-unsync-exporter %s: serving %s on %s (port %d), maps pinned in %s\n",
@@ -346,6 +369,10 @@ int main(int argc, char **argv)
 		http_port(srv), env.pin_dir);
 
 	while (!exiting) {
+		if (reload_web_config) {
+			reload_web_config = 0;
+			http_reload(srv);	/* logs one line either way */
+		}
 		e = ring_buffer__poll(rb, 100 /* ms */);
 		if (e < 0 && e != -EINTR) {
 			fprintf(stderr, "kvm-unsync-exporter: ring buffer poll: %s\n",

@@ -10,10 +10,10 @@ arguments.  For each shape the model is run on the same arguments and its
 kernel_view() (shadow.Recorder) is compared field by field.  Exit status
 1 if any compared field differs.
 
-Not compared (the model does not create the direct shadow pages of the
-guest's 2 MiB mappings, assumption A8 in kvm_shapes.py): kvm_mmu_get_page
-counts, level-1 kvm_mmu_prepare_zap_page counts, mmu_zap_unsync_children
-calls, ftrace hits of functions also reached for those pages.
+With raw traces (KUE_SELFCHECK_TRACE=1) it also compares the ordered
+stream of kvmmmu events (get_page, prepare_zap_page, unsync_page,
+sync_page with gfn, level, direct, state) and the pvec->nr / leaves
+figures rebuilt from the kprobe events.
 """
 
 import argparse
@@ -36,14 +36,16 @@ KPROBE_FIELDS = [
     "sync_children_root_levels", "sync_roots", "walks_per_sync_children",
     "walk_frames", "walk_frames_enospc", "walks", "restarts", "walk_leaves",
     "walk_max_depth", "walk_max_nr_at_entry", "walk_top_nr_not_1",
-    "clear_parents", "tp_sync_page_by_context",
+    "clear_parents", "tp_sync_page_by_context", "zap_unsync_children_calls",
 ]
 # Fields from the function tracer and the kvmmmu tracepoints alone.
 TRACE_FIELDS = [
     "ftrace.mmu_sync_children", "ftrace.__mmu_unsync_walk",
     "ftrace.mmu_pages_clear_parents", "ftrace.kvm_mmu_sync_roots",
     "tp_unsync_page", "tp_sync_page", "tp_prepare_zap_page_unsync",
-    "tp_prepare_zap_page_levels_upper",
+    "tp_prepare_zap_page_levels_upper", "tp_prepare_zap_page_levels",
+    "tp_prepare_zap_page", "tp_get_page_new", "tp_get_page_existing",
+    "ftrace.mmu_zap_unsync_children",
 ]
 COMPARED = KPROBE_FIELDS + TRACE_FIELDS
 
@@ -141,6 +143,27 @@ def analyze_trace(lines):
             "max_nr_per_sync": [max([w["nr"] for w in ws] or [0]) for ws in syncs]}
 
 
+TP_RE = re.compile(r"^kvm_mmu_(get_page|prepare_zap_page|unsync_page|sync_page): "
+                   r"sp gen \d+ gfn (\w+) l(\d) .*?(direct )?.*?(\w+)$")
+
+
+def kernel_events(trace_lines):
+    out = []
+    for line in trace_lines:
+        m = TP_RE.match(line)
+        if m:
+            out.append((m.group(1), int(m.group(2), 16), int(m.group(3)),
+                        " direct " in line, line.split()[-1]))
+    return out
+
+
+def first_divergence(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
 def trace_diffs(trace_lines, model):
     got = analyze_trace(trace_lines)
     rep = model.report()
@@ -149,6 +172,14 @@ def trace_diffs(trace_lines, model):
     diffs, same = [], []
     for key in want:
         (same if want[key] == got[key] else diffs).append((key, want[key], got[key]))
+    mev, kev = list(model.events), kernel_events(trace_lines)
+    i = first_divergence(mev, kev)
+    key = "kvmmmu event stream (%d events)" % len(kev)
+    if i is None:
+        same.append((key, len(mev), len(kev)))
+    else:
+        diffs.append((key, "event %d: %s" % (i, mev[i] if i < len(mev) else "<end>"),
+                      "event %d: %s" % (i, kev[i] if i < len(kev) else "<end>")))
     return diffs, same
 
 
@@ -194,7 +225,8 @@ def diff_fields(rec, model):
     mv.update({"ftrace.mmu_sync_children": h["mmu_sync_children"],
                "ftrace.__mmu_unsync_walk": h["__mmu_unsync_walk"],
                "ftrace.mmu_pages_clear_parents": h["mmu_pages_clear_parents"],
-               "ftrace.kvm_mmu_sync_roots": h["kvm_mmu_sync_roots"]})
+               "ftrace.kvm_mmu_sync_roots": h["kvm_mmu_sync_roots"],
+               "ftrace.mmu_zap_unsync_children": mv["zap_unsync_children_calls"]})
     kv = kernel_fields(rec)
     # No kprobe event in the trace although the function tracer saw the
     # functions: the kprobe fields were not measured.

@@ -86,12 +86,17 @@ ASSUMPTIONS = [
     "shadow role (role.access, kvm_mmu_child_role mmu.c:2192) of PD_t[0] "
     "reached through an alias equals the original: kvm_mmu_find_shadow_page "
     "(mmu.c:2038) finds the existing sp instead of creating a second one.",
-    "A8 Guest large (2 MiB) pages under PD_id are shadowed by direct sps or "
-    "large sptes; direct sps never go unsync (paging_tmpl.h:1019), never "
-    "get bitmap bits, and zapping one (level 1) or a large spte never walks "
-    "(mmu_zap_unsync_children returns 0 at level 1, mmu.c:2440). The model "
-    "therefore does not create them; their only effect would be extra "
-    "entries in active_mmu_pages, which never reorder the test pages.",
+    "A8 Guest large (2 MiB) pages under PD_id are shadowed by direct "
+    "level-1 sps (FNAME(fetch) second loop, paging_tmpl.h:689): the host "
+    "backs kvmwalk's anonymous mmap with 4 KiB pages (no THP for it: "
+    "Debian's THP mode is madvise), and the regions holding page tables "
+    "are lpage-disallowed anyway (account_shadowed). Direct sps never go "
+    "unsync (paging_tmpl.h:1019) and zapping one never walks "
+    "(mmu_zap_unsync_children returns 0 at level 1, mmu.c:2440), but they "
+    "count against the shadow-page budget and sit in active_mmu_pages, so "
+    "the model creates them. Lab check: direct sps for gfn 0 (code, params, "
+    "stack) and gfn 0x400 (the PTs) appear in the kernel's "
+    "kvm_mmu_get_page trace.",
     "A9 Writes to upper-level guest tables (PDPT0 alias entries, PD_t[0] "
     "PDE 511) are emulated: the gfn is write-tracked (account_shadowed "
     "mmu.c:816); a present fault goes page_fault_handle_page_track -> "
@@ -139,12 +144,74 @@ ASSUMPTIONS = [
     "delete would run kvm_mmu_zap_all_fast, which zaps in the opposite "
     "order); munmap of guest memory only drops leaf sptes (rmaps), never "
     "a non-leaf link, so it does not change the walk.",
+    "A14 Shadow-page budget: kvmwalk has one memslot of "
+    "round_up(0x400000 + N * 4 KiB, 2 MiB) bytes (tests/vm/workload/"
+    "layout.c; SHAPES.md gives the addresses, not the size), so "
+    "n_max_mmu_pages = max(pages / 50, 64) (x86.c:13021), i.e. 64 for "
+    "N <= 2048. Every shadow page counts, direct ones included. A shadow "
+    "page fault that is not a page-track (emulated) write first calls "
+    "make_mmu_pages_available (paging_tmpl.h:870): with fewer than 5 pages "
+    "left, kvm_mmu_zap_oldest_mmu_pages(25 - avail) (mmu.c:2554) zaps from "
+    "the oldest end of active_mmu_pages, skipping roots: PDPT0, PD_id, the "
+    "direct sps and the oldest directories and tables go, with zap walks "
+    "over their unsync children. Zapped tables are not re-created (the "
+    "guest never reads VA(k) again), so later rounds sync fewer tables. "
+    "On SVM no private memslot is added; on VMX KVM_SET_TSS_ADDR adds 3 "
+    "pages, which only matters at the /50 boundary.",
+    "A15 The guest's own accesses besides the script (from the kvmwalk "
+    "guest's code, tests/vm/workload/guest.c as compiled): one code page "
+    "(gfn 0x10), the parameter page (gfn 1: read at start, 'stage' written "
+    "at each phase, 'round' written and 'sync' read every round), and the "
+    "stack page (gfn 7: the 32-bit guest spills to it from its first "
+    "instruction and reads it back each round; the 64-bit guest only in "
+    "the calls of the flood and exit steps). Each guest access is "
+    "preceded by its instruction fetch. These only matter once the budget "
+    "is exceeded (A14): they decide which fault triggers an eviction and "
+    "the order in which evicted pages are re-created.",
+    "A16 Leaf sptes and prefetch: a fault maps the faulting gfn writable "
+    "unless mmu_try_to_unsync_pages refuses (write-tracked gfn, or "
+    "prefetch of a synced table); a write fault on a tracked gfn is "
+    "emulated. A present write fault on a tracked gfn takes the page-track "
+    "path (paging_tmpl.h:822) without make_mmu_pages_available. After a "
+    "fault into a direct sp, __direct_pte_prefetch maps the non-present "
+    "sptes of the faulting gfn's 8-aligned block whose host pages are "
+    "present and writable (gfn_to_page_many_atomic stops at the first "
+    "missing one): the pages the VMM wrote (params, code, data, page "
+    "tables) and those KVM faulted in for writing. A gfn whose table sp "
+    "was evicted is thus mapped writable and the guest's later writes to "
+    "it do not fault.",
 ]
 
 
 # ----------------------------------------------------------------------
-# Guest page tables (SHAPES.md layout)
+# Guest (SHAPES.md layout, addresses of tests/vm/workload/walk.h)
 # ----------------------------------------------------------------------
+
+PARAMS_GFN = 0x1
+STACK_GFN = 0x7
+CODE_GFN = 0x10
+CODE_VA = CODE_GFN << 12
+DATA0_GFN = 0x100
+DATA_A_GFN = 0x101
+DATA_B_GFN = 0x102
+ROOT_GFN = 0x200        # PML4, or the PAE PDPT
+PDPT0_GFN = 0x201
+PD_ID_GFN = 0x202
+
+
+def pd_t_gfn(d):
+    return 0x203 + d
+
+
+def pt_gfn(k):
+    return 0x400 + k
+
+
+def memslot_pages(tables):
+    """layout.c: memory up to the last PT, rounded up to 2 MiB (A14)."""
+    end = 0x400000 + tables * 0x1000
+    return ((end + MiB2 - 1) & ~(MiB2 - 1)) >> 12
+
 
 class GEntry:
     __slots__ = ("gfn", "large")
@@ -155,45 +222,40 @@ class GEntry:
 
 
 class Guest:
-    """The guest-physical page tables kvmwalk builds (gfns are arbitrary
-    but distinct; all of them lie in the first GiB, mapped by PD_id)."""
-
-    PML4 = 0x100
-    PDPT0 = 0x101          # 4level PDPT0; PAE: the 4-entry PDPT (CR3 target)
-    PD_ID = 0x102
-    PD_T0 = 0x110          # PD_t[d] = PD_T0 + d
-    PT0 = 0x200            # PT[k] = PT0 + k
-    DATA0 = 0x1000         # PTE 0 data pages
-    DATA_A = 0x3000        # PTE 1 alternates between DATA_A and DATA_B
-    DATA_B = 0x3001
-    CODE_VA = 0x10000
+    """The guest-physical memory kvmwalk builds: page tables and which
+    host pages exist (written by the VMM)."""
 
     def __init__(self, shape):
         self.s = shape
-        self.mem = {}          # table gfn -> {index: GEntry}
-        D = shape.dirs
+        N, D = shape.tables, shape.dirs
+        self.mem = {}                   # table gfn -> {index: GEntry}
         if shape.paging == "4level":
-            self.mem[self.PML4] = {0: GEntry(self.PDPT0)}
-            self.mem[self.PDPT0] = {0: GEntry(self.PD_ID)}
+            self.mem[ROOT_GFN] = {0: GEntry(PDPT0_GFN)}
+            self.mem[PDPT0_GFN] = {0: GEntry(PD_ID_GFN)}
             for d in range(D):
-                self.mem[self.PDPT0][1 + d] = GEntry(self.pd_t(d))
+                self.mem[PDPT0_GFN][1 + d] = GEntry(pd_t_gfn(d))
+            self.pdptes = None
         else:
-            self.pdptes = {0: GEntry(self.PD_ID)}
+            self.pdptes = {0: GEntry(PD_ID_GFN)}
             for d in range(D):
-                self.pdptes[1 + d] = GEntry(self.pd_t(d))
-        self.mem[self.PD_ID] = {i: GEntry(i * 512, large=True) for i in range(512)}
+                self.pdptes[1 + d] = GEntry(pd_t_gfn(d))
+        self.mem[PD_ID_GFN] = {i: GEntry(i * 512, large=True) for i in range(512)}
         for d in range(D):
-            self.mem[self.pd_t(d)] = {}
-        for k in range(shape.tables):
+            self.mem[pd_t_gfn(d)] = {}
+        for k in range(N):
             d, j = k % D, k // D
-            self.mem[self.pd_t(d)][j] = GEntry(self.pt(k))
-            self.mem[self.pt(k)] = {0: GEntry(self.DATA0 + k)}
-
-    def pd_t(self, d):
-        return self.PD_T0 + d
-
-    def pt(self, k):
-        return self.PT0 + k
+            self.mem[pd_t_gfn(d)][j] = GEntry(pt_gfn(k))
+            self.mem[pt_gfn(k)] = {0: GEntry(DATA0_GFN)}
+        self.npages = memslot_pages(N)
+        # Host pages present and writable: what the VMM wrote (layout.c).
+        self.host_pages = {PARAMS_GFN, CODE_GFN, DATA0_GFN, DATA_A_GFN,
+                           DATA_B_GFN, ROOT_GFN, PD_ID_GFN}
+        if shape.paging == "4level":
+            self.host_pages.add(PDPT0_GFN)
+        for d in range(min(N, D)):
+            self.host_pages.add(pd_t_gfn(d))
+        for k in range(N):
+            self.host_pages.add(pt_gfn(k))
 
     def va(self, k):
         D = self.s.dirs
@@ -201,11 +263,11 @@ class Guest:
         return (1 + d) * GiB + j * MiB2
 
     def walk(self, va):
-        """Guest page walk: returns (table_gfn_by_level, leaf_level, leaf_gfn)
-        with table_gfn_by_level[L] = gfn of the table consulted at level L."""
+        """Guest page walk: (tables, leaf_level, gfn) with tables[L] = gfn
+        of the table consulted at level L."""
         tables = {}
         if self.s.paging == "4level":
-            level, table = 4, self.PML4
+            level, table = 4, ROOT_GFN
         else:
             e = self.pdptes.get((va >> 30) & 3)
             if e is None:
@@ -217,10 +279,33 @@ class Guest:
             e = self.mem.get(table, {}).get(idx)
             if e is None:
                 raise RuntimeError("guest #PF at %#x level %d" % (va, level))
-            if level == 1 or e.large:
-                return tables, level, e.gfn
+            if level == 1:
+                return tables, 1, e.gfn
+            if e.large:
+                return tables, level, e.gfn + ((va >> 12) & ((1 << (9 * (level - 1))) - 1))
             table = e.gfn
             level -= 1
+
+
+def sp_name(gfn, role):
+    if role.direct:
+        return "direct(%#x)" % gfn
+    if gfn == ROOT_GFN and role.level == 4:
+        return "PML4"
+    if gfn == PDPT0_GFN and role.level == 3:
+        return "PDPT0"
+    if gfn == PD_ID_GFN:
+        return "PD_id"
+    if 0x203 <= gfn < 0x20b:
+        return "PD_t[%d]" % (gfn - 0x203)
+    if gfn >= 0x400:
+        return "PT[%d]" % (gfn - 0x400)
+    return None
+
+
+RETRY = "retry"
+EMULATE = "emulate"
+FIXED = "fixed"
 
 
 # ----------------------------------------------------------------------
@@ -238,19 +323,22 @@ class Vcpu:
         self.req_mmu_sync = False
 
     # -- roots (mmu.c:3438-3560, 3690-3770, 5324) --------------------------
+    def get_sp(self, gfn, role):
+        return self.kvm.get_shadow_page(self, gfn, role, name=sp_name(gfn, role))
+
     def mmu_alloc_root(self, gfn, level):
-        sp = self.kvm.get_shadow_page(self, gfn, Role(level),
-                                      name=self.g_name(gfn, level))
+        sp = self.get_sp(gfn, Role(level))
         sp.root_count += 1
         return sp
 
     def kvm_mmu_load(self):
+        self.kvm.make_mmu_pages_available()        # mmu_alloc_shadow_roots
         if self.pae:
             for i in range(4):
                 e = self.g.pdptes.get(i)
                 self.pae_root[i] = self.mmu_alloc_root(e.gfn, 2) if e else None
         else:
-            self.root = self.mmu_alloc_root(self.g.PML4, 4)
+            self.root = self.mmu_alloc_root(ROOT_GFN, 4)
         self.root_valid = True
         self.kvm_mmu_sync_roots()
 
@@ -310,30 +398,41 @@ class Vcpu:
             self.kvm_mmu_sync_roots()
         self.kvm_mmu_reload()
 
-    # -- FNAME(fetch) (paging_tmpl.h:618) ------------------------------------
-    def g_name(self, gfn, level):
-        g = self.g
-        if gfn == g.PML4 and level == 4:
-            return "PML4"
-        if gfn == g.PDPT0 and level == 3:
-            return "PDPT0"
-        if gfn == g.PD_ID:
-            return "PD_id"
-        if g.PD_T0 <= gfn < g.PD_T0 + 8:
-            return "PD_t[%d]" % (gfn - g.PD_T0)
-        if g.PT0 <= gfn < g.PT0 + 4096:
-            return "PT[%d]" % (gfn - g.PT0)
-        return None
-
-    def fetch(self, va):
-        """Shadow page fault on va: guest walk, then FNAME(fetch).  Returns
-        (leaf gfn, shadow sp holding the last level reached)."""
-        kvm = self.kvm
-        tables, glevel, leaf_gfn = self.g.walk(va)
+    # -- shadow translation ---------------------------------------------------
+    def _start(self, va):
         if self.pae:
-            sp, level = self.pae_root[(va >> 30) & 3], 2
-        else:
-            sp, level = self.root, 4
+            return self.pae_root[(va >> 30) & 3], 2
+        return self.root, 4
+
+    def shadow_path(self, va):
+        """(sps on the shadow path of va, leaf Spte or None)."""
+        sp, level = self._start(va)
+        path = []
+        while sp is not None:
+            path.append(sp)
+            ent = sp.spt.get((va >> (12 + 9 * (level - 1))) & 511)
+            if ent is None:
+                return path, None
+            if ent.kind != "nonleaf":
+                return path, ent
+            sp, level = ent.child, level - 1
+        return path, None
+
+    # -- FNAME(page_fault) (paging_tmpl.h:791) and FNAME(fetch) (:618) --------
+    def page_fault(self, va, write, present):
+        kvm = self.kvm
+        tables, glevel, gfn = self.g.walk(va)
+        if present and write and kvm.is_write_tracked(gfn):
+            # page_fault_handle_page_track + shadow_page_table_clear_flood
+            for sp in self.shadow_path(va)[0]:
+                sp.write_flooding_count = 0
+            return EMULATE
+        kvm.make_mmu_pages_available()
+        return self.fetch(va, tables, glevel, gfn, write)
+
+    def fetch(self, va, tables, glevel, gfn, write):
+        kvm = self.kvm
+        sp, level = self._start(va)
         while level > glevel:
             sp.write_flooding_count = 0          # clear_sp_write_flooding_count
             idx = (va >> (12 + 9 * (level - 1))) & 511
@@ -344,66 +443,156 @@ class Vcpu:
                     ent.child.gfn == child_gfn and ent.child.role == role):
                 child = ent.child                 # kvm_mmu_get_child_sp: -EEXIST
             else:
-                child = kvm.get_shadow_page(self, child_gfn, role,
-                                            name=self.g_name(child_gfn, level - 1))
+                child = self.get_sp(child_gfn, role)
                 if child.unsync_children and kvm.mmu_sync_children(self, child, False):
-                    return None, None             # RET_PF_RETRY
+                    return RETRY
+                kvm.link_shadow_page(sp, idx, child)
+            sp = child
+            level -= 1
+        # Guest large page: direct sps down to 4K (A8).
+        while level > PG_LEVEL_4K:
+            sp.write_flooding_count = 0
+            idx = (va >> (12 + 9 * (level - 1))) & 511
+            base_gfn = gfn & ~((1 << (9 * (level - 1))) - 1)
+            role = Role(level - 1, direct=True)
+            ent = sp.spt.get(idx)
+            if (ent is not None and ent.kind == "nonleaf" and
+                    ent.child.gfn == base_gfn and ent.child.role == role):
+                child = ent.child
+            else:
+                child = self.get_sp(base_gfn, role)
                 kvm.link_shadow_page(sp, idx, child)
             sp = child
             level -= 1
         sp.write_flooding_count = 0
-        if glevel == PG_LEVEL_4K:
-            idx = (va >> 12) & 511
-            sp.spt[idx] = Spte("leaf", gfn=leaf_gfn)   # mmu_set_spte
-        # glevel > 1: guest large page -> direct sp / large spte (A8)
-        return leaf_gfn, sp
+        idx = (va >> 12) & 511
+        old = sp.spt.get(idx)
+        ret = self.mmu_set_spte(sp, idx, gfn, write, prefetch=False)
+        new = sp.spt[idx]
+        spurious = (old is not None and old.gfn == new.gfn and
+                    old.writable == new.writable)
+        if not spurious and sp.role.direct:
+            self.direct_pte_prefetch(sp, idx)
+        # (indirect FNAME(pte_prefetch) only maps guest data pages: no
+        #  shadow page, no unsync, nothing counted)
+        return ret
+
+    def mmu_set_spte(self, sp, idx, gfn, write, prefetch):
+        """mmu_set_spte/make_spte for a guest entry with RW and D set."""
+        kvm = self.kvm
+        old = sp.spt.get(idx)
+        host_writable = gfn in self.g.host_pages or write
+        if write:
+            self.g.host_pages.add(gfn)            # faulted in for writing
+        writable = False
+        wrprot = False
+        if host_writable:
+            if old is not None and old.writable and old.gfn == gfn:
+                writable = True
+            elif kvm.mmu_try_to_unsync_pages(gfn, can_unsync=True, prefetch=prefetch):
+                wrprot = True
+            else:
+                writable = True
+        sp.spt[idx] = Spte("leaf", gfn=gfn, writable=writable)
+        if wrprot and write:
+            return EMULATE
+        return FIXED
+
+    def direct_pte_prefetch(self, sp, idx):
+        """__direct_pte_prefetch (mmu.c): the 8-aligned block around idx."""
+        base = idx & ~7
+        start = None
+        for i in range(base, base + 8):
+            if i in sp.spt or i == idx:
+                if start is None:
+                    continue
+                if not self.direct_pte_prefetch_many(sp, start, i):
+                    return
+                start = None
+            elif start is None:
+                start = i
+        if start is not None:
+            self.direct_pte_prefetch_many(sp, start, base + 8)
+
+    def direct_pte_prefetch_many(self, sp, start, end):
+        gfn = sp.gfn + start
+        n = end - start
+        if gfn >= self.g.npages or self.g.npages - gfn < n:
+            return False                          # no slot / entry < nr_pages
+        got = 0
+        while got < n and gfn + got in self.g.host_pages:
+            got += 1                              # get_user_pages_fast_only
+        if got <= 0:
+            return False
+        for j in range(got):
+            self.mmu_set_spte(sp, start + j, gfn + j, write=False, prefetch=True)
+        return True
 
     # -- guest accesses ------------------------------------------------------
-    def guest_read(self, va):
-        # RET_PF_RETRY (mmu_sync_children returned -EINTR in FNAME(fetch)):
-        # the vCPU re-enters (handling the KVM_REQ_MMU_SYNC it requested)
-        # and the guest faults again on the same access.
+    def _translate_ok(self, va, write):
+        _, leaf = self.shadow_path(va)
+        if leaf is None:
+            return False, False
+        return (not write or leaf.writable), True
+
+    def access(self, va, write=False, on_emulate=None):
+        """One guest instruction: its fetch, then its data access at va.
+        A fault re-executes the instruction after KVM handled it (and the
+        vCPU re-entered); an emulated write completes it."""
         while True:
-            gfn, _ = self.fetch(va)
+            ok, present = self._translate_ok(CODE_VA, False)
+            if not ok:
+                self.page_fault(CODE_VA, False, present)
+                self.enter_guest()
+                continue
+            if va is None:
+                return FIXED
+            ok, present = self._translate_ok(va, write)
+            if ok:
+                return FIXED
+            r = self.page_fault(va, write, present)
+            if r == EMULATE:
+                if on_emulate is not None:
+                    on_emulate()
+                self.enter_guest()
+                return EMULATE
             self.enter_guest()
-            if gfn is not None:
-                return
+
+    def guest_read(self, va):
+        self.access(va, write=False)
 
     def guest_write_table(self, table_gfn, index, entry):
-        """The guest writes entry `index` of the page table at table_gfn
-        through its identity mapping (PD_id)."""
-        kvm = self.kvm
-        va = table_gfn << 12                      # identity mapped
-        if kvm.is_write_tracked(table_gfn):
-            # A9/A10: emulated write; the fault (present: page_fault_handle_
-            # page_track + shadow_page_table_clear_flood; not present: fetch)
-            # clears the flood counts on va's shadow path first.
-            self.fetch(va)
-            self._store(table_gfn, index, entry)
-            kvm.kvm_mmu_pte_write(table_gfn, index)
-        else:
-            # A4: write-protect fault -> make_spte -> unsync (or nothing if
-            # no sp shadows the gfn or it is already unsync: no fault then).
-            if any(not sp.unsync for sp in kvm.valid_sps_for_gfn(table_gfn)):
-                self.fetch(va)
-                kvm.mmu_try_to_unsync_pages(table_gfn)
-            self._store(table_gfn, index, entry)
-        self.enter_guest()
+        """Store one paging-structure entry through the identity map."""
+        va = (table_gfn << 12) + index * 8
 
-    def _store(self, table_gfn, index, entry):
-        if entry is None:
-            self.g.mem[table_gfn].pop(index, None)
-        else:
-            self.g.mem[table_gfn][index] = entry
+        def store():
+            if entry is None:
+                self.g.mem[table_gfn].pop(index, None)
+            else:
+                self.g.mem[table_gfn][index] = entry
+
+        def emulated():
+            store()
+            self.kvm.kvm_mmu_pte_write(table_gfn, index)
+
+        if self.access(va, write=True, on_emulate=emulated) != EMULATE:
+            store()
+
+    def params(self, write=False):
+        self.access(PARAMS_GFN << 12, write)
+
+    def stack(self, write=False):
+        self.access((STACK_GFN << 12) + 0xfe0, write)
 
     def mov_cr3_same(self):
         # A2: kvm_set_cr3 -> kvm_invalidate_pcid -> KVM_REQ_MMU_SYNC
+        self.access(None)
         self.req_mmu_sync = True
         self.enter_guest()
 
 
 # ----------------------------------------------------------------------
-# The script of SHAPES.md
+# The script of SHAPES.md, as the kvmwalk guests run it (A15)
 # ----------------------------------------------------------------------
 
 class Run:
@@ -415,60 +604,63 @@ class Run:
         self.kvm = Kvm(self.rec)
         self.kvm.resched_points = set(resched_points)
         self.g = Guest(shape)
+        self.kvm.set_memslot_pages(self.g.npages)
         self.vcpu = Vcpu(self.kvm, self.g)
-        self.phase = "init"
-        self.phase_of_sync = []       # phase name per SyncRecord
-
-    def _mark(self, phase):
-        # attribute the syncs done so far to the phase that just ended
-        while len(self.phase_of_sync) < len(self.rec.syncs):
-            self.phase_of_sync.append(self.phase)
-        self.phase = phase
 
     def dirty(self, r):
-        g = self.g
-        data = g.DATA_A if r % 2 == 0 else g.DATA_B
+        data = DATA_A_GFN if r % 2 == 0 else DATA_B_GFN
         for k in range(self.s.tables):
-            self.vcpu.guest_write_table(g.pt(k), 1, GEntry(data))
+            self.vcpu.guest_write_table(pt_gfn(k), 1, GEntry(data))
 
     def run(self):
         s, g, v = self.s, self.g, self.vcpu
-        # First KVM_RUN with paging on (A1), then the guest starts executing
-        # its code (identity-mapped through PD_id).
-        self._mark("load")
-        v.enter_guest()
-        v.guest_read(g.CODE_VA)
-        # 1. prime
-        self._mark("prime")
-        for k in range(s.tables):
+        pae = s.paging == "pae"
+        v.enter_guest()                  # first KVM_RUN: kvm_mmu_load (A1)
+        if pae:
+            v.stack(write=True)          # push %ebp, ... (spills)
+        v.params()                       # read the parameter block
+        v.params(write=True)             # stage = PRIME
+        for k in range(s.tables):        # 1. prime
             v.guest_read(g.va(k))
-        # 2. rounds
-        for r in range(s.rounds):
-            self._mark("round%d" % r)
+        if pae:
+            v.stack()
+        v.params(write=True)             # stage = ROUNDS
+        if pae and s.rounds:
+            v.stack(write=True)
+        for r in range(s.rounds):        # 2. rounds
+            v.params(write=True)         # round = r
             self.dirty(r)
             if s.sync == "cr3":
+                if not pae:
+                    v.params()           # reads params->sync
                 v.mov_cr3_same()
+                if pae:
+                    v.stack()
             else:
+                v.params()
                 alias = 1 + s.dirs + r
-                v.guest_write_table(g.PDPT0, alias, GEntry(g.pd_t(0)))
+                v.guest_write_table(PDPT0_GFN, alias, GEntry(pd_t_gfn(0)))
                 v.guest_read(alias * GiB)
-        # 3. flood zap
-        if s.flood_zap:
-            self._mark("flood")
+        v.params()                       # params->flood_zap
+        if s.flood_zap:                  # 3.
+            v.params(write=True)         # stage = FLOOD_ZAP
+            v.stack(write=True)          # call dirty
             self.dirty(s.rounds)
-            for _ in range(3):
-                # SHAPES.md: writes 0 (not present before and after)
-                v.guest_write_table(g.pd_t(0), 511, None)
+            v.stack()                    # ret
+            for _ in range(3):           # SHAPES.md: writes 0
+                v.guest_write_table(pd_t_gfn(0), 511, None)
             v.mov_cr3_same()
-        # 4. exit with unsync pages
-        if s.exit_unsync:
-            self._mark("exit_unsync")
+        v.params()                       # params->exit_unsync
+        if s.exit_unsync:                # 4.
+            v.params(write=True)         # stage = EXIT_UNSYNC
+            v.stack(write=True)
             self.dirty(s.rounds + 1)
-        # 5. out 0xf4, VMM exits: VM destruction (A12, A13)
-        self._mark("destroy")
+            v.stack()
+        v.params(write=True)             # stage = DONE
+        v.access(None)                   # out 0xf4
+        # 5. VM destruction (A12, A13)
         self.kvm.kvm_mmu_zap_all()
         v.kvm_mmu_free_roots()          # kvm_unload_vcpu_mmus -> kvm_mmu_unload
-        self._mark("end")
         return self.rec
 
 

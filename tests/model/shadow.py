@@ -36,6 +36,11 @@ INVALID_INDEX = -1
 ENOSPC = 28
 EINTR = 4
 
+KVM_MIN_ALLOC_MMU_PAGES = 64   # arch/x86/include/asm/kvm_host.h:144
+KVM_MIN_FREE_MMU_PAGES = 5     # kvm_host.h:147
+KVM_REFILL_PAGES = 25          # kvm_host.h:148
+KVM_MEMSLOT_PAGES_TO_MMU_PAGES_RATIO = 50
+
 CTX_SYNC = "sync"
 CTX_ZAP = "zap"
 
@@ -46,12 +51,13 @@ class Spte:
     kind: "nonleaf" (points to child sp), "leaf" (4K mapping of gfn),
           "large" (huge mapping of gfn; is_large_pte()).
     """
-    __slots__ = ("kind", "child", "gfn")
+    __slots__ = ("kind", "child", "gfn", "writable")
 
-    def __init__(self, kind, child=None, gfn=None):
+    def __init__(self, kind, child=None, gfn=None, writable=False):
         self.kind = kind
         self.child = child
         self.gfn = gfn
+        self.writable = writable
 
 
 class Role:
@@ -209,6 +215,10 @@ class Recorder:
             "zap_levels": {}, "zap_unsync": 0,
         }
         self._kstack = []           # "sync" / "zap" frames, innermost last
+        # kvmmmu tracepoint stream, as (event, gfn, level, direct, state):
+        # comparable with a raw kernel trace, event by event.
+        self.events = []
+        self.get_page = {"new": 0, "existing": 0}
         # Walk state (the agent's per-task state).
         self._sync_stack = []       # open SyncRecords (mmu_sync_children)
         self._depth = 0             # __mmu_unsync_walk recursion depth
@@ -259,7 +269,18 @@ class Recorder:
             "tp_prepare_zap_page_unsync": k["zap_unsync"],
             "tp_prepare_zap_page_levels_upper": {
                 str(l): n for l, n in sorted(k["zap_levels"].items()) if l > 1},
+            "tp_prepare_zap_page_levels": {
+                str(l): n for l, n in sorted(k["zap_levels"].items())},
+            "tp_prepare_zap_page": sum(k["zap_levels"].values()),
+            "zap_unsync_children_calls": sum(k["zap_levels"].values()),
+            "tp_get_page_new": self.get_page["new"],
+            "tp_get_page_existing": self.get_page["existing"],
         }
+
+    def ev(self, name, sp, state=None):
+        self.events.append((name, sp.gfn, sp.level, sp.role.direct,
+                            state if state is not None else
+                            ("unsync" if sp.unsync else "sync")))
 
     def note(self, msg):
         if self.trace:
@@ -306,6 +327,17 @@ class Kvm:
         self.sync_page_fails = lambda sp: False
         self.request_mmu_sync = False           # KVM_REQ_MMU_SYNC (vcpu)
         self.request_free_obsolete_roots = False
+        # Shadow-page budget (mmu.c:2601 make_mmu_pages_available).  Set by
+        # set_memslot_pages(); None = unlimited.
+        self.n_max_mmu_pages = None
+        self.n_used_mmu_pages = 0
+        self.zap_oldest_calls = 0
+
+    def set_memslot_pages(self, nr_memslot_pages):
+        """kvm_arch_commit_memory_region (x86.c:13021) on KVM_MR_CREATE:
+        n_max_mmu_pages = max(pages / 50, 64)."""
+        self.n_max_mmu_pages = max(nr_memslot_pages // KVM_MEMSLOT_PAGES_TO_MMU_PAGES_RATIO,
+                                   KVM_MIN_ALLOC_MMU_PAGES)
 
     # ------------------------------------------------------------------
     # sp allocation / lookup (mmu.c:2035-2180)
@@ -320,6 +352,7 @@ class Kvm:
         active_mmu_pages, hlist_add_head, account_shadowed()."""
         sp = SP(gfn, role, name)
         self.active_mmu_pages.insert(0, sp)
+        self.n_used_mmu_pages += 1              # kvm_account_mmu_page
         self.hash.setdefault(gfn, []).insert(0, sp)
         if sp_has_gptes(sp):
             self.account_shadowed(sp)
@@ -327,9 +360,25 @@ class Kvm:
 
     def account_shadowed(self, sp):
         # mmu.c:803: upper levels are write-tracked (writes are emulated);
-        # level-1 pages are only write-protected (and may go unsync).
+        # level-1 pages are only write-protected (and may go unsync).  Both
+        # write-protect the existing sptes that map the gfn
+        # (kvm_slot_page_track_add_page / kvm_mmu_slot_gfn_write_protect).
         if sp.level > PG_LEVEL_4K:
             self.tracked[sp.gfn] = self.tracked.get(sp.gfn, 0) + 1
+        self.write_protect_gfn(sp.gfn)
+
+    def live_sps(self):
+        for lst in self.hash.values():
+            for sp in lst:
+                yield sp
+
+    def write_protect_gfn(self, gfn):
+        """kvm_mmu_slot_gfn_write_protect / kvm_vcpu_write_protect_gfn:
+        every leaf spte mapping gfn becomes read-only (rmap walk)."""
+        for sp in self.live_sps():
+            for ent in sp.spt.values():
+                if ent.kind == "leaf" and ent.gfn == gfn:
+                    ent.writable = False
 
     def unaccount_shadowed(self, sp):
         if sp.level > PG_LEVEL_4K:
@@ -375,6 +424,8 @@ class Kvm:
         if created:
             sp = self.alloc_shadow_page(gfn, role, name)
         self.rec.hits["kvm_mmu_get_page_tp"] += 1
+        self.rec.get_page["new" if created else "existing"] += 1
+        self.rec.ev("get_page", sp, "new" if created else "existing")
         self.rec.note("get_page %s created=%s" % (sp, created))
         return sp
 
@@ -418,6 +469,7 @@ class Kvm:
     def kvm_unsync_page(self, sp):
         """kvm_unsync_page() (mmu.c:2680): fires kvmmmu:kvm_mmu_unsync_page."""
         self.rec.pages_unsynced += 1
+        self.rec.ev("unsync_page", sp)
         self.rec.note("unsync_page %s" % sp)
         self.stat_mmu_unsync += 1
         sp.unsync = True
@@ -628,6 +680,7 @@ class Kvm:
         self.rec.hits["kvm_unlink_unsync_page"] += 1
         self.rec.kinc("tp_sync_page_by_context")
         self.rec.pages_synced += 1              # trace_kvm_mmu_sync_page
+        self.rec.ev("sync_page", sp)
         sp.unsync = False
         self.stat_mmu_unsync -= 1
 
@@ -660,7 +713,7 @@ class Kvm:
                 # no state for it (a synced level-1 sp always faults on the
                 # next guest write, which is all that matters).
                 for sp in self.for_each_sp(pvec, parents):
-                    pass
+                    self.write_protect_gfn(sp.gfn)
                 parents = MmuPagePath()
                 for sp in self.for_each_sp(pvec, parents):
                     self.kvm_unlink_unsync_page(sp)
@@ -732,6 +785,7 @@ class Kvm:
     def __kvm_mmu_prepare_zap_page(self, sp, invalid_list):
         """Returns (list_unstable, nr_zapped)."""
         self.rec.hits["kvm_mmu_prepare_zap_page_tp"] += 1
+        self.rec.ev("prepare_zap_page", sp)
         zl = self.rec.k["zap_levels"]
         zl[sp.level] = zl.get(sp.level, 0) + 1
         if sp.unsync:
@@ -750,6 +804,7 @@ class Kvm:
         zapped_root = False
         if not sp.root_count:
             nr_zapped += 1
+            self.n_used_mmu_pages -= 1          # kvm_unaccount_mmu_page
             if sp in self.active_mmu_pages:     # list_move (or list_add if invalid)
                 self.active_mmu_pages.remove(sp)
             invalid_list.append(sp)
@@ -809,6 +864,51 @@ class Kvm:
                     restart = True
                     break
         self.kvm_mmu_commit_zap_page(invalid_list)
+
+    def kvm_mmu_zap_oldest_mmu_pages(self, nr_to_zap):
+        """mmu.c:2556: walk active_mmu_pages from the tail (oldest first,
+        list_for_each_entry_safe_reverse), skip roots, zap until
+        nr_to_zap pages went; restart from the tail when a zap made the
+        list unstable (it zapped unsync children)."""
+        self.zap_oldest_calls += 1
+        invalid_list = []
+        total = 0
+        if self.active_mmu_pages:
+            restart = True
+            while restart:
+                restart = False
+                i = len(self.active_mmu_pages) - 1
+                while i >= 0:
+                    sp = self.active_mmu_pages[i]
+                    if sp.root_count:
+                        i -= 1
+                        continue
+                    unstable, nr = self.__kvm_mmu_prepare_zap_page(sp, invalid_list)
+                    total += nr
+                    if total >= nr_to_zap:
+                        break
+                    if unstable:
+                        restart = True
+                        break
+                    # sp left the list; the previous (newer) entry is now
+                    # at i - 1 ("tmp" of the _safe_reverse iteration)
+                    i -= 1
+        self.kvm_mmu_commit_zap_page(invalid_list)
+        return total
+
+    def kvm_mmu_available_pages(self):
+        if self.n_max_mmu_pages is None:
+            return 1 << 30
+        return max(self.n_max_mmu_pages - self.n_used_mmu_pages, 0)
+
+    def make_mmu_pages_available(self):
+        """mmu.c:2601; called (under mmu_lock) by every shadow page fault
+        that gets past the page-track check, and by root allocation."""
+        avail = self.kvm_mmu_available_pages()
+        if avail >= KVM_MIN_FREE_MMU_PAGES:
+            return 0
+        self.kvm_mmu_zap_oldest_mmu_pages(KVM_REFILL_PAGES - avail)
+        return 0
 
     # ------------------------------------------------------------------
     # emulated writes to write-tracked (upper-level) page tables

@@ -319,6 +319,80 @@ class ZapWalks(unittest.TestCase):
         self.assertEqual(r["pages_synced"], 5)
 
 
+class Budget(unittest.TestCase):
+
+    def test_zap_oldest_skips_roots_and_stops_at_quota(self):
+        # active list, oldest first: PML4 (root), PDPT, PD0, PT0.0, PT0.1,
+        # PD1, PT1.0 (Tree([2, 1]) creates them in that order).  Nothing
+        # unsync.  zap_oldest(3): skip PML4, zap PDPT (1), PD0 (2), PT0.0
+        # (3) -> stop.  No walk (no unsync_children anywhere).
+        t = Tree([2, 1])
+        k = t.kvm
+        self.assertEqual(k.n_used_mmu_pages, 7)
+        total = k.kvm_mmu_zap_oldest_mmu_pages(3)
+        self.assertEqual(total, 3)
+        self.assertEqual([sp.name for sp in k.active_mmu_pages],
+                         ["PT1.0", "PD1", "PT0.1", "PML4"])
+        self.assertEqual(k.n_used_mmu_pages, 4)
+        self.assertEqual(t.rec.frames, {"sync": 0, "zap": 0})
+
+    def test_zap_oldest_counts_unsync_children(self):
+        # Same tree, all 3 PTs unsync.  zap_oldest(2): PDPT first; its zap
+        # walk zaps the 3 unsync PTs (nr_zapped 3 + itself = 4 >= 2): stop
+        # after one page.  Walk from the level-3 PDPT: [PDPT, PD0, 2 PTs,
+        # PD1, 1 PT] = 6, one zap walk, 3 frames; 3 kvm_mmu_sync_page in
+        # zap context, clear_parents: PT0.0 (PD0 bit), PT0.1 (PD0 bit, PD0
+        # empty -> PDPT bit 1), PT1.0 (PD1 bit -> PDPT bit 2): 5 clears.
+        t = Tree([2, 1])
+        t.unsync_all()
+        total = t.kvm.kvm_mmu_zap_oldest_mmu_pages(2)
+        self.assertEqual(total, 4)
+        r = rep(t.rec)
+        self.assertEqual(r["walks"]["zap"], {"done": 1, "enospc": 0})
+        self.assertEqual(r["frames"]["zap"], 3)
+        self.assertEqual(r["pvec_depth"]["zap"][6], 1)
+        self.assertEqual(r["clears"]["zap"], {"walk": 0, "clear_parents": 5})
+        self.assertEqual(r["pages_synced"], 3)
+        self.assertEqual(t.rec.kctx(), "other")
+        self.assertEqual(t.rec.k["tp_sync_page_by_context"], {"zap": 3})
+
+    def test_make_available_threshold(self):
+        # 64-page budget: zap only when fewer than 5 pages are left, then
+        # 25 - avail pages.
+        t = Tree([57])                       # PML4 + PDPT + PD + 57 = 60
+        k = t.kvm
+        k.set_memslot_pages(1536)            # 6 MiB -> max(30, 64) = 64
+        self.assertEqual(k.n_max_mmu_pages, 64)
+        self.assertEqual(k.kvm_mmu_available_pages(), 4)
+        k.make_mmu_pages_available()         # zap 21: PDPT, PD, 19 PTs
+        self.assertEqual(k.n_used_mmu_pages, 60 - 21)
+        self.assertEqual(k.zap_oldest_calls, 1)
+        k.make_mmu_pages_available()         # 25 left: nothing
+        self.assertEqual(k.zap_oldest_calls, 1)
+
+    def test_first_eviction_of_fault_d4_r5(self):
+        # --sync fault --tables 50 --dirs 4: prime makes PML4 (load),
+        # PDPT0, PD_id, direct(0) (first instruction), 4 PD_t, 50 PT = 58.
+        # Round 0's first PT write adds direct(0x400) (59) and unsyncs the
+        # 50 tables.  The PDPT0 alias write faults (not present) with 5
+        # pages left: no zap, direct(0x200) added (60, 4 left).  The alias
+        # read then zaps the oldest non-root page, PDPT0: its zap walk
+        # takes all 50 unsync tables (51 >= 21 zapped: stop), dir 0's first
+        # (gfns 0x400, 0x404, ...).
+        r = kvm_shapes.Run(kvm_shapes.make_shape(tables=50, dirs=4, rounds=5,
+                                                 sync="fault"))
+        r.run()
+        ev = r.rec.events
+        i = ev.index(("prepare_zap_page", 0x201, 3, False, "sync"))
+        self.assertEqual(ev[i - 1], ("get_page", 0x200, 1, True, "new"))
+        news = [e for e in ev[:i] if e[0] == "get_page" and e[4] == "new"]
+        self.assertEqual(len(news), 60)
+        self.assertEqual([e[1] for e in ev[i + 1:i + 14:1] if e[0] == "prepare_zap_page"][:3],
+                         [0x400, 0x404, 0x408])
+        zapped = [e for e in ev[i:] if e[0] == "prepare_zap_page"]
+        self.assertTrue(all(e[4] == "unsync" for e in zapped[1:51]))
+
+
 class Eintr(unittest.TestCase):
 
     def test_cannot_yield_returns_eintr_after_one_batch(self):

@@ -88,6 +88,8 @@ def analyze_trace(lines):
     Agent contexts: "sync" inside mmu_sync_children, "zap" otherwise."""
     stack = []              # "sync" / "zap"
     depth = 0
+    frames = []             # entry "children" per open frame
+    zero_clears = {"sync": 0, "zap": 0}
     cur = None              # top-level walk in progress
     pending = {}            # stack height -> finished walk awaiting leaves
     walks = []              # finished walks
@@ -113,6 +115,7 @@ def analyze_trace(lines):
             close(len(stack))
             stack.pop()
         elif ev == "walk_enter":
+            frames.append(int(_field(line, "children")))
             if depth == 0:
                 close(len(stack))
                 ctx = "sync" if "sync" in stack else "zap"
@@ -123,6 +126,9 @@ def analyze_trace(lines):
                 cur["nested"] += 1
             depth += 1
         elif ev == "walk_exit":
+            children = frames.pop()
+            if int(_field(line, "ret")) == 0:
+                zero_clears["sync" if "sync" in stack else "zap"] += children
             depth -= 1
             if depth == 0:
                 cur["ret"] = int(_field(line, "ret"))
@@ -140,6 +146,7 @@ def analyze_trace(lines):
         hist[w["ctx"]][w["nr"]] += 1
         leaves[w["ctx"]] += w["leaves"]
     return {"pvec_depth": hist, "leaves": leaves,
+            "zero_frame_clears": zero_clears,
             "max_nr_per_sync": [max([w["nr"] for w in ws] or [0]) for ws in syncs]}
 
 
@@ -167,7 +174,9 @@ def first_divergence(a, b):
 def trace_diffs(trace_lines, model):
     got = analyze_trace(trace_lines)
     rep = model.report()
+    zc = model.k["zero_frame_clears"]
     want = {"pvec_depth": rep["pvec_depth"], "leaves": rep["leaves"],
+            "zero_frame_clears": {"sync": zc.get("sync", 0), "zap": zc.get("zap", 0)},
             "max_nr_per_sync": [x["max_nr"] for x in rep["syncs"]]}
     diffs, same = [], []
     for key in want:

@@ -63,6 +63,13 @@ def shape_from_args(a):
                                  flood_zap=a.flood_zap, exit_unsync=a.exit_unsync)
 
 
+def predict_dict(argv, resched_points=()):
+    """For tests: the JSON object of `predict.py ARGV...` as a dict, e.g.
+    predict_dict(["--tables", "40", "--rounds", "10"])."""
+    shape = shape_from_args(parse_args(list(argv)))
+    return kvm_shapes.predict(shape, resched_points=resched_points).report()
+
+
 def ftrace_counts(rec):
     """What the lab's selfcheck measures on the real kernel."""
     h = rec.hits

@@ -213,6 +213,9 @@ class Recorder:
             "tp_sync_page_by_context": {}, "walk_max_depth": 0,
             "walk_max_nr_at_entry": 0, "walk_top_nr_not_1": 0,
             "zap_levels": {}, "zap_unsync": 0,
+            # sum of unsync_children at entry of frames returning 0 (they
+            # clear all their bits): checkable against kprobe data
+            "zero_frame_clears": {},
         }
         self._kstack = []           # "sync" / "zap" frames, innermost last
         # kvmmmu tracepoint stream, as (event, gfn, level, direct, state):
@@ -552,6 +555,9 @@ class Kvm:
                 rec.kinc("restarts")
         elif depth == 0 and ret > 0:
             rec.kinc("walk_leaves", n=ret)
+        if ret == 0:
+            zc = rec.k["zero_frame_clears"]
+            zc[ctx] = zc.get(ctx, 0) + entry_children
         rec._depth -= 1
         if depth == 0:
             self._top_level_exit(ctx, sp, pvec, ret)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <crypt.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <yaml.h>
 #include "web_config.h"
 
@@ -574,8 +575,24 @@ static int check_tls(const char *path, const struct web_config *c,
 	gnutls_datum_t cert = datum(c->cert_pem), key = datum(c->key_pem);
 	const char *cert_name = c->cert_file ? c->cert_file : "(inline)";
 	const char *key_name = c->key_file ? c->key_file : "(inline)";
+	gnutls_x509_crt_t *list;
+	unsigned int n = 0, i;
 	int e;
 
+	/*
+	 * Parse the certificates on their own first: GnuTLS 3.7's
+	 * set_x509_key_mem2() leaks on a malformed certificate.
+	 */
+	e = gnutls_x509_crt_list_import2(&list, &n, &cert,
+					 GNUTLS_X509_FMT_PEM, 0);
+	if (e < 0) {
+		snprintf(err, err_size, "web config %s: cert_file %s: cannot "
+			 "load: %s", path, cert_name, gnutls_strerror(e));
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(list[i]);
+	gnutls_free(list);
 	if (gnutls_certificate_allocate_credentials(&cred)) {
 		snprintf(err, err_size, "web config %s: out of memory", path);
 		return -ENOMEM;

@@ -10,6 +10,8 @@
 
 int test_passed, test_failed;
 
+void test_web_config(void);	/* test_web_config.c */
+
 int test_has_line(const char *text, const char *line)
 {
 	size_t n = strlen(line);
@@ -33,6 +35,7 @@ int main(void)
 	test_metrics();
 	test_vm_table();
 	test_http();
+	test_web_config();
 	printf("%d passed, %d failed\n", test_passed, test_failed);
 	return test_failed ? 1 : 0;
 }

@@ -8,6 +8,7 @@
  */
 #include <argp.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,18 +16,22 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "agent_info.h"
+#include "caps.h"
 #include "collect.h"
 #include "discover.h"
 #include "hooks.h"
 #include "http.h"
 #include "metrics.h"
 #include "pins.h"
+#include "service.h"
 #include "trace.h"
 #include "vm_table.h"
 #include "unsync.skel.h"
 
 #define DEFAULT_PIN_DIR		"/sys/fs/bpf/kvm_unsync"
 #define DEFAULT_RINGBUF_KIB	256
+#define MAX_VMS_LIMIT		65536	/* COLLECT_MAX_VMS */
+#define MAX_VMS_LIMIT_S		"65536"
 
 static struct env {
 	enum attach_mode attach;
@@ -40,6 +45,9 @@ static struct env {
 	bool check;
 	bool verbose;
 	unsigned long ringbuf_kib;
+	bool listen_address_set;	/* given: socket activation refused */
+	caps_mask caps_keep;		/* --capabilities.keep */
+	size_t max_vms;			/* --max-vms, 0: no limit */
 } env = {
 	.attach = ATTACH_AUTO,
 	.pin_dir = DEFAULT_PIN_DIR,
@@ -75,6 +83,8 @@ enum {
 	OPT_JSON,
 	OPT_CHECK,
 	OPT_RINGBUF,
+	OPT_CAPS_KEEP,
+	OPT_MAX_VMS,
 };
 
 static const struct argp_option opts[] = {
@@ -96,6 +106,10 @@ static const struct argp_option opts[] = {
 	  "Load and attach, print what attached and how, exit 0 if the walk hooks attached", 0 },
 	{ "ringbuf-kib", OPT_RINGBUF, "KIB", 0,
 	  "Ring buffer size in KiB, a power of two >= 4 (default 256)", 0 },
+	{ "capabilities.keep", OPT_CAPS_KEEP, "CAPS", 0,
+	  "Capabilities to keep once attached, comma-separated (CAP_NET_RAW,...); default none", 0 },
+	{ "max-vms", OPT_MAX_VMS, "N", 0,
+	  "Label at most N VMs (1 to " MAX_VMS_LIMIT_S "); later VMs are counted in vm=\"other\"", 0 },
 	{ "verbose", 'v', NULL, 0, "libbpf debug output and verifier logs", 0 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
 	{},
@@ -103,7 +117,8 @@ static const struct argp_option opts[] = {
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
-	char *end;
+	char *end, msg[160];
+	unsigned long n;
 
 	switch (key) {
 	case OPT_ATTACH:
@@ -120,6 +135,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_LISTEN:
 		env.listen_address = arg;
+		env.listen_address_set = true;
 		break;
 	case OPT_TELEMETRY:
 		if (arg[0] != '/' || !strcmp(arg, "/"))
@@ -146,6 +162,18 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		    env.ringbuf_kib > (1UL << 20) ||
 		    (env.ringbuf_kib & (env.ringbuf_kib - 1)))
 			argp_error(state, "--ringbuf-kib: '%s' is not a power of two between 4 and 1048576", arg);
+		break;
+	case OPT_CAPS_KEEP:
+		if (caps_parse_list(arg, &env.caps_keep, msg, sizeof(msg)))
+			argp_error(state, "%s", msg);
+		break;
+	case OPT_MAX_VMS:
+		errno = 0;
+		n = strtoul(arg, &end, 10);
+		if (errno || *end || arg[0] < '0' || arg[0] > '9' || n < 1 ||
+		    n > MAX_VMS_LIMIT)
+			argp_error(state, "--max-vms: '%s' is not a number from 1 to %d", arg, MAX_VMS_LIMIT);
+		env.max_vms = n;
 		break;
 	case 'v':
 		env.verbose = true;
@@ -220,6 +248,264 @@ static void warn_missing(const struct agent_info *info)
 	}
 }
 
+/*
+ * Everything attaching builds.  At start-up when KVM is loaded; else
+ * later, from the main loop, once it is (attach_late()).
+ */
+struct probes {
+	struct kernel_view kv;
+	struct hook_set hs;
+	struct unsync_bpf *skel;
+	struct ring_buffer *rb;
+	struct pins pins;	/* locked at start-up, maps pinned at attach */
+	bool pinned;
+	char why[160];		/* how the variant was detected */
+};
+
+/* discover, choose flavours, open, configure, load, attach: 0 or -1 */
+static int load_and_attach(struct probes *p, struct agent_info *info)
+{
+	int e;
+
+	snprintf(info->kernel_release, sizeof(info->kernel_release), "%s",
+		 p->kv.release);
+	info->variant = detect_variant(&p->kv, p->why, sizeof(p->why));
+	if (env.verbose)
+		fprintf(stderr, "kernel %s: variant %s (%s)\n", p->kv.release,
+			info->variant, p->why);
+
+	/* choose flavours: a real attach test per function and flavour */
+	hooks_choose(&p->hs, &p->kv, env.attach, env.verbose);
+
+	/* open and configure */
+	p->skel = unsync_bpf__open();
+	if (!p->skel) {
+		fprintf(stderr, "kvm-unsync-exporter: cannot open BPF object: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	p->skel->rodata->trace_frames = env.trace == TRACE_FRAMES;
+	e = bpf_map__set_max_entries(p->skel->maps.events,
+				     env.ringbuf_kib * 1024);
+	if (!e)
+		e = hooks_configure(&p->hs, p->skel);
+	if (e) {
+		fprintf(stderr, "kvm-unsync-exporter: cannot configure BPF object: %s\n",
+			strerror(-e));
+		return -1;
+	}
+
+	/* load */
+	e = unsync_bpf__load(p->skel);
+	if (e) {
+		fprintf(stderr, "kvm-unsync-exporter: cannot load BPF programs: %s%s\n",
+			strerror(-e), env.verbose ? "" : " (run with -v for the verifier log)");
+		return -1;
+	}
+
+	/* attach */
+	hooks_attach(&p->hs, p->skel);
+	hooks_report(&p->hs, info);
+	return 0;
+}
+
+/* pin the maps, open the ring buffer, point the scrapes at the maps */
+static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
+			   struct collect_src *src)
+{
+	char err[256];
+	int e;
+
+	if (pins_add(&p->pins, p->skel->maps.vm_stats, err, sizeof(err)) ||
+	    pins_add(&p->pins, p->skel->maps.hists, err, sizeof(err)) ||
+	    pins_add(&p->pins, p->skel->maps.self_stats, err, sizeof(err))) {
+		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
+		return -1;
+	}
+	p->pinned = true;
+	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
+				 trace_handle, tctx, NULL);
+	if (!p->rb) {
+		fprintf(stderr, "kvm-unsync-exporter: cannot open ring buffer: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	e = collect_src_bpf(src, bpf_map__fd(p->skel->maps.vm_stats),
+			    bpf_map__fd(p->skel->maps.hists),
+			    bpf_map__fd(p->skel->maps.self_stats));
+	if (e) {
+		fprintf(stderr, "kvm-unsync-exporter: cannot count CPUs: %s\n",
+			strerror(-e));
+		return -1;
+	}
+	return 0;
+}
+
+/* What /metrics says before KVM is loaded: nothing attached yet. */
+static void waiting_info(struct agent_info *info, const char *release)
+{
+	static const char *const probes[] = {
+		"mmu_sync_children", "__mmu_unsync_walk",
+		"mmu_pages_clear_parents", "kvm_mmu_sync_page",
+		"kvm_mmu_unsync_page",
+	};
+	int i;
+
+	snprintf(info->kernel_release, sizeof(info->kernel_release), "%s",
+		 release);
+	info->variant = "unknown";
+	info->nr_probes = 0;
+	for (i = 0; i < (int)(sizeof(probes) / sizeof(probes[0])); i++) {
+		struct probe_status *p = &info->probes[info->nr_probes++];
+
+		p->probe = probes[i];
+		p->mode = i < 3 ? "none" : "tracepoint";
+		p->attached = false;
+		snprintf(p->reason, sizeof(p->reason), "KVM not loaded yet");
+	}
+}
+
+/*
+ * KVM as a module: its BTF shows up in /sys/kernel/btf when it loads;
+ * attach only once the module is live (fentry refuses a module still
+ * running its init).
+ */
+static bool kvm_module_live(void)
+{
+	char state[16] = "";
+	FILE *f;
+
+	if (access("/sys/kernel/btf/kvm", R_OK))
+		return false;
+	f = fopen("/sys/module/kvm/initstate", "r");
+	if (!f)
+		return false;
+	if (!fgets(state, sizeof(state), f))
+		state[0] = '\0';
+	fclose(f);
+	return !strncmp(state, "live", 4);
+}
+
+/*
+ * Run fn(arg) on a new thread that has dropped every capability first, so
+ * that any thread fn creates (libmicrohttpd's) has none either.  The
+ * termination signals stay with the main thread, whose poll they
+ * interrupt.  Returns fn's result, or -1 if the drop failed (said why).
+ */
+struct capless_call {
+	int (*fn)(void *arg);
+	void *arg;
+	int ret;
+};
+
+static void *capless_thread(void *p)
+{
+	struct capless_call *c = p;
+	char err[256];
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (caps_drop_thread(0, err, sizeof(err))) {
+		fprintf(stderr, "kvm-unsync-exporter: HTTP thread: %s\n", err);
+		c->ret = -1;
+		return NULL;
+	}
+	c->ret = c->fn(c->arg);
+	return NULL;
+}
+
+static int run_capless(int (*fn)(void *arg), void *arg)
+{
+	struct capless_call c = { .fn = fn, .arg = arg, .ret = -1 };
+	pthread_t t;
+	int e;
+
+	e = pthread_create(&t, NULL, capless_thread, &c);
+	if (e) {
+		fprintf(stderr, "kvm-unsync-exporter: cannot start a thread: %s\n",
+			strerror(e));
+		return -1;
+	}
+	pthread_join(t, NULL);
+	return c.ret;
+}
+
+struct http_start_call {
+	const struct http_options *opts;
+	struct scrape_ctx *sctx;
+	struct http_server *srv;
+};
+
+static int http_start_capless(void *arg)
+{
+	struct http_start_call *c = arg;
+
+	c->srv = http_start_opts(c->opts, metrics_scrape, c->sctx);
+	return c->srv ? 0 : -1;
+}
+
+static int http_reload_capless(void *arg)
+{
+	return http_reload(arg);
+}
+
+/* The main thread: keep only --capabilities.keep, for good. */
+static int drop_main_caps(void)
+{
+	char err[256], keep[256];
+
+	if (caps_drop_thread(env.caps_keep, err, sizeof(err))) {
+		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
+		return -1;
+	}
+	if (env.verbose) {
+		caps_format(env.caps_keep, keep, sizeof(keep));
+		fprintf(stderr, "capabilities dropped; kept: %s\n", keep);
+	}
+	return 0;
+}
+
+/*
+ * KVM was loaded after start-up: discover, load, attach and pin now, then
+ * switch the scrapes over under their lock.  0; 1 if KVM is not there
+ * after all (keep waiting); -1 on failure (said why).
+ */
+static int attach_late(struct probes *p, struct agent_info *info,
+		       struct trace_ctx *tctx, struct scrape_ctx *sctx)
+{
+	struct agent_info fresh = { .version = info->version };
+	struct collect_src src;
+	char err[256];
+
+	kernel_view_close(&p->kv);
+	if (kernel_view_open(&p->kv, err, sizeof(err))) {
+		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
+		return -1;
+	}
+	if (!p->kv.kvm_present)
+		return 1;	/* not yet after all: keep waiting */
+	fprintf(stderr, "kvm-unsync-exporter: KVM loaded: attaching\n");
+	if (load_and_attach(p, &fresh))
+		return -1;
+	warn_missing(&fresh);
+	if (!hooks_walk_attached(&p->hs))
+		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
+	if (pin_and_connect(p, tctx, &src))
+		return -1;
+	pthread_mutex_lock(sctx->lock);
+	*info = fresh;
+	sctx->src = src;
+	sctx->waiting = false;
+	pthread_mutex_unlock(sctx->lock);
+	fprintf(stderr, "kvm-unsync-exporter: probes attached, maps pinned in %s\n",
+		env.pin_dir);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct argp argp = {
@@ -227,20 +513,18 @@ int main(int argc, char **argv)
 		.parser = parse_arg,
 		.doc = doc,
 	};
-	struct kernel_view kv = {};
+	static pthread_mutex_t scrape_lock = PTHREAD_MUTEX_INITIALIZER;
+	struct probes p = { .pins = { .lock_fd = -1 } };
 	struct agent_info info = { .version = KUE_VERSION };
 	struct trace_ctx tctx = { .out = stdout };
-	struct scrape_ctx sctx = {};
+	struct scrape_ctx sctx = { .lock = &scrape_lock };
 	struct vm_table vms = {};
-	struct hook_set hs = {};
-	struct unsync_bpf *skel = NULL;
-	struct ring_buffer *rb = NULL;
 	struct http_server *srv = NULL;
 	struct http_options hopts = HTTP_OPTIONS_INIT;
-	struct pins pins = { .lock_fd = -1 };
-	char err[256], why[160];
-	bool pinned = false, vms_ready = false;
-	int ret = 1, e;
+	struct http_start_call hcall = { .opts = &hopts, .sctx = &sctx };
+	char err[256], status[256], missing[128];
+	bool vms_ready = false, waiting = false;
+	int ret = 1, e, listen_fd = -1, ticks = 0;
 
 	e = argp_parse(&argp, argc, argv, 0, NULL, NULL);
 	if (e)
@@ -255,101 +539,73 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvm-unsync-exporter: must run as root (it loads BPF programs: CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)\n");
 		return 1;
 	}
+	if (env.caps_keep & ~caps_effective()) {
+		caps_format(env.caps_keep & ~caps_effective(), missing,
+			    sizeof(missing));
+		fprintf(stderr, "kvm-unsync-exporter: --capabilities.keep: cannot keep %s: the process does not hold it\n",
+			missing);
+		return 1;
+	}
 	/* a bad web config fails now, before any BPF work */
 	if (http_check_web_config(env.web_config_file))
 		return 1;	/* it said why */
-	if (kernel_view_open(&kv, err, sizeof(err))) {
-		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
-		return 1;
+	if (!env.check) {
+		listen_fd = service_listen_fd(err, sizeof(err));
+		if (listen_fd < -1) {
+			fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
+			return 1;
+		}
+		if (listen_fd >= 0 && env.listen_address_set) {
+			fprintf(stderr, "kvm-unsync-exporter: --web.listen-address cannot be used with socket activation (systemd passed a listening socket)\n");
+			close(listen_fd);
+			return 2;
+		}
 	}
-	if (!kv.kvm_present) {
-		fprintf(stderr, "kvm-unsync-exporter: KVM is not loaded (no struct kvm_mmu_page in kernel BTF): load it first, e.g. modprobe kvm_intel or modprobe kvm_amd\n");
-		goto cleanup;
-	}
-	snprintf(info.kernel_release, sizeof(info.kernel_release), "%s",
-		 kv.release);
-	info.variant = detect_variant(&kv, why, sizeof(why));
-	if (env.verbose)
-		fprintf(stderr, "kernel %s: variant %s (%s)\n", kv.release,
-			info.variant, why);
-
-	/* choose flavours: a real attach test per function and flavour */
-	hooks_choose(&hs, &kv, env.attach, env.verbose);
-
-	/* open and configure */
-	skel = unsync_bpf__open();
-	if (!skel) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot open BPF object: %s\n",
-			strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->trace_frames = env.trace == TRACE_FRAMES;
-	e = bpf_map__set_max_entries(skel->maps.events, env.ringbuf_kib * 1024);
-	if (!e)
-		e = hooks_configure(&hs, skel);
-	if (e) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot configure BPF object: %s\n",
-			strerror(-e));
-		goto cleanup;
-	}
-
-	/* load */
-	e = unsync_bpf__load(skel);
-	if (e) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot load BPF programs: %s%s\n",
-			strerror(-e), env.verbose ? "" : " (run with -v for the verifier log)");
-		goto cleanup;
-	}
-
-	/* attach */
-	hooks_attach(&hs, skel);
-	hooks_report(&hs, &info);
-
-	if (env.check) {
-		print_check(&info, why);
-		ret = hooks_walk_attached(&hs) ? 0 : 1;
-		goto cleanup;
-	}
-	warn_missing(&info);
-	if (!hooks_walk_attached(&hs))
-		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-
-	/* pin */
-	if (pins_open(&pins, env.pin_dir, err, sizeof(err)) ||
-	    pins_add(&pins, skel->maps.vm_stats, err, sizeof(err)) ||
-	    pins_add(&pins, skel->maps.hists, err, sizeof(err)) ||
-	    pins_add(&pins, skel->maps.self_stats, err, sizeof(err))) {
+	if (kernel_view_open(&p.kv, err, sizeof(err))) {
 		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
 		goto cleanup;
 	}
-	pinned = true;
-
-	/* serve */
+	if (!p.kv.kvm_present) {
+		if (env.check) {
+			fprintf(stderr, "kvm-unsync-exporter: KVM is not loaded (no struct kvm_mmu_page in kernel BTF): load it first, e.g. modprobe kvm_intel or modprobe kvm_amd\n");
+			goto cleanup;
+		}
+		waiting = true;
+	}
+	/* one agent per pin directory: refuse a second one now */
+	if (!env.check && pins_open(&p.pins, env.pin_dir, err, sizeof(err))) {
+		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
+		goto cleanup;
+	}
 	if (vm_table_init(&vms, "/proc")) {
 		fprintf(stderr, "kvm-unsync-exporter: out of memory\n");
 		goto cleanup;
 	}
+	vm_table_set_max(&vms, env.max_vms);
 	vms_ready = true;
 	tctx.vms = &vms;
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), trace_handle,
-			      &tctx, NULL);
-	if (!rb) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot open ring buffer: %s\n",
-			strerror(errno));
-		goto cleanup;
-	}
-	e = collect_src_bpf(&sctx.src, bpf_map__fd(skel->maps.vm_stats),
-			    bpf_map__fd(skel->maps.hists),
-			    bpf_map__fd(skel->maps.self_stats));
-	if (e) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot count CPUs: %s\n",
-			strerror(-e));
-		goto cleanup;
-	}
 	sctx.vms = &vms;
 	sctx.info = &info;
 	sctx.ringbuf_events = &tctx.events;
 	snapshot_init(&sctx.snap);
+
+	if (!waiting) {
+		if (load_and_attach(&p, &info))
+			goto cleanup;
+		if (env.check) {
+			print_check(&info, p.why);
+			ret = hooks_walk_attached(&p.hs) ? 0 : 1;
+			goto cleanup;
+		}
+		warn_missing(&info);
+		if (!hooks_walk_attached(&p.hs))
+			fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
+		if (pin_and_connect(&p, &tctx, &sctx.src))
+			goto cleanup;
+	} else {
+		waiting_info(&info, p.kv.release);
+		sctx.waiting = true;
+	}
 
 	if (signal(SIGINT, sig_handler) == SIG_ERR ||
 	    signal(SIGTERM, sig_handler) == SIG_ERR ||
@@ -358,22 +614,55 @@ int main(int argc, char **argv)
 			strerror(errno));
 		goto cleanup;
 	}
+	/* serve: from a thread without capabilities (see caps.h) */
 	hopts.listen_address = env.listen_address;
+	hopts.listen_fd = listen_fd;
 	hopts.telemetry_path = env.telemetry_path;
 	hopts.web_config_file = env.web_config_file;
-	srv = http_start_opts(&hopts, metrics_scrape, &sctx);
-	if (!srv)
+	if (run_capless(http_start_capless, &hcall))
 		goto cleanup;	/* http_start said why */
-	fprintf(stderr, "kvm-unsync-exporter %s: serving %s on %s (port %d), maps pinned in %s\n",
-		KUE_VERSION, env.telemetry_path, env.listen_address,
-		http_port(srv), env.pin_dir);
+	srv = hcall.srv;
+	listen_fd = -1;		/* the server's now */
+	fprintf(stderr, "kvm-unsync-exporter %s: serving %s on %s (port %d), %s %s\n",
+		KUE_VERSION, env.telemetry_path,
+		hopts.listen_fd >= 0 ? "the socket systemd passed" : env.listen_address,
+		http_port(srv), waiting ? "maps to be pinned in" : "maps pinned in",
+		env.pin_dir);
+	if (waiting) {
+		fprintf(stderr, "kvm-unsync-exporter: KVM not loaded yet: waiting (for /sys/kernel/btf/kvm: modprobe kvm_intel or kvm_amd)\n");
+		service_ready("serving; KVM not loaded yet: waiting");
+	} else {
+		if (drop_main_caps())
+			goto cleanup;
+		snprintf(status, sizeof(status), "serving on port %d, probes attached",
+			 http_port(srv));
+		service_ready(status);
+	}
 
 	while (!exiting) {
 		if (reload_web_config) {
 			reload_web_config = 0;
-			http_reload(srv);	/* logs one line either way */
+			/* a new TLS daemon gets a new thread: capless too */
+			run_capless(http_reload_capless, srv);	/* logs one line */
 		}
-		e = ring_buffer__poll(rb, 100 /* ms */);
+		if (waiting) {
+			/* every second: has KVM been loaded? */
+			if (ticks++ % 10 == 0 && kvm_module_live()) {
+				e = attach_late(&p, &info, &tctx, &sctx);
+				if (e < 0)
+					goto cleanup;
+				if (e == 0) {
+					waiting = false;
+					if (drop_main_caps())
+						goto cleanup;
+					service_status("serving, probes attached");
+					continue;
+				}
+			}
+			usleep(100 * 1000);	/* a signal cuts it short */
+			continue;
+		}
+		e = ring_buffer__poll(p.rb, 100 /* ms */);
 		if (e < 0 && e != -EINTR) {
 			fprintf(stderr, "kvm-unsync-exporter: ring buffer poll: %s\n",
 				strerror(-e));
@@ -383,15 +672,18 @@ int main(int argc, char **argv)
 	ret = 0;
 
 cleanup:
+	service_stopping();
 	http_stop(srv);
-	ring_buffer__free(rb);
-	hooks_detach(&hs);
-	if (pinned || pins.lock_fd >= 0)
-		pins_close(&pins, env.keep_pins);
-	unsync_bpf__destroy(skel);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	ring_buffer__free(p.rb);
+	hooks_detach(&p.hs);
+	if (p.pinned || p.pins.lock_fd >= 0)
+		pins_close(&p.pins, env.keep_pins);
+	unsync_bpf__destroy(p.skel);
 	if (vms_ready)
 		vm_table_free(&vms);
-	snapshot_free(&sctx.snap);
-	kernel_view_close(&kv);
+	scrape_ctx_free(&sctx);
+	kernel_view_close(&p.kv);
 	return ret;
 }

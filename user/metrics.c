@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Render a snapshot as Prometheus text, and run one scrape (metrics.h). */
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "metrics.h"
 
@@ -26,7 +28,10 @@ static void vm_labels(struct vm_labels *v, const struct snapshot *s,
 {
 	const char *name = names && names[i] ? names[i] : "unknown";
 
-	snprintf(v->pid, sizeof(v->pid), "%u", s->vms[i].tgid);
+	if (s->vms[i].tgid)
+		snprintf(v->pid, sizeof(v->pid), "%u", s->vms[i].tgid);
+	else
+		v->pid[0] = '\0';	/* "other": the folded VMs */
 	v->l[0] = (struct prom_label){ "vm", name };
 	v->l[1] = (struct prom_label){ "pid", v->pid };
 }
@@ -349,22 +354,79 @@ int metrics_render(struct strbuf *b, const struct snapshot *s,
 	render_info(b, info);
 	prom_family(b, M("vms"), "gauge",
 		    "VMs tracked: tgids in the vm_stats map.");
-	if (s)
+	if (x && x->tracked)
+		prom_sample_u64(b, M("vms"), NULL, NULL, 0, x->tracked->nr_vms);
+	else if (s)
 		prom_sample_u64(b, M("vms"), NULL, NULL, 0, s->nr_vms);
+	render_counter(b, M("vms_folded_total"),
+		       "VMs counted in vm=\"other\" rather than under their "
+		       "own labels (--max-vms).",
+		       &(const __u64){ x ? x->vms_folded : 0 });
 	render_counter(b, M("scrape_errors_total"),
 		       "Scrapes in which reading or cleaning up the BPF maps "
 		       "failed.", &errors);
 	return sb_error(b);
 }
 
-int metrics_scrape(void *ctx, struct strbuf *out)
+void scrape_ctx_free(struct scrape_ctx *c)
 {
-	struct scrape_ctx *c = ctx;
+	snapshot_free(&c->snap);
+	snapshot_free(&c->view);
+	free(c->view_names);
+	c->view_names = NULL;
+	c->cap_view_names = 0;
+}
+
+/*
+ * --max-vms: c->view holds the VMs with their own labels, then "other"
+ * (tgid 0) with the sum of the folded ones.  Returns 0, 1 when nothing was
+ * ever folded (render s as it is), or -ENOMEM.
+ */
+static int fold_view(struct scrape_ctx *c, const struct snapshot *s,
+		     const char *const *names)
+{
+	const bool *folded = vm_table_folded(c->vms);
+	struct vm_stats other;
+	const char **p;
+	size_t i, n = 0;
+
+	if (!folded || !vm_table_other(c->vms, &other))
+		return 1;
+	if (c->cap_view_names < s->nr_vms + 1) {
+		p = realloc(c->view_names, (s->nr_vms + 1) * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		c->view_names = p;
+		c->cap_view_names = s->nr_vms + 1;
+	}
+	snapshot_reset(&c->view);
+	for (i = 0; i < s->nr_vms; i++) {
+		if (folded[i])
+			continue;
+		if (snapshot_add_vm(&c->view, s->vms[i].tgid, &s->vms[i].stats))
+			return -ENOMEM;
+		c->view_names[n++] = names ? names[i] : NULL;
+	}
+	if (snapshot_add_vm(&c->view, 0, &other))
+		return -ENOMEM;
+	c->view_names[n] = "other";
+	c->view.hists = s->hists;
+	c->view.self = s->self;
+	return 0;
+}
+
+static int scrape_locked(struct scrape_ctx *c, struct strbuf *out)
+{
 	const struct snapshot *s = &c->snap;
 	const char *const *names = NULL;
 	struct metrics_extra x = { 0 };
 	int err;
 
+	if (c->waiting) {
+		/* no maps yet: the agent's own metrics, no error */
+		s = NULL;
+		goto render;
+	}
 	if (c->vms)
 		vm_table_check(c->vms);
 	err = collect_from(&c->snap, &c->src);
@@ -375,8 +437,19 @@ int metrics_scrape(void *ctx, struct strbuf *out)
 		s = NULL;
 	} else if (c->vms) {
 		names = vm_table_names(c->vms);
+		err = fold_view(c, s, names);
+		if (err < 0)
+			return err;
+		if (!err) {
+			x.tracked = s;
+			s = &c->view;
+			names = (const char *const *)c->view_names;
+		}
 	}
+render:
 	x.scrape_errors = c->scrape_errors;
+	if (c->vms)
+		x.vms_folded = vm_table_folded_total(c->vms);
 	if (c->ringbuf_events)
 		x.ringbuf_events = __atomic_load_n(c->ringbuf_events,
 						   __ATOMIC_RELAXED);
@@ -386,4 +459,17 @@ int metrics_scrape(void *ctx, struct strbuf *out)
 	if (s && c->vms && vm_table_reap(c->vms, &c->src.vm_stats) < 0)
 		c->scrape_errors++;
 	return 0;
+}
+
+int metrics_scrape(void *ctx, struct strbuf *out)
+{
+	struct scrape_ctx *c = ctx;
+	int err;
+
+	if (c->lock)
+		pthread_mutex_lock(c->lock);
+	err = scrape_locked(c, out);
+	if (c->lock)
+		pthread_mutex_unlock(c->lock);
+	return err;
 }

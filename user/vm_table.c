@@ -26,7 +26,42 @@ void vm_table_free(struct vm_table *t)
 	free(t->proc_root);
 	free(t->v);
 	free(t->names);
+	free(t->folded);
 	memset(t, 0, sizeof(*t));
+}
+
+void vm_table_set_max(struct vm_table *t, size_t max_vms)
+{
+	t->max_vms = max_vms;
+}
+
+const bool *vm_table_folded(const struct vm_table *t)
+{
+	return t->fold_seen ? t->folded : NULL;
+}
+
+bool vm_table_other(const struct vm_table *t, struct vm_stats *out)
+{
+	if (!t->fold_seen)
+		return false;
+	*out = t->other;
+	return true;
+}
+
+unsigned long long vm_table_folded_total(const struct vm_table *t)
+{
+	return t->folded_total;
+}
+
+/* a += b, field by field: struct vm_stats is made of __u64 only. */
+static void stats_add(struct vm_stats *a, const struct vm_stats *b)
+{
+	__u64 *x = (__u64 *)a;
+	const __u64 *y = (const __u64 *)b;
+	size_t i;
+
+	for (i = 0; i < sizeof(*a) / sizeof(__u64); i++)
+		x[i] += y[i];
 }
 
 size_t vm_table_size(const struct vm_table *t)
@@ -141,6 +176,7 @@ static void identify(struct vm_table *t, struct vm_entry *e)
 static int reserve_names(struct vm_table *t, size_t n)
 {
 	const char **p;
+	bool *f;
 
 	if (n <= t->cap_names)
 		return 0;
@@ -148,14 +184,31 @@ static int reserve_names(struct vm_table *t, size_t n)
 	if (!p)
 		return -ENOMEM;
 	t->names = p;
+	f = realloc(t->folded, n * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	t->folded = f;
 	t->cap_names = n;
 	return 0;
+}
+
+/*
+ * Folded VMs the map no longer holds (deleted behind our back, not
+ * reaped): their last counts stay in "other".
+ */
+static void fold_vanished(struct vm_table *t, const struct snapshot *s)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr; i++)
+		if (t->v[i].folded && snapshot_find(s, t->v[i].tgid) < 0)
+			stats_add(&t->fold_base, &t->v[i].last);
 }
 
 int vm_table_sync(struct vm_table *t, const struct snapshot *s)
 {
 	struct vm_entry *nv, *old;
-	size_t i, n = s->nr_vms;
+	size_t i, n = s->nr_vms, own = 0;
 
 	pthread_mutex_lock(&t->lock);
 	if (reserve_names(t, n ? n : 1))
@@ -170,16 +223,40 @@ int vm_table_sync(struct vm_table *t, const struct snapshot *s)
 			nv[i] = *old;
 			if (nv[i].stale)
 				identify(t, &nv[i]);
+			own += !nv[i].folded;
 		} else {
-			nv[i].tgid = s->vms[i].tgid;
-			identify(t, &nv[i]);
+			nv[i].tgid = 0;	/* new: placed below */
 		}
+	}
+	/* New VMs, in tgid order, take the places left; the rest fold. */
+	for (i = 0; i < n; i++) {
+		if (nv[i].tgid)
+			continue;
+		nv[i].tgid = s->vms[i].tgid;
+		identify(t, &nv[i]);
+		if (t->max_vms && own >= t->max_vms) {
+			nv[i].folded = true;
+			t->fold_seen = true;
+			t->folded_total++;
+		} else {
+			own++;
+		}
+	}
+	fold_vanished(t, s);
+	t->other = t->fold_base;
+	for (i = 0; i < n; i++) {
+		if (!nv[i].folded)
+			continue;
+		nv[i].last = s->vms[i].stats;
+		stats_add(&t->other, &nv[i].last);
 	}
 	free(t->v);
 	t->v = nv;
 	t->nr = t->cap = n;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		t->names[i] = t->v[i].name;
+		t->folded[i] = t->v[i].folded;
+	}
 	t->nr_names = n;
 	pthread_mutex_unlock(&t->lock);
 	return 0;
@@ -205,6 +282,9 @@ int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 			      vm_stats->del(vm_stats, &t->v[i].tgid) :
 			      -EOPNOTSUPP;
 			if (!err || err == -ENOENT) {
+				if (t->v[i].folded)
+					stats_add(&t->fold_base,
+						  &t->v[i].last);
 				deleted++;
 				continue;
 			}

@@ -28,6 +28,12 @@
  * memory when it first shows up, and the ring-buffer consumer passes it to
  * vm_table_note(); the next sync takes the name from there.  A zombie still has /proc/PID, so a
  * VMM is reaped once its parent has waited for it.
+ *
+ * --max-vms bounds the label set on a host with many VMs: once max VMs
+ * have their own labels, each new VM is folded, for its whole life, into
+ * one "other" series (the sum of every folded VM, live or gone, so it
+ * never goes down).  A VM that exits frees its place for the next new
+ * one; a folded VM never moves out of "other".
  */
 #ifndef __VM_TABLE_H
 #define __VM_TABLE_H
@@ -45,6 +51,8 @@ struct vm_entry {
 	bool stale;			/* pid reused: name needs a re-read */
 	unsigned long long start_time;	/* 0 if unknown */
 	char name[VM_NAME_MAX];
+	bool folded;			/* counted in "other" (--max-vms) */
+	struct vm_stats last;		/* folded: its counts at the last sync */
 };
 
 /* A name read early, by vm_table_note(), waiting for its first sync. */
@@ -69,6 +77,13 @@ struct vm_table {
 	size_t nr, cap;
 	const char **names;		/* parallel to the last synced snapshot */
 	size_t nr_names, cap_names;
+	/* --max-vms */
+	size_t max_vms;			/* 0: no limit */
+	bool *folded;			/* parallel to names */
+	bool fold_seen;			/* a VM was folded at least once */
+	unsigned long long folded_total;	/* VMs folded so far */
+	struct vm_stats fold_base;	/* final counts of folded VMs gone */
+	struct vm_stats other;		/* fold_base + live folded VMs */
 };
 
 int vm_table_init(struct vm_table *t, const char *proc_root);
@@ -97,6 +112,21 @@ const char *const *vm_table_names(const struct vm_table *t);
  * deleted, or the first -errno.
  */
 int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats);
+
+/* --max-vms: 0 for no limit; call before the first sync. */
+void vm_table_set_max(struct vm_table *t, size_t max_vms);
+/*
+ * After vm_table_sync: folded[i] is true when s->vms[i] is counted in
+ * "other" rather than under its own labels (NULL if no VM ever was).
+ */
+const bool *vm_table_folded(const struct vm_table *t);
+/*
+ * After vm_table_sync: the "other" series, the sum over every VM ever
+ * folded; false (and out untouched) if none ever was.
+ */
+bool vm_table_other(const struct vm_table *t, struct vm_stats *out);
+/* How many VMs were folded into "other" since start. */
+unsigned long long vm_table_folded_total(const struct vm_table *t);
 
 /* Number of cached VMs; the entry for tgid, or NULL (tests, debugging). */
 size_t vm_table_size(const struct vm_table *t);

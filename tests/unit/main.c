@@ -8,6 +8,10 @@
 #include <string.h>
 #include "test.h"
 
+/* suites of the production-operations work: capabilities, --max-vms */
+void test_caps(void);
+void test_fold(void);
+
 int test_passed, test_failed;
 
 void test_web_config(void);	/* test_web_config.c */
@@ -36,6 +40,8 @@ int main(void)
 	test_vm_table();
 	test_http();
 	test_web_config();
+	test_caps();
+	test_fold();
 	printf("%d passed, %d failed\n", test_passed, test_failed);
 	return test_failed ? 1 : 0;
 }

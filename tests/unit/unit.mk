@@ -26,7 +26,7 @@ UNIT_OUT := build/unit
 UNIT_DIR := tests/unit
 
 UNIT_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Iuser -I$(UNIT_DIR)
-UNIT_LDLIBS := -lbpf -lmicrohttpd -lgnutls -lyaml -lcrypt -lpthread
+UNIT_LDLIBS := -lbpf -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -lpthread
 ifeq ($(SAN),1)
 UNIT_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=undefined
@@ -34,7 +34,7 @@ UNIT_LDFLAGS += -fsanitize=address,undefined
 endif
 
 UNIT_SRCS := user/collect.c user/metrics.c user/prom_text.c user/http.c \
-	     user/vm_names.c user/vm_table.c user/web_config.c
+	     user/vm_names.c user/vm_table.c user/web_config.c user/caps.c
 UNIT_TESTS := $(wildcard $(UNIT_DIR)/*.c)
 UNIT_OBJS := $(patsubst user/%.c,$(UNIT_OUT)/user/%.o,$(UNIT_SRCS)) \
 	     $(patsubst $(UNIT_DIR)/%.c,$(UNIT_OUT)/tests/%.o,$(UNIT_TESTS))

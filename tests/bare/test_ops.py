@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+"""Running the agent as a production service, on the machine the tests run on.
+
+What is proved here, without a walk (counting is the lab's, tests/vm/):
+- capabilities: after start-up every thread of the agent holds none
+  (/proc/PID/task/TID/status), the HTTP thread included, with
+  no_new_privs set and an empty bounding set; --capabilities.keep keeps
+  exactly what it names on the main thread and nothing on the HTTP
+  thread; a capability the agent does not hold cannot be kept; the
+  deploy/ unit's CapabilityBoundingSet is enough to start;
+- systemd: socket activation (systemd-socket-activate, and LISTEN_FDS set
+  by hand), READY=1 once serving and STOPPING=1 on exit on a
+  NOTIFY_SOCKET the test owns, `systemd-analyze verify` of deploy/;
+- SIGTERM detaches and unpins within a second;
+- one-line errors and exit code 2 for every bad value of the new flags.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from promtext import parse_metrics, select  # noqa: E402
+
+AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
+DEPLOY = os.path.join(REPO, "deploy")
+UNIT = os.path.join(DEPLOY, "kvm-unsync-exporter.service")
+SOCKET_UNIT = os.path.join(DEPLOY, "kvm-unsync-exporter.socket")
+BPFFS = "/sys/fs/bpf"
+CAP_NET_RAW = 13
+CAP_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bpffs_mounted():
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == BPFFS and line.split()[2] == "bpf"
+                   for line in f)
+
+
+def status(path):
+    """A /proc status file as {field: value}."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def threads(pid):
+    """{tid: (comm, status dict)} of every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s" % (pid, tid)
+        with open(base + "/comm") as f:
+            comm = f.read().strip()
+        out[int(tid)] = (comm, status(base + "/status"))
+    return out
+
+
+def caps(st):
+    return {k: int(st[k], 16) for k in CAP_FIELDS}
+
+
+class Agent:
+    """The daemon in the background, serving on a port of ours.
+
+    prefix: a wrapper command (setpriv ..., systemd-socket-activate ...);
+    port: where it ends up serving (None: pass --web.listen-address)."""
+
+    def __init__(self, *extra, prefix=(), env=None, port=None, wait=True,
+                 pass_fds=()):
+        self.port = port or free_port()
+        self.pin_dir = "%s/kue-ops-%d-%d" % (BPFFS, os.getpid(), self.port)
+        args = ["--pin-dir=" + self.pin_dir] + list(extra)
+        if port is None:
+            args.insert(0, "--web.listen-address=127.0.0.1:%d" % self.port)
+        self.proc = subprocess.Popen(list(prefix) + [AGENT] + args,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=env, pass_fds=pass_fds)
+        if wait:
+            self.wait_serving()
+
+    def wait_serving(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("agent exited %d: %s" %
+                                     (self.proc.returncode,
+                                      self.proc.stderr.read()))
+            try:
+                return self.get("/metrics")
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError("agent did not serve within %d s" % timeout)
+
+    def get(self, path):
+        url = "http://127.0.0.1:%d%s" % (self.port, path)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.read().decode()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise AssertionError("agent ignored signal %d" % sig)
+        return self.proc.returncode, out, err
+
+
+def run(args, timeout=60, **kw):
+    return subprocess.run([AGENT] + args, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def unit_capabilities():
+    """The capability names of the unit's CapabilityBoundingSet=."""
+    with open(UNIT) as f:
+        for line in f:
+            if line.startswith("CapabilityBoundingSet="):
+                return line.split("=", 1)[1].split()
+    raise AssertionError("no CapabilityBoundingSet= in " + UNIT)
+
+
+class Base(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root to load BPF programs")
+        if not os.path.exists(AGENT):
+            raise unittest.SkipTest("%s not built (make all)" % AGENT)
+        if not bpffs_mounted():
+            subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
+
+    def start(self, *extra, **kw):
+        a = Agent(*extra, **kw)
+        self.addCleanup(lambda: a.proc.poll() is None and a.stop())
+        return a
+
+
+class Capabilities(Base):
+    def test_every_thread_drops_everything(self):
+        a = self.start()
+        a.get("/metrics")
+        t = threads(a.proc.pid)
+        comms = sorted(c for c, _ in t.values())
+        # the main thread and libmicrohttpd's; the starter thread is gone
+        self.assertEqual(len(t), 2, comms)
+        self.assertTrue(any(c.startswith("MHD") for c in comms), comms)
+        for tid, (comm, st) in t.items():
+            with self.subTest(thread=comm):
+                self.assertEqual(caps(st), dict.fromkeys(CAP_FIELDS, 0))
+                self.assertEqual(st["NoNewPrivs"], "1")
+        # the process view (thread group leader) says the same
+        st = status("/proc/%d/status" % a.proc.pid)
+        self.assertEqual(caps(st), dict.fromkeys(CAP_FIELDS, 0))
+        # and scrapes still read the maps without any capability
+        s = parse_metrics(a.get("/metrics"))
+        self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
+        self.assertEqual(select(s, "kvm_unsync_vms"), [0])
+        rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+        self.assertFalse(os.path.exists(a.pin_dir))
+
+    def test_keep_stays_on_main_thread_only(self):
+        a = self.start("--capabilities.keep=CAP_NET_RAW")
+        for tid, (comm, st) in threads(a.proc.pid).items():
+            with self.subTest(thread=comm):
+                want = 1 << CAP_NET_RAW if tid == a.proc.pid else 0
+                c = caps(st)
+                self.assertEqual((c["CapPrm"], c["CapEff"], c["CapBnd"]),
+                                 (want, want, want))
+                self.assertEqual((c["CapInh"], c["CapAmb"]), (0, 0))
+                self.assertEqual(st["NoNewPrivs"], "1")
+        rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) missing")
+    def test_cannot_keep_what_it_does_not_hold(self):
+        r = subprocess.run(["setpriv", "--bounding-set=-net_raw", AGENT,
+                            "--capabilities.keep=CAP_NET_RAW",
+                            "--web.listen-address=127.0.0.1:%d" % free_port()],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("cannot keep CAP_NET_RAW", lines[0])
+
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) missing")
+    def test_unit_bounding_set_is_enough(self):
+        # What systemd would leave it (CapabilityBoundingSet=, plus
+        # NoNewPrivileges=yes): it starts, serves, and drops all of it.
+        names = [c.lower().replace("cap_", "") for c in unit_capabilities()]
+        a = self.start(prefix=["setpriv", "--no-new-privs",
+                               "--bounding-set=-all," +
+                               ",".join("+" + n for n in names)])
+        for tid, (comm, st) in threads(a.proc.pid).items():
+            with self.subTest(thread=comm):
+                self.assertEqual(caps(st), dict.fromkeys(CAP_FIELDS, 0))
+        rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+        self.assertFalse(os.path.exists(a.pin_dir))
+
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) missing")
+    def test_refuses_without_setpcap(self):
+        # Without CAP_SETPCAP the bounding set cannot be cleared: the agent
+        # says so and exits rather than serve with capabilities it could
+        # hand back through execve.
+        port = free_port()
+        pin = "%s/kue-ops-nosetpcap-%d" % (BPFFS, os.getpid())
+        r = subprocess.run(["setpriv", "--bounding-set=-setpcap", AGENT,
+                            "--web.listen-address=127.0.0.1:%d" % port,
+                            "--pin-dir=" + pin],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        last = r.stderr.strip().splitlines()[-1]
+        self.assertIn("CAP_SETPCAP", last)
+        self.assertFalse(os.path.exists(pin))
+
+
+class Service(Base):
+    @unittest.skipUnless(shutil.which("systemd-socket-activate"),
+                         "systemd-socket-activate missing (Debian package systemd)")
+    def test_socket_activation_systemd_socket_activate(self):
+        port = free_port()
+        a = self.start(prefix=["systemd-socket-activate", "-l",
+                               "127.0.0.1:%d" % port],
+                       port=port)
+        s = parse_metrics(a.get("/metrics"))
+        self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
+        rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+        self.assertIn("serving /metrics on the socket systemd passed (port %d)"
+                      % port, err)
+
+    def activate_by_hand(self, sock, *extra, nfds=1):
+        """The agent with sock as fd 3 and LISTEN_FDS/LISTEN_PID set, as
+        systemd does it (the shell's pid is the agent's after exec)."""
+        env = dict(os.environ, FD=str(sock.fileno()), N=str(nfds))
+        wrapper = ['bash', '-c',
+                   '[ "$FD" = 3 ] || eval "exec 3<&$FD $FD<&-"; '
+                   '[ "$N" = 1 ] || exec 4<&3; '
+                   'LISTEN_PID=$$ LISTEN_FDS=$N exec "$0" "$@"']
+        port = sock.getsockname()[1] if sock.type == socket.SOCK_STREAM \
+            else free_port()
+        return Agent(*extra, prefix=wrapper, env=env, port=port, wait=False,
+                     pass_fds=(sock.fileno(),))
+
+    def test_socket_activation_by_hand(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(16)
+            a = self.activate_by_hand(s)
+            self.addCleanup(lambda: a.proc.poll() is None and a.stop())
+        # our copy is closed: only the agent holds the socket now
+        s = parse_metrics(a.wait_serving())
+        self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
+        rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+
+    def test_socket_activation_errors(self):
+        # a datagram socket, two sockets, and a listen address on top
+        cases = [
+            (socket.SOCK_DGRAM, 1, (), 1, "not a listening TCP socket"),
+            (socket.SOCK_STREAM, 2, (), 1, "2 sockets passed"),
+            (socket.SOCK_STREAM, 1,
+             ("--web.listen-address=127.0.0.1:%d" % free_port(),), 2,
+             "cannot be used with socket activation"),
+        ]
+        for kind, n, extra, code, needle in cases:
+            with self.subTest(needle=needle):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind(("127.0.0.1", 0))
+                    if kind == socket.SOCK_STREAM:
+                        s.listen(4)
+                    a = self.activate_by_hand(s, *extra, nfds=n)
+                    try:
+                        _, err = a.proc.communicate(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        a.stop()
+                        self.fail("agent did not refuse")
+                self.assertEqual(a.proc.returncode, code, err)
+                lines = err.strip().splitlines()
+                self.assertEqual(len(lines), 1, err)
+                self.assertIn(needle, lines[0])
+                self.assertFalse(os.path.exists(a.pin_dir))
+
+    def test_notify_ready_then_stopping(self):
+        tmp = tempfile.mkdtemp(prefix="kue-notify-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "notify")
+        n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(n.close)
+        n.bind(path)
+        n.settimeout(30)
+        a = self.start(env=dict(os.environ, NOTIFY_SOCKET=path), wait=False)
+        msg = n.recv(4096).decode()
+        self.assertIn("READY=1", msg.splitlines())
+        self.assertTrue(any(l.startswith("STATUS=serving")
+                            for l in msg.splitlines()), msg)
+        # READY=1 comes once serving: the first request must succeed
+        s = parse_metrics(a.get("/metrics"))
+        self.assertTrue(select(s, "kvm_unsync_build_info"))
+        # the main thread sends it after its own drop: still allowed
+        a.proc.send_signal(signal.SIGTERM)
+        msg = n.recv(4096).decode()
+        self.assertIn("STOPPING=1", msg.splitlines())
+        rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+
+    @unittest.skipUnless(shutil.which("systemd-analyze"),
+                         "systemd-analyze missing (Debian package systemd)")
+    def test_units_verify(self):
+        tmp = tempfile.mkdtemp(prefix="kue-units-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        # verify wants ExecStart= to exist: point it at the build
+        with open(UNIT) as f:
+            text = f.read()
+        self.assertIn("ExecStart=/usr/local/sbin/kvm-unsync-exporter\n", text)
+        with open(os.path.join(tmp, os.path.basename(UNIT)), "w") as f:
+            f.write(text.replace("/usr/local/sbin/kvm-unsync-exporter", AGENT))
+        shutil.copy(SOCKET_UNIT, tmp)
+        r = subprocess.run(["systemd-analyze", "verify",
+                            os.path.join(tmp, os.path.basename(UNIT)),
+                            os.path.join(tmp, os.path.basename(SOCKET_UNIT))],
+                           capture_output=True, text=True, timeout=60,
+                           cwd=tmp)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+    def test_unit_hardening(self):
+        with open(UNIT) as f:
+            d = {}
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    k, v = line.rstrip("\n").split("=", 1)
+                    d[k] = v
+        self.assertEqual(d["Type"], "notify")
+        self.assertEqual(d["NoNewPrivileges"], "yes")
+        self.assertEqual(d["ProtectSystem"], "strict")
+        self.assertEqual(d["ReadWritePaths"], "/sys/fs/bpf")
+        self.assertEqual(set(d["RestrictAddressFamilies"].split()),
+                         {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"})
+        self.assertTrue({"CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN"} <=
+                        set(unit_capabilities()))
+        self.assertNotIn("ProtectProc", d)   # would hide the VMs' /proc
+        with open(SOCKET_UNIT) as f:
+            self.assertIn("ListenStream=10190\n", f.read())
+
+
+class Shutdown(Base):
+    def test_sigterm_detaches_and_unpins_within_a_second(self):
+        worst = 0
+        for _ in range(3):
+            a = self.start()
+            self.assertTrue(os.path.isdir(a.pin_dir))
+            t0 = time.monotonic()
+            a.proc.send_signal(signal.SIGTERM)
+            a.proc.wait(timeout=10)
+            worst = max(worst, time.monotonic() - t0)
+            rc, _, err = a.stop()
+            self.assertEqual(rc, 0, err)
+            self.assertFalse(os.path.exists(a.pin_dir))
+        self.assertLess(worst, 1.0)
+
+
+class BadInput(Base):
+    def test_bad_values_of_new_flags(self):
+        cases = [
+            ("--capabilities.keep=CAP_BOGUS", "--capabilities.keep"),
+            ("--capabilities.keep=CAP_NET_RAW,", "--capabilities.keep"),
+            ("--capabilities.keep=,", "--capabilities.keep"),
+            ("--capabilities.keep=12", "--capabilities.keep"),
+            ("--capabilities.keep=NET_RAW", "--capabilities.keep"),
+            ("--capabilities.keep=CAP_NET_RAW CAP_BPF", "--capabilities.keep"),
+            ("--max-vms=0", "--max-vms"),
+            ("--max-vms=-1", "--max-vms"),
+            ("--max-vms=abc", "--max-vms"),
+            ("--max-vms=", "--max-vms"),
+            ("--max-vms=65537", "--max-vms"),
+            ("--max-vms=99999999999999999999999", "--max-vms"),
+            ("--max-vms=1x", "--max-vms"),
+        ]
+        for arg, needle in cases:
+            with self.subTest(arg=arg):
+                r = run([arg])
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(needle, r.stderr.splitlines()[0])
+
+    def test_good_values_accepted(self):
+        a = self.start("--max-vms=1", "--capabilities.keep=")
+        s = parse_metrics(a.get("/metrics"))
+        self.assertEqual(select(s, "kvm_unsync_vms_folded_total"), [0])
+        rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -361,22 +361,125 @@ class LabKprobe(LabMode, unittest.TestCase):
     mode = "kprobe"
 
 
-class LabNoKvm(unittest.TestCase):
-    """Started on a host whose KVM module is not loaded yet."""
+CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
 
-    def test_refuses_then_works_once_loaded(self):
-        if not os.path.exists(AGENT):
-            self.skipTest("%s not built (make all)" % AGENT)
-        rc, log = lab.run_scenario(os.path.join(HERE, "scenarios", "nokvm.sh"),
-                                   [AGENT], timeout=300, load_kvm=False)
-        self.assertEqual(rc, 0, lab.last_log)
-        sec = lab.sections(log)
-        lines = sec["nokvm"].splitlines()
+
+def thread_caps(text):
+    """A "threads" section: (pid, {tid: (comm, {field: value})})."""
+    pid, out, tid = None, {}, None
+    for line in text.splitlines():
+        if line.startswith("pid="):
+            pid = int(line[4:])
+        elif line.startswith("tid="):
+            t, comm = line.split(" ", 1)
+            tid = int(t[4:])
+            out[tid] = (comm[len("comm="):], {})
+        elif ":" in line and tid is not None:
+            k, v = line.split(":", 1)
+            out[tid][1][k] = v.strip()
+    return pid, out
+
+
+class LabNoKvm(unittest.TestCase):
+    """Started on a host whose KVM module is not loaded yet: --check
+    refuses; the daemon waits, serving its own metrics, with its HTTP
+    thread already stripped of every capability, then attaches once KVM
+    is loaded, drops the main thread's capabilities too, and counts a VM
+    exactly as the model predicts."""
+
+    @classmethod
+    def setUpClass(cls):
+        for path in (AGENT, KVMWALK, CHRT):
+            if not os.path.exists(path):
+                raise unittest.SkipTest("lab test needs %s (make all)" % path)
+        cls.rc, cls.log = lab.run_scenario(
+            os.path.join(HERE, "scenarios", "nokvm.sh"),
+            [AGENT, KVMWALK, CHRT], timeout=300, load_kvm=False)
+        cls.sec = lab.sections(cls.log)
+
+    def section(self, name):
+        if name not in self.sec:
+            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
+                      (name, self.rc, lab.last_log))
+        return self.sec[name]
+
+    def test_scenario_ran(self):
+        self.assertEqual(self.rc, 0, lab.last_log)
+
+    def test_check_refuses_with_one_line(self):
+        lines = self.section("nokvm").splitlines()
         self.assertEqual(lines[0], "rc=1")
-        self.assertEqual(len(lines), 2, sec["nokvm"])
+        self.assertEqual(len(lines), 2, self.section("nokvm"))
         self.assertIn("KVM is not loaded", lines[1])
         self.assertIn("modprobe", lines[1])
-        self.assertIn("rc=0", sec["loaded"].splitlines())
+
+    def test_waits_serving_own_metrics(self):
+        self.assertIn("KVM not loaded yet: waiting",
+                      self.section("waiting log"))
+        s = parse_metrics(self.section("waiting"))
+        for hook in WALK_HOOKS:
+            self.assertEqual(select(s, "kvm_unsync_probe_attached",
+                                    probe=hook, mode="none"), [0], hook)
+        for tp in ("kvm_mmu_sync_page", "kvm_mmu_unsync_page"):
+            self.assertEqual(select(s, "kvm_unsync_probe_attached", probe=tp,
+                                    mode="tracepoint"), [0], tp)
+        self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
+        self.assertEqual(len(select(s, "kvm_unsync_build_info")), 1)
+
+    def test_http_thread_capless_while_main_waits(self):
+        pid, t = thread_caps(self.section("waiting threads"))
+        self.assertEqual(len(t), 2, t)
+        need = (1 << CAP_BPF) | (1 << CAP_PERFMON) | (1 << CAP_SYS_ADMIN)
+        main = t[pid][1]
+        self.assertEqual(int(main["CapEff"], 16) & need, need, main)
+        http = [st for tid, (comm, st) in t.items() if tid != pid]
+        self.assertTrue(t[[x for x in t if x != pid][0]][0].startswith("MHD"), t)
+        for st in http:
+            for f in ("CapPrm", "CapEff", "CapBnd"):
+                self.assertEqual(int(st[f], 16), 0, (f, st))
+            self.assertEqual(st["NoNewPrivs"], "1")
+
+    def test_attaches_once_loaded_then_drops_all(self):
+        s = parse_metrics(self.section("attached"))
+        modes = set()
+        for hook in WALK_HOOKS:
+            got = [(dict(lbl)["mode"], v) for (n, lbl), v in s.items()
+                   if n == "kvm_unsync_probe_attached" and
+                   dict(lbl)["probe"] == hook]
+            self.assertEqual(len(got), 1, got)
+            self.assertIn(got[0][0], ("fentry", "kprobe"), hook)
+            self.assertEqual(got[0][1], 1, hook)
+            modes.add(got[0][0])
+        for tp in ("kvm_mmu_sync_page", "kvm_mmu_unsync_page"):
+            self.assertEqual(select(s, "kvm_unsync_probe_attached", probe=tp,
+                                    mode="tracepoint"), [1], tp)
+        self.assertEqual(len(modes), 1, modes)
+        self.assertIn("KVM loaded: attaching", self.section("shutdown"))
+        pid, t = thread_caps(self.section("attached threads"))
+        self.assertEqual(len(t), 2, t)
+        for tid, (comm, st) in t.items():
+            for f in ("CapPrm", "CapEff", "CapBnd"):
+                self.assertEqual(int(st[f], 16), 0, (comm, f, st))
+            self.assertEqual(st["NoNewPrivs"], "1", comm)
+
+    def test_late_vm_counted_as_the_model_predicts(self):
+        text = self.section("shape late")
+        self.assertEqual(kv_lines(text).get("rc"), "0", text)
+        pid = text.split("pid=")[1].split()[0]
+        want = model("--tables 8")
+        s = parse_metrics(self.section("metrics late"))
+        for r in ("ok", "eintr"):
+            self.assertEqual(select(s, "kvm_unsync_sync_calls_total",
+                                    pid=pid, result=r),
+                             [want["sync_calls"][r]], r)
+        self.assertGreater(want["sync_calls"]["ok"], 0)
+        self.assertEqual(select(s, "kvm_unsync_vms_folded_total"), [0])
+        self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
+
+    def test_clean_shutdown(self):
+        out = kv_lines(self.section("shutdown"))
+        self.assertEqual(out["rc"], "0")
+        self.assertEqual(out["pins"], "0")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,33 @@
 #!/bin/sh
-# Inside the lab VM, booted without KVM: the agent must refuse to start with
-# one line saying what to do, then work once KVM is loaded.
+# Inside the lab VM, booted without KVM: --check refuses with one line
+# saying what to do; the daemon, started before KVM like on a host that
+# boots before its VMs come, serves its own metrics and waits, then
+# attaches once KVM is loaded, and counts a VM run after that.
+#   nokvm            --check's exit code and stderr
+#   waiting          /metrics while KVM is not loaded
+#   waiting log      the daemon's stderr by then
+#   waiting threads  each thread's capabilities by then
+#   attached         /metrics once the walk hooks are attached after load-kvm
+#   attached threads each thread's capabilities then
+#   shape late       a kvmwalk run (pid=, rc=)
+#   metrics late     /metrics after it
+#   shutdown         exit code after SIGTERM, pins left, the daemon's stderr
+ADDR=127.0.0.1:10190
+PIN=/sys/fs/bpf/kvm_unsync
 begin() { echo "=== BEGIN $1 ==="; }
 end() { echo "=== END $1 ==="; }
+scrape() { wget -q -O - "http://$ADDR/metrics"; }
+threads() {
+	echo "pid=$1"
+	for t in /proc/"$1"/task/*; do
+		echo "tid=${t##*/} comm=$(cat "$t/comm")"
+		grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' "$t/status"
+	done
+}
+attached() {
+	scrape 2>/dev/null | grep -qE \
+		'^kvm_unsync_probe_attached\{probe="__mmu_unsync_walk",mode="(fentry|kprobe)"\} 1$'
+}
 
 begin nokvm
 kvm-unsync-exporter --check >/tmp/out 2>/tmp/err
@@ -10,9 +35,66 @@ echo "rc=$?"
 cat /tmp/err
 end nokvm
 
-load-kvm >/dev/null 2>&1
+kvm-unsync-exporter --web.listen-address="$ADDR" >/dev/null 2>/tmp/agent.err &
+AGENT=$!
+i=0
+until grep -q "waiting" /tmp/agent.err 2>/dev/null && scrape >/dev/null 2>&1; do
+	i=$((i + 1))
+	if [ $i -gt 300 ] || ! kill -0 $AGENT 2>/dev/null; then
+		begin agent-failed
+		cat /tmp/agent.err
+		end agent-failed
+		exit 1
+	fi
+	sleep 0.1
+done
+begin waiting
+scrape
+end waiting
+begin "waiting log"
+cat /tmp/agent.err
+end "waiting log"
+begin "waiting threads"
+threads $AGENT
+end "waiting threads"
 
-begin loaded
-kvm-unsync-exporter --check 2>&1
-echo "rc=$?"
-end loaded
+load-kvm >/dev/null 2>&1 || echo "load-kvm failed"
+# The daemon looks once a second; attaching takes a few more under TCG.
+i=0
+until attached; do
+	i=$((i + 1))
+	if [ $i -gt 600 ] || ! kill -0 $AGENT 2>/dev/null; then
+		begin attach-failed
+		cat /tmp/agent.err
+		scrape
+		end attach-failed
+		exit 1
+	fi
+	sleep 0.1
+done
+begin attached
+scrape
+end attached
+begin "attached threads"
+threads $AGENT
+end "attached threads"
+
+# SCHED_FIFO: see agent.sh.
+chrt -f 50 kvmwalk -name guest=late --tables 8 >/tmp/kvmwalk.out 2>&1
+rc=$?
+begin "shape late"
+cat /tmp/kvmwalk.out
+echo "rc=$rc"
+end "shape late"
+begin "metrics late"
+scrape
+end "metrics late"
+
+kill -TERM $AGENT
+wait $AGENT
+rc=$?
+begin shutdown
+echo "rc=$rc"
+echo "pins=$(ls $PIN 2>/dev/null | wc -l)"
+cat /tmp/agent.err
+end shutdown

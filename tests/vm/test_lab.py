@@ -31,7 +31,10 @@ import kvm_shapes  # noqa: E402
 import predict  # noqa: E402
 from promtext import parse_metrics, select  # noqa: E402
 
-AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
+# KUE_AGENT: another build of the agent, e.g. the ASan+UBSan one
+# (make OUTPUT=build/san SAN=1; tests/vm/test_san_lab.py).
+AGENT = os.environ.get("KUE_AGENT") or os.path.join(REPO, "build",
+                                                    "kvm-unsync-exporter")
 KVMWALK = os.path.join(lab.build_dir(), "kvmwalk")
 BPFTOOL = "/usr/sbin/bpftool"
 CHRT = "/usr/bin/chrt"  # util-linux: busybox-static has none
@@ -56,17 +59,33 @@ CTX = ("sync", "zap")
 SITES = ("walk", "clear_parents")
 
 
-def model(args):
+def model(args, variant="stock"):
     a = predict.parse_args(args.split())
-    return kvm_shapes.Run(predict.shape_from_args(a)).run().report()
+    if variant == "stock":
+        return kvm_shapes.Run(predict.shape_from_args(a)).run().report()
+    return kvm_shapes.Run(predict.shape_from_args(a),
+                          variant=variant).run().report()
 
 
-def run_lab(mode, trace="syncs"):
+def build_kernel(flavour):
+    """bzImage of tests/kernel/build.sh FLAVOUR (cached outside the repo)."""
+    r = subprocess.run(["sh", os.path.join(REPO, "tests", "kernel", "build.sh"),
+                        flavour], stdout=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise AssertionError("tests/kernel/build.sh %s failed" % flavour)
+    return r.stdout.strip().splitlines()[-1]
+
+
+def run_lab(mode, trace="syncs", kernel=None):
+    """One VM: the agent in `mode`, every shape.  kernel: a bzImage with
+    KVM built in, or None for Debian's stock kernel and its modules."""
     shapes = ";".join("%s:%s" % (n, a.replace(" ", ",")) for n, a in SHAPES)
+    extra = {"kernel": kernel} if kernel else {}
     rc, log = lab.run_scenario(
         os.path.join(HERE, "scenarios", "agent.sh"),
         [AGENT, KVMWALK, BPFTOOL, CHRT], timeout=600,
-        env={"KUE_MODE": mode, "KUE_SHAPES": shapes, "KUE_TRACE": trace})
+        env={"KUE_MODE": mode, "KUE_SHAPES": shapes, "KUE_TRACE": trace},
+        **extra)
     return rc, log, lab.sections(log)
 
 
@@ -148,17 +167,27 @@ SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
 
 
 class LabMode:
-    """Mixed into one TestCase per attach mode."""
+    """Mixed into one TestCase per kernel and attach mode."""
     mode = None
     trace = "syncs"
+    kernel = None		# tests/kernel/build.sh flavour; None: Debian's
+    variant = "stock"		# what the agent must detect, and the model
+
+    @classmethod
+    def hooks(cls):
+        """The function hooks this kernel variant has."""
+        if cls.variant == "stock":
+            return WALK_HOOKS
+        return WALK_HOOKS[:2]
 
     @classmethod
     def setUpClass(cls):
         for path in (AGENT, KVMWALK, BPFTOOL, CHRT):
             if not os.path.exists(path):
                 raise unittest.SkipTest("lab test needs %s (make all)" % path)
-        cls.rc, cls.log, cls.sec = run_lab(cls.mode, cls.trace)
-        cls.predicted = {n: model(a) for n, a in SHAPES}
+        kernel = build_kernel(cls.kernel) if cls.kernel else None
+        cls.rc, cls.log, cls.sec = run_lab(cls.mode, cls.trace, kernel)
+        cls.predicted = {n: model(a, cls.variant) for n, a in SHAPES}
         cls.records = [json.loads(line) for line in
                        cls.sec.get("trace", "").splitlines()
                        if line.startswith("{")]
@@ -184,13 +213,17 @@ class LabMode:
         for hook in WALK_HOOKS:
             line = [ln for ln in text.splitlines() if ln.startswith(hook + " ")]
             self.assertEqual(len(line), 1, text)
-            self.assertEqual(line[0].split()[1:3], [self.mode, "yes"], text)
+            want = [self.mode, "yes"] if hook in self.hooks() else ["none", "no"]
+            self.assertEqual(line[0].split()[1:3], want, text)
 
     def test_probes_attached_in_mode(self):
         s = parse_metrics(self.section("metrics final"))
-        for hook in WALK_HOOKS:
+        for hook in self.hooks():
             self.assertEqual(select(s, "kvm_unsync_probe_attached",
                                     probe=hook, mode=self.mode), [1], hook)
+        for hook in set(WALK_HOOKS) - set(self.hooks()):
+            self.assertEqual(select(s, "kvm_unsync_probe_attached",
+                                    probe=hook, mode="none"), [0], hook)
         for tp in ("kvm_mmu_sync_page", "kvm_mmu_unsync_page"):
             self.assertEqual(select(s, "kvm_unsync_probe_attached", probe=tp,
                                     mode="tracepoint"), [1], tp)
@@ -209,7 +242,7 @@ class LabMode:
         info = [lbl for (n, lbl), _ in s.items()
                 if n == "kvm_unsync_kernel_info"]
         self.assertEqual(len(info), 1)
-        self.assertEqual(dict(info[0])["variant"], "stock")
+        self.assertEqual(dict(info[0])["variant"], self.variant)
 
     def test_metrics_equal_model(self):
         for name, args in SHAPES:
@@ -346,6 +379,14 @@ class LabMode:
                                             enumerate(p["pvec_depth"][ctx])
                                             for _ in range(n)), ctx)
 
+    def test_kernel_stayed_healthy(self):
+        dmesg = self.sec.get("dmesg")
+        if dmesg is None:
+            self.skipTest("this lab prints no dmesg section")
+        for bad in ("WARNING:", "BUG:", "possible circular locking",
+                    "possible recursive locking", "Call Trace"):
+            self.assertNotIn(bad, dmesg)
+
     def test_clean_shutdown(self):
         out = kv_lines(self.section("shutdown"))
         self.assertEqual(out["rc"], "0")
@@ -359,6 +400,21 @@ class LabFentry(LabMode, unittest.TestCase):
 
 class LabKprobe(LabMode, unittest.TestCase):
     mode = "kprobe"
+
+
+@unittest.skipUnless(os.environ.get("KUE_PATCHED") == "1",
+                     "patched-kernel lab not enabled yet (KUE_PATCHED=1)")
+class LabPatchedFentry(LabMode, unittest.TestCase):
+    mode = "fentry"
+    trace = "frames"
+    kernel = variant = "patched"
+
+
+@unittest.skipUnless(os.environ.get("KUE_PATCHED") == "1",
+                     "patched-kernel lab not enabled yet (KUE_PATCHED=1)")
+class LabPatchedKprobe(LabMode, unittest.TestCase):
+    mode = "kprobe"
+    kernel = variant = "patched"
 
 
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
@@ -475,6 +531,14 @@ class LabNoKvm(unittest.TestCase):
         self.assertGreater(want["sync_calls"]["ok"], 0)
         self.assertEqual(select(s, "kvm_unsync_vms_folded_total"), [0])
         self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
+
+    def test_kernel_stayed_healthy(self):
+        dmesg = self.sec.get("dmesg")
+        if dmesg is None:
+            self.skipTest("this lab prints no dmesg section")
+        for bad in ("WARNING:", "BUG:", "possible circular locking",
+                    "possible recursive locking", "Call Trace"):
+            self.assertNotIn(bad, dmesg)
 
     def test_clean_shutdown(self):
         out = kv_lines(self.section("shutdown"))

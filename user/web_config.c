@@ -30,6 +30,17 @@
 static const char dummy_hash[] =
 	"$2b$10$U2M6hPJefCFB7UmvoVbhuuRsGeNDL5phWShcXVZFVq40OjNZTUwzy";
 
+/*
+ * Messages quote names from the file, and YAML can put a newline or any
+ * control byte in one: keep the message on one line.
+ */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 struct parse {
 	yaml_document_t *doc;
 	const char *name;
@@ -447,6 +458,7 @@ int web_config_parse(const char *text, size_t len, const char *name,
 			 parser.context ? parser.context : "");
 		snprintf(err, err_size, "web config %s: line %zu: bad YAML: %s",
 			 name, parser.problem_mark.line + 1, why);
+		one_line(err);
 		yaml_parser_delete(&parser);
 		return -EINVAL;
 	}
@@ -467,8 +479,10 @@ int web_config_parse(const char *text, size_t len, const char *name,
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
-	if (ret)
+	if (ret) {
 		web_config_free(cfg);
+		one_line(err);
+	}
 	return ret;
 }
 
@@ -638,6 +652,7 @@ int web_config_load(const char *path, struct web_config *cfg,
 	if (e) {
 		snprintf(err, err_size, "web config %s: cannot read: %s", path,
 			 strerror(-e));
+		one_line(err);
 		return e;
 	}
 	dir = strdup(path);
@@ -666,8 +681,10 @@ int web_config_load(const char *path, struct web_config *cfg,
 			     &cfg->client_ca_pem, err, err_size);
 	if (!e)
 		e = check_tls(path, cfg, err, err_size);
-	if (e)
+	if (e) {
 		web_config_free(cfg);
+		one_line(err);
+	}
 	return e;
 }
 

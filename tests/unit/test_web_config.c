@@ -169,6 +169,8 @@ static void test_parse_errors(void)
 		{ "- 1\n- 2\n", "line 1: want a mapping at the top level" },
 		{ "just text\n", "want a mapping" },
 		{ "tls_server_configs: {}\n", "unknown key \"tls_server_configs\"" },
+		/* a newline in a name never splits the message */
+		{ "\"a\\nb\": 1\n", "unknown key \"a?b\"" },
 		{ "rate_limit: {burst: 2}\n", "rate_limit is not supported" },
 		{ "http_server_config: {http2: false}\n",
 		  "http_server_config is not supported" },

@@ -6,7 +6,8 @@
 #   make unit-test           build into build/unit/ and run
 #   make unit-test SAN=1     same, with AddressSanitizer and UBSan
 #   make unit-test CC=clang
-#   make unit-fuzz           libFuzzer target for the /proc parsers (clang)
+#   make unit-fuzz           libFuzzer targets: the /proc parsers, the web
+#                            config and Authorization parsers (clang)
 #
 # The last line of the run is "N passed, N failed"; the target fails when
 # any check failed.  Everything here is prefixed UNIT_ so it cannot clash
@@ -76,8 +77,18 @@ $(UNIT_OUT)/tests/%.o: $(UNIT_DIR)/%.c $(wildcard $(UNIT_DIR)/*.h) \
 #   build/unit/fuzz-vm-names -max_total_time=60
 UNIT_FUZZ_CC ?= clang
 UNIT_FUZZ_BIN := $(UNIT_OUT)/fuzz-vm-names
+# build/unit/fuzz-web-config tests/unit/fuzz/corpus/web_config -max_total_time=60
+UNIT_FUZZ_WEB_BIN := $(UNIT_OUT)/fuzz-web-config
 
-unit-fuzz: $(UNIT_FUZZ_BIN)
+unit-fuzz: $(UNIT_FUZZ_BIN) $(UNIT_FUZZ_WEB_BIN)
+
+$(UNIT_FUZZ_WEB_BIN): $(UNIT_DIR)/fuzz/fuzz_web_config.c user/web_config.c \
+		      user/web_config.h
+	@mkdir -p $(@D)
+	$(UNIT_FUZZ_CC) -std=gnu11 -g -O1 -Wall -Wextra -Iuser \
+		-fsanitize=fuzzer,address,undefined -o $@ \
+		$(UNIT_DIR)/fuzz/fuzz_web_config.c user/web_config.c \
+		-lyaml -lgnutls -lcrypt
 
 $(UNIT_FUZZ_BIN): $(UNIT_DIR)/fuzz/fuzz_vm_names.c user/vm_names.c \
 		  user/prom_text.c user/vm_names.h user/prom_text.h

@@ -603,13 +603,30 @@ class Vcpu:
 # The script of SHAPES.md, as the kvmwalk guests run it (A15)
 # ----------------------------------------------------------------------
 
+VARIANTS = ("stock", "patched")
+
+
+def kvm_class(variant):
+    """The walk model of a kernel variant: "stock" (shadow.Kvm, Debian's
+    6.1) or "patched" (shadow_patched.KvmPatched, 6.1 with
+    tests/kernel/patches).  This module's KVM layer serves both: the
+    series changes only the walk and its two callers."""
+    if variant == "stock":
+        return Kvm
+    if variant == "patched":
+        from shadow_patched import KvmPatched
+        return KvmPatched
+    raise ValueError("kernel variant must be one of %s" % ", ".join(VARIANTS))
+
+
 class Run:
-    def __init__(self, shape, trace=False, resched_points=()):
+    def __init__(self, shape, trace=False, resched_points=(), variant="stock"):
         validate(shape)
         self.s = shape
+        self.variant = variant
         self.rec = Recorder()
         self.rec.trace = trace
-        self.kvm = Kvm(self.rec)
+        self.kvm = kvm_class(variant)(self.rec)
         self.kvm.resched_points = set(resched_points)
         self.g = Guest(shape)
         self.kvm.set_memslot_pages(self.g.npages)
@@ -672,7 +689,9 @@ class Run:
         return self.rec
 
 
-def predict(shape, trace=False, resched_points=()):
+def predict(shape, trace=False, resched_points=(), variant="stock"):
     """Run the model; returns the Recorder.  resched_points: see
-    shadow.Kvm.resched_points (default: need_resched() never true, A6)."""
-    return Run(shape, trace=trace, resched_points=resched_points).run()
+    shadow.Kvm.resched_points (default: need_resched() never true, A6).
+    variant: "stock" or "patched" kernel (kvm_class)."""
+    return Run(shape, trace=trace, resched_points=resched_points,
+               variant=variant).run()

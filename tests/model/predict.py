@@ -5,6 +5,11 @@ Usage (same knobs as kvmwalk, see tests/vm/SHAPES.md):
 
   python3 tests/model/predict.py --paging 4level --tables 40 --rounds 10
   python3 tests/model/predict.py --paging pae --tables 20 --dirs 2 --exit-unsync
+  python3 tests/model/predict.py --kernel patched --tables 40 --rounds 10
+
+--kernel stock|patched (default stock) picks the kernel: Debian's 6.1 as
+shipped, or with tests/kernel/patches applied (shadow_patched.py).  Same
+keys either way; clear_parents is always 0 on the patched kernel.
 
 Prints one JSON object (keys fixed: they are compared with the agent's):
   sync_calls{ok,eintr}, sync_calls_by_can_yield{true,false},
@@ -43,6 +48,9 @@ def parse_args(argv):
     p.add_argument("--exit-unsync", action="store_true")
     p.add_argument("-name", dest="name", default=None,
                    help="ignored (kvmwalk accepts it for the agent)")
+    p.add_argument("--kernel", choices=("stock", "patched"), default="stock",
+                   help="kernel to model: stock 6.1 or 6.1 with "
+                        "tests/kernel/patches (default stock)")
     p.add_argument("--ftrace", action="store_true",
                    help="print the kernel-side raw counts instead")
     p.add_argument("--explain", action="store_true",
@@ -63,11 +71,14 @@ def shape_from_args(a):
                                  flood_zap=a.flood_zap, exit_unsync=a.exit_unsync)
 
 
-def predict_dict(argv, resched_points=()):
+def predict_dict(argv, resched_points=(), variant=None):
     """For tests: the JSON object of `predict.py ARGV...` as a dict, e.g.
-    predict_dict(["--tables", "40", "--rounds", "10"])."""
-    shape = shape_from_args(parse_args(list(argv)))
-    return kvm_shapes.predict(shape, resched_points=resched_points).report()
+    predict_dict(["--tables", "40", "--rounds", "10"]).  variant "stock" or
+    "patched" overrides a --kernel in argv."""
+    a = parse_args(list(argv))
+    shape = shape_from_args(a)
+    return kvm_shapes.predict(shape, resched_points=resched_points,
+                              variant=variant or a.kernel).report()
 
 
 def ftrace_counts(rec):
@@ -86,7 +97,11 @@ def ftrace_counts(rec):
 def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
     if a.assumptions:
-        for line in kvm_shapes.ASSUMPTIONS:
+        lines = list(kvm_shapes.ASSUMPTIONS)
+        if a.kernel == "patched":
+            import shadow_patched
+            lines += shadow_patched.ASSUMPTIONS
+        for line in lines:
             print(line)
             print()
         return 0
@@ -101,7 +116,8 @@ def main(argv=None):
     except (ValueError, AssertionError):
         print("predict: --resched wants CALL:BATCH", file=sys.stderr)
         return 2
-    run = kvm_shapes.Run(shape, trace=a.explain, resched_points=points)
+    run = kvm_shapes.Run(shape, trace=a.explain, resched_points=points,
+                         variant=a.kernel)
     rec = run.run()
     if a.explain:
         for line in rec.log:

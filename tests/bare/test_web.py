@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""--web.config.file with real clients: the agent runs on this machine
+and curl talks to it over loopback, with certificates made here by the
+openssl CLI and bcrypt hashes made by libcrypt.
+
+TLS works; a TLS 1.2 client is refused under min_version TLS13; with
+RequireAndVerifyClientCert a client without a certificate (or with one the
+CA did not sign) fails the handshake, one with a signed certificate gets
+in; basic auth answers 401 with a Basic challenge to a wrong or missing
+password.  Bad files stop start-up with one line naming the file; SIGHUP
+re-reads the file on the same port and keeps the old settings when the new
+ones are bad.  Idle half-open connections and a slowloris client do not
+keep a scrape out, and an oversized header gets an error, not a crash.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
+BPFFS = "/sys/fs/bpf"
+CURL_TIMEOUT = 10
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bpffs_mounted():
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == BPFFS and line.split()[2] == "bpf"
+                   for line in f)
+
+
+def bcrypt(password, cost=4):
+    """A $2b$ hash from libxcrypt, as htpasswd -B would make."""
+    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong,
+                                  ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    setting = lib.crypt_gensalt(b"$2b$", cost, None, 0)
+    return lib.crypt(password.encode(), setting).decode()
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
+                   capture_output=True, timeout=60)
+
+
+def make_pki(d):
+    """A CA, a server certificate for 127.0.0.1 signed by it, a client
+    certificate signed by it, and a self-signed client certificate."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt",
+            "-days", "2", "-subj", "/CN=kue test CA", cwd=d)
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, ext in (("server", ["-extfile", "server.ext"]),
+                      ("client", [])):
+        openssl("req", *ec, "-keyout", name + ".key", "-out", name + ".csr",
+                "-subj", "/CN=" + name, cwd=d)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt",
+                "-CAkey", "ca.key", "-CAcreateserial", "-out", name + ".crt",
+                "-days", "2", *ext, cwd=d)
+    openssl("req", "-x509", *ec, "-keyout", "stranger.key", "-out",
+            "stranger.crt", "-days", "2", "-subj", "/CN=stranger", cwd=d)
+
+
+class Agent:
+    """The daemon on a free port with a web config; stderr to a file."""
+
+    def __init__(self, config, ready=None):
+        self.port = free_port()
+        self.pin_dir = "%s/kue-web-%d-%d" % (BPFFS, os.getpid(), self.port)
+        self.config = config
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            [AGENT, "--web.listen-address=127.0.0.1:%d" % self.port,
+             "--pin-dir=" + self.pin_dir, "--web.config.file=" + config],
+            stdout=subprocess.DEVNULL, stderr=self.err)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("agent exited %d: %s" %
+                                     (self.proc.returncode, self.stderr()))
+            if "serving" in self.stderr():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError("agent did not serve within 30 s")
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read()
+
+    def url(self, path="/metrics", scheme="https"):
+        return "%s://127.0.0.1:%d%s" % (scheme, self.port, path)
+
+    def hup(self):
+        """SIGHUP, then wait for the reload's log line."""
+        before = self.stderr().count("web config ")
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.stderr().count("web config ") > before:
+                return self.stderr().splitlines()[-1]
+            time.sleep(0.05)
+        raise AssertionError("no reload line after SIGHUP: " + self.stderr())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("agent ignored SIGTERM")
+        shutil.rmtree(self.pin_dir, ignore_errors=True)
+        return self.proc.returncode
+
+
+def curl(*args):
+    """(exit code, HTTP status or 0, response headers, body)"""
+    r = subprocess.run(["curl", "-sS", "--max-time", str(CURL_TIMEOUT),
+                        "-D", "-", "-w", "\n%{http_code}"] + list(args),
+                       capture_output=True, text=True,
+                       timeout=CURL_TIMEOUT + 5)
+    out, _, code = r.stdout.rpartition("\n")
+    head, _, body = out.partition("\n\n")  # text mode: no \r left
+    return r.returncode, int(code or 0), head, body
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to load BPF programs")
+@unittest.skipUnless(shutil.which("curl") and shutil.which("openssl"),
+                     "curl and openssl (Debian packages) needed")
+class WebConfig(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(AGENT):
+            raise unittest.SkipTest("%s not built (make all)" % AGENT)
+        if not bpffs_mounted():
+            subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
+        cls.dir = tempfile.mkdtemp(prefix="kue-web-")
+        make_pki(cls.dir)
+        cls.hash = bcrypt("s3cret")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, text, name="web.yml"):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+        return self.path(name)
+
+    def agent(self, text, name="web.yml"):
+        a = Agent(self.write(text, name))
+        self.addCleanup(a.stop)
+        return a
+
+    def ca(self):
+        return ["--cacert", self.path("ca.crt")]
+
+    TLS = ("tls_server_config:\n"
+           "  cert_file: server.crt\n"
+           "  key_file: server.key\n")
+
+    def test_tls_works(self):
+        a = self.agent(self.TLS)
+        rc, code, _, body = curl(*self.ca(), a.url())
+        self.assertEqual((rc, code), (0, 200))
+        self.assertIn("kvm_unsync_build_info", body)
+        # plain HTTP to the TLS port gets no metrics
+        rc, code, _, body = curl(a.url(scheme="http"))
+        self.assertNotEqual(code, 200)
+        self.assertNotIn("kvm_unsync_build_info", body)
+
+    def test_min_version_tls13_refuses_tls12(self):
+        a = self.agent(self.TLS + "  min_version: TLS13\n")
+        rc, code, _, _ = curl(*self.ca(), "--tlsv1.2", "--tls-max", "1.2",
+                              a.url())
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(code, 0)
+        rc, code, _, _ = curl(*self.ca(), "--tlsv1.3", a.url())
+        self.assertEqual((rc, code), (0, 200))
+
+    def test_max_version_tls12_refuses_tls13(self):
+        a = self.agent(self.TLS + "  max_version: TLS12\n")
+        rc, code, _, _ = curl(*self.ca(), "--tlsv1.3", a.url())
+        self.assertNotEqual(rc, 0)
+        rc, code, _, _ = curl(*self.ca(), "--tls-max", "1.2", a.url())
+        self.assertEqual((rc, code), (0, 200))
+
+    def test_client_certificates(self):
+        a = self.agent(self.TLS +
+                       "  client_auth_type: RequireAndVerifyClientCert\n"
+                       "  client_ca_file: ca.crt\n")
+        client = ["--cert", self.path("client.crt"),
+                  "--key", self.path("client.key")]
+        stranger = ["--cert", self.path("stranger.crt"),
+                    "--key", self.path("stranger.key")]
+        for tls in (["--tlsv1.3"], ["--tls-max", "1.2"]):
+            with self.subTest(tls=tls):
+                rc, code, _, body = curl(*self.ca(), *tls, *client, a.url())
+                self.assertEqual((rc, code), (0, 200))
+                self.assertIn("kvm_unsync_build_info", body)
+                # no certificate, or one the CA did not sign: the
+                # handshake fails (with TLS 1.3 the client learns it when
+                # it reads, after its own side of the handshake is done)
+                for who in ([], stranger):
+                    rc, code, _, body = curl(*self.ca(), *tls, *who,
+                                             a.url())
+                    self.assertNotEqual(rc, 0)
+                    self.assertEqual(code, 0)
+                    self.assertEqual(body, "")
+
+    def test_basic_auth(self):
+        a = self.agent(self.TLS + "basic_auth_users:\n"
+                       "  alice: '%s'\n" % self.hash)
+        rc, code, _, body = curl(*self.ca(), "-u", "alice:s3cret", a.url())
+        self.assertEqual((rc, code), (0, 200))
+        self.assertIn("kvm_unsync_build_info", body)
+        for who in (["-u", "alice:wrong"], ["-u", "bob:s3cret"], []):
+            with self.subTest(who=who):
+                rc, code, head, body = curl(*self.ca(), *who, a.url())
+                self.assertEqual(code, 401)
+                self.assertRegex(head, r"(?im)^WWW-Authenticate: Basic ")
+                self.assertNotIn("kvm_unsync", body)
+
+    def test_bad_config_exits_1_with_one_line(self):
+        cases = [
+            ("unknown.yml", "tls_server_confg: {}\n",
+             'unknown key "tls_server_confg"'),
+            ("yaml.yml", "basic_auth_users: [\n", "bad YAML"),
+            ("hash.yml", "basic_auth_users: {alice: plain}\n",
+             "not a bcrypt hash"),
+            ("nocert.yml", "tls_server_config:\n  cert_file: nope.crt\n"
+             "  key_file: server.key\n", "nope.crt: cannot read"),
+            ("mismatch.yml", "tls_server_config:\n  cert_file: server.crt\n"
+             "  key_file: client.key\n", "cannot load"),
+            ("notpem.yml", "tls_server_config:\n  cert_file: web.yml\n"
+             "  key_file: server.key\n", "cannot load"),
+        ]
+        self.write("{}\n")
+        for name, text, want in cases:
+            with self.subTest(name=name):
+                path = self.write(text, name)
+                r = subprocess.run(
+                    [AGENT, "--web.config.file=" + path,
+                     "--web.listen-address=127.0.0.1:%d" % free_port(),
+                     "--pin-dir=%s/kue-web-bad-%d" % (BPFFS, os.getpid())],
+                    capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                lines = r.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, r.stderr)
+                self.assertIn(path, lines[0])
+                self.assertIn(want, lines[0])
+        r = subprocess.run([AGENT, "--web.config.file=" +
+                            self.path("missing.yml")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.strip(), "web config %s: cannot read: "
+                         "No such file or directory" %
+                         self.path("missing.yml"))
+
+    def test_sighup_reloads_on_the_same_port(self):
+        bob = bcrypt("hunter2")
+        a = self.agent("basic_auth_users:\n  alice: '%s'\n" % self.hash,
+                       "reload.yml")
+        http = a.url(scheme="http")
+        self.assertEqual(curl("-u", "alice:s3cret", http)[1], 200)
+
+        # new users take effect
+        self.write("basic_auth_users:\n  bob: '%s'\n" % bob, "reload.yml")
+        self.assertIn("reloaded", a.hup())
+        self.assertEqual(curl("-u", "bob:hunter2", http)[1], 200)
+        self.assertEqual(curl("-u", "alice:s3cret", http)[1], 401)
+
+        # a bad file keeps the old settings, one line says so
+        self.write("basic_auth_users: {bob: [\n", "reload.yml")
+        line = a.hup()
+        self.assertIn("keeping the previous one", line)
+        self.assertIn("reload.yml", line)
+        self.assertEqual(curl("-u", "bob:hunter2", http)[1], 200)
+
+        # TLS switched on, on the same listening socket
+        self.write(self.TLS + "basic_auth_users:\n  bob: '%s'\n" % bob,
+                   "reload.yml")
+        self.assertIn("reloaded (TLS", a.hup())
+        rc, code, _, _ = curl(*self.ca(), "-u", "bob:hunter2", a.url())
+        self.assertEqual((rc, code), (0, 200))
+
+        # a new certificate: now client certificates are required
+        self.write(self.TLS +
+                   "  client_auth_type: RequireAndVerifyClientCert\n"
+                   "  client_ca_file: ca.crt\n", "reload.yml")
+        a.hup()
+        self.assertNotEqual(curl(*self.ca(), a.url())[0], 0)
+        rc, code, _, _ = curl(*self.ca(), "--cert", self.path("client.crt"),
+                              "--key", self.path("client.key"), a.url())
+        self.assertEqual((rc, code), (0, 200))
+        self.assertIsNone(a.proc.poll())
+        self.assertEqual(a.stop(), 0, a.stderr())
+
+    def test_slow_clients_do_not_starve_a_scrape(self):
+        a = self.agent("{}\n", "plain.yml")
+        stop = threading.Event()
+        socks = []
+        try:
+            # 50 idle half-open connections from one address...
+            for _ in range(50):
+                s = socket.socket()
+                s.bind(("127.0.0.2", 0))
+                s.settimeout(5)
+                try:
+                    s.connect(("127.0.0.1", a.port))
+                except OSError:
+                    s.close()
+                    continue
+                socks.append(s)
+
+            # ...and a slowloris sending a header byte a second
+            def slowloris():
+                with socket.create_connection(
+                        ("127.0.0.1", a.port), timeout=5,
+                        source_address=("127.0.0.3", 0)) as s:
+                    req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                    for b in req + b"a" * 100:
+                        if stop.wait(1):
+                            return
+                        try:
+                            s.send(bytes([b]))
+                        except OSError:
+                            return
+            t = threading.Thread(target=slowloris, daemon=True)
+            t.start()
+            time.sleep(2)
+            start = time.time()
+            rc, code, _, body = curl("--max-time", "5",
+                                     a.url(scheme="http"))
+            self.assertEqual((rc, code), (0, 200))
+            self.assertIn("kvm_unsync_build_info", body)
+            self.assertLess(time.time() - start, 5)
+        finally:
+            stop.set()
+            for s in socks:
+                s.close()
+
+        # a header past the request size limit: an error status
+        rc, code, _, _ = curl("-H", "X-Big: " + "a" * 64 * 1024,
+                              a.url(scheme="http"))
+        self.assertIn(code, (413, 431))
+        self.assertEqual(curl(a.url(scheme="http"))[1], 200)
+        self.assertIsNone(a.proc.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()

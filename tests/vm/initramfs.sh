@@ -2,13 +2,17 @@
 # Build the VM lab's initramfs: busybox, the KVM modules, a scenario script
 # and any extra binaries with their shared libraries.
 #
-# Usage: initramfs.sh -o OUT.gz -s SCENARIO [-m MODULES_DIR] [-n]
+# Usage: initramfs.sh -o OUT.gz -s SCENARIO [-m MODULES_DIR | -k] [-n]
 #                     [-e NAME=VALUE]... [-f SRC:DEST]... [BINARY]...
 #
 #   -o OUT.gz      the gzip'd newc archive to write
 #   -s SCENARIO    shell script that becomes /scenario (run by busybox sh)
 #   -m DIR         unpacked lib/modules/<release> (default: from kernel.sh,
 #                  or $KUE_KERNEL_MODULES)
+#   -k             for a kernel with KVM built in (tests/kernel/build.sh):
+#                  no modules; load-kvm only checks that /dev/kvm exists
+#                  (shadow paging comes from kvm_amd.npt=0 on the kernel
+#                  command line, which lab.py passes)
 #   -n             do not load KVM at boot; the scenario runs `load-kvm`
 #                  (or insmod by hand from /lib/modules/kvm) when it wants
 #   -e NAME=VALUE  exported to the scenario (through /etc/kue.env)
@@ -24,7 +28,8 @@
 #
 # Inside the VM, /init mounts proc, sysfs, devtmpfs, debugfs, tracefs and
 # bpffs, brings up lo, loads irqbypass, ccp, kvm and kvm-amd npt=0 (unless -n
-# or kue.kvm=0 on the kernel command line), runs /scenario and prints
+# or kue.kvm=0 on the kernel command line), runs /scenario, prints the
+# kernel log between "=== BEGIN dmesg ===" and "=== END dmesg ===", then
 #   === KUE SCENARIO EXIT rc=<code> tainted=<mask> ===
 # before poweroff -f.  lab.py parses that line.
 
@@ -40,13 +45,14 @@ usage() {
 	exit 2
 }
 
-out='' scenario='' modules=${KUE_KERNEL_MODULES:-} load_kvm=1
+out='' scenario='' modules=${KUE_KERNEL_MODULES:-} load_kvm=1 builtin=0
 envs='' files=''
-while getopts o:s:m:ne:f:h opt; do
+while getopts o:s:m:kne:f:h opt; do
 	case $opt in
 	o) out=$OPTARG ;;
 	s) scenario=$OPTARG ;;
 	m) modules=$OPTARG ;;
+	k) builtin=1 ;;
 	n) load_kvm=0 ;;
 	e) case $OPTARG in
 	   [A-Za-z_]*=*) envs="$envs$OPTARG
@@ -67,11 +73,13 @@ shift $((OPTIND - 1))
 [ -r "$scenario" ] || die "cannot read scenario $scenario"
 
 here=$(cd "$(dirname "$0")" && pwd)
-if [ -z "$modules" ]; then
+if [ "$builtin" = 1 ]; then
+	modules=
+elif [ -z "$modules" ]; then
 	eval "$("$here/kernel.sh")"
 	modules=$KUE_KERNEL_MODULES
 fi
-[ -d "$modules" ] || die "no modules directory $modules"
+[ "$builtin" = 1 ] || [ -d "$modules" ] || die "no modules directory $modules"
 
 busybox=${KUE_BUSYBOX:-$(command -v busybox || true)}
 [ -n "$busybox" ] || die "busybox not found (apt-get install busybox-static)"
@@ -111,13 +119,13 @@ copy_module() {
 
 # --- base member: cached, keyed by everything that goes into it ----------
 modpaths=
-for m in $KMODS; do
+[ "$builtin" = 1 ] || for m in $KMODS; do
 	p=$(find_module "$m")
 	[ -n "$p" ] || die "module $m not found under $modules/kernel"
 	modpaths="$modpaths $p"
 done
 # shellcheck disable=SC2086
-key=$( { cat "$0"; ls -lL "$busybox" $modpaths; } | sha256sum | cut -c1-16)
+key=$( { cat "$0"; echo "builtin=$builtin"; ls -lL "$busybox" $modpaths; } | sha256sum | cut -c1-16)
 base=$cache/base-$key.cpio.gz
 
 if [ ! -s "$base" ]; then
@@ -131,7 +139,16 @@ if [ ! -s "$base" ]; then
 		copy_module "$p" "$root/lib/modules/kvm/${name%%.ko*}.ko"
 	done
 
-	cat >"$root/bin/load-kvm" <<'EOF'
+	if [ "$builtin" = 1 ]; then
+		cat >"$root/bin/load-kvm" <<'EOF'
+#!/bin/sh
+# load-kvm: KVM is built into this kernel, with its parameters on the
+# kernel command line (kvm_amd.npt=0): nothing to load, only check.
+[ $# -eq 0 ] || echo "load-kvm: KVM is built in, parameters ignored: $*"
+[ -c /dev/kvm ] || { echo "load-kvm: no /dev/kvm (KVM is built in: did kvm_amd initialise? see dmesg)"; exit 1; }
+EOF
+	else
+		cat >"$root/bin/load-kvm" <<'EOF'
 #!/bin/sh
 # load-kvm [KVM_AMD_PARAMS...]: insmod the KVM modules (the image has no
 # modules.dep, so modprobe cannot), kvm-amd with npt=0 unless told otherwise.
@@ -145,6 +162,7 @@ if ! grep -q "^kvm_amd " /proc/modules; then
 fi
 [ -c /dev/kvm ] || { echo "load-kvm: no /dev/kvm after loading kvm-amd"; exit 1; }
 EOF
+	fi
 
 	cat >"$root/init" <<'EOF'
 #!/bin/sh
@@ -172,6 +190,10 @@ fi
 echo "=== KUE SCENARIO START ==="
 sh /scenario
 rc=$?
+# The kernel's own log, for tests that look for warnings and lockdep splats.
+echo "=== BEGIN dmesg ==="
+dmesg
+echo "=== END dmesg ==="
 echo "=== KUE SCENARIO EXIT rc=$rc tainted=$(cat /proc/sys/kernel/tainted) ==="
 poweroff -f
 EOF

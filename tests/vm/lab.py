@@ -15,7 +15,8 @@ From a test (Python 3 stdlib only)::
 
 run_scenario(scenario_path, extra_binaries=(), timeout=DEFAULT_TIMEOUT, *,
              env=None, files=(), load_kvm=True, qemu_args=(), log_path=None,
-             echo=False, on_line=None) -> (rc, log_text)
+             echo=False, on_line=None, kernel=None, append="")
+             -> (rc, log_text)
 
     Builds an initramfs (initramfs.sh) holding busybox, the KVM modules,
     the scenario as /scenario and each extra binary as /bin/<basename>
@@ -36,6 +37,24 @@ run_scenario(scenario_path, extra_binaries=(), timeout=DEFAULT_TIMEOUT, *,
                the path of the last log is in lab.last_log.
     echo:      copy the console to stderr as it arrives.
     on_line:   called with each console line as it arrives (in a thread).
+    kernel:    a bzImage with KVM and kvm-amd built in (tests/kernel/
+               build.sh) instead of Debian's stock kernel: the initramfs
+               then holds no modules, load-kvm only checks for /dev/kvm,
+               and the command line gets kvm_amd.npt=0 (BUILTIN_KVM_APPEND)
+               for shadow paging.  load_kvm=False cannot unload a built-in
+               KVM; it only skips that check.
+    append:    extra kernel command line words.
+
+Every log ends with the kernel's own log, between "=== BEGIN dmesg ==="
+and "=== END dmesg ===" (printed by /init after the scenario, before the
+exit marker): dmesg(log_text) returns it, kernel_splats(log_text) the
+lines in it that say WARN, BUG, lockdep or a call trace.
+
+kernel_splats(log_text) -> [line, ...]
+
+    The lines of the dmesg section (or of the whole log if it has none)
+    that report a kernel warning, BUG, oops, lockdep or RCU splat, or a
+    call trace.  An empty list means a clean kernel log.
 
 sections(log_text) -> {name: text}
 
@@ -50,7 +69,7 @@ and bpffs are mounted, lo is up, /dev/kvm exists (kvm_amd npt=0: shadow
 paging), PATH=/bin holds busybox's applets and the extra binaries.
 
 CLI: lab.py kernel | lab.py run SCENARIO [BINARY...] [options] |
-     lab.py sections LOG [NAME]     (lab.py -h for details)
+     lab.py sections LOG [NAME] | lab.py splats LOG  (lab.py -h for details)
 Environment: KUE_CACHE (kernel and initramfs cache), KUE_BUILD (build
 directory, default <repo>/build/vm), KUE_QEMU (QEMU binary),
 KUE_KERNEL_PKG (pin a kernel package).
@@ -73,6 +92,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_TIMEOUT = 180
 LAB_TIMEOUT = 124
 LAB_NO_EXIT = 125
+# Kernel command line for a kernel with KVM built in: shadow paging.
+BUILTIN_KVM_APPEND = "kvm_amd.npt=0"
 
 EXIT_RE = re.compile(r"^=== KUE SCENARIO EXIT rc=(\d+)(?: tainted=(\d+))? ===$",
                      re.M)
@@ -80,6 +101,14 @@ BEGIN_RE = re.compile(r"^=== BEGIN (.+?) ===$")
 END_RE = re.compile(r"^=== END (.+?) ===$")
 # CSI sequences and the odd ESC c (reset) SeaBIOS prints on the serial line.
 ESCAPES_RE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_c])")
+# Kernel log lines that mean something went wrong in the kernel.  "lockdep"
+# is matched in lower case only: the boot banner of a lockdep kernel prints
+# "MAX_LOCKDEP_..." limits, a splat says e.g. "INFO: lockdep is turned off."
+SPLAT_RE = re.compile(
+    r"WARNING:|BUG:|Oops|Kernel panic|general protection fault|"
+    r"Call Trace|possible circular locking|possible recursive locking|"
+    r"inconsistent lock state|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|"
+    r"\blockdep\b|INFO: task .* blocked|soft lockup|hard LOCKUP")
 
 last_log = None
 _kernel = None
@@ -109,10 +138,13 @@ def clean(text):
     return ESCAPES_RE.sub("", text.replace("\r", ""))
 
 
+_stock_kernel = kernel
+
+
 def build_initramfs(out, scenario_path, extra_binaries=(), *, env=None,
-                    files=(), load_kvm=True):
-    cmd = [os.path.join(HERE, "initramfs.sh"), "-o", out, "-s", scenario_path,
-           "-m", kernel()["MODULES"]]
+                    files=(), load_kvm=True, builtin_kvm=False):
+    cmd = [os.path.join(HERE, "initramfs.sh"), "-o", out, "-s", scenario_path]
+    cmd += ["-k"] if builtin_kvm else ["-m", _stock_kernel()["MODULES"]]
     if not load_kvm:
         cmd.append("-n")
     for name, value in (env or {}).items():
@@ -124,14 +156,22 @@ def build_initramfs(out, scenario_path, extra_binaries=(), *, env=None,
 
 
 def boot(initrd, timeout=DEFAULT_TIMEOUT, *, log_path, qemu_args=(),
-         append="", echo=False, on_line=None):
-    """Boot the stock kernel with `initrd`; returns (rc, log_text) as
+         append="", echo=False, on_line=None, kernel=None):
+    """Boot the stock kernel (or the bzImage `kernel`, adding
+    BUILTIN_KVM_APPEND) with `initrd`; returns (rc, log_text) as
     run_scenario does."""
     global last_log
     qemu = os.environ.get("KUE_QEMU", "qemu-system-x86_64")
+    if kernel:
+        if not os.path.isfile(kernel):
+            raise FileNotFoundError("no kernel image %s" % kernel)
+        image = kernel
+        append = (BUILTIN_KVM_APPEND + " " + append).strip()
+    else:
+        image = _stock_kernel()["VMLINUZ"]
     cmd = [qemu, "-accel", "tcg", "-cpu", "qemu64,+svm", "-m", "1024",
            "-smp", "1", "-nographic", "-no-reboot",
-           "-kernel", kernel()["VMLINUZ"], "-initrd", initrd,
+           "-kernel", image, "-initrd", initrd,
            "-append", ("console=ttyS0 quiet panic=-1 " + append).strip()]
     cmd += list(qemu_args)
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
@@ -199,7 +239,8 @@ def boot(initrd, timeout=DEFAULT_TIMEOUT, *, log_path, qemu_args=(),
 
 def run_scenario(scenario_path, extra_binaries=(), timeout=DEFAULT_TIMEOUT,
                  *, env=None, files=(), load_kvm=True, qemu_args=(),
-                 log_path=None, echo=False, on_line=None):
+                 log_path=None, echo=False, on_line=None, kernel=None,
+                 append=""):
     """Build an initramfs around `scenario_path` and boot it; see the
     module docstring.  Returns (rc, log_text)."""
     if isinstance(extra_binaries, str):
@@ -212,9 +253,10 @@ def run_scenario(scenario_path, extra_binaries=(), timeout=DEFAULT_TIMEOUT,
     with tempfile.TemporaryDirectory(prefix="run-", dir=build_dir()) as tmp:
         initrd = os.path.join(tmp, "initrd.gz")
         build_initramfs(initrd, scenario_path, extra_binaries, env=env,
-                        files=files, load_kvm=load_kvm)
+                        files=files, load_kvm=load_kvm,
+                        builtin_kvm=bool(kernel))
         return boot(initrd, timeout, log_path=log_path, qemu_args=qemu_args,
-                    echo=echo, on_line=on_line)
+                    append=append, echo=echo, on_line=on_line, kernel=kernel)
 
 
 def sections(log_text):
@@ -239,6 +281,19 @@ def sections(log_text):
     return found
 
 
+def dmesg(log_text):
+    """The kernel log /init prints after the scenario ("" if missing)."""
+    return sections(log_text).get("dmesg", "")
+
+
+def kernel_splats(log_text):
+    """Lines of the kernel log (the dmesg section, or the whole log if the
+    VM died before printing it) that report a warning, BUG, oops, lockdep
+    or RCU splat, or a call trace."""
+    text = dmesg(log_text) or log_text
+    return [l for l in text.splitlines() if SPLAT_RE.search(l)]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Boot the KVM lab VM with a scenario.",
@@ -258,18 +313,33 @@ def main(argv=None):
     r.add_argument("-f", "--file", action="append", default=[],
                    metavar="SRC:/DEST")
     r.add_argument("--qemu-arg", action="append", default=[])
+    r.add_argument("--kernel", metavar="BZIMAGE",
+                   help="boot this kernel (KVM built in, tests/kernel/"
+                   "build.sh) instead of Debian's stock one")
+    r.add_argument("--append", default="",
+                   help="extra kernel command line")
     r.add_argument("-q", "--quiet", action="store_true",
                    help="do not echo the console")
     s = sub.add_parser("sections", help="print a log's sections as JSON, "
                        "or one section's text")
     s.add_argument("log")
     s.add_argument("name", nargs="?")
+    k = sub.add_parser("splats", help="print the kernel log lines of a "
+                       "serial log that report a WARN, BUG, lockdep splat "
+                       "or call trace; exit 1 if there are any")
+    k.add_argument("log")
     a = ap.parse_args(argv)
 
     if a.cmd == "kernel":
         for key, value in kernel().items():
             print("KUE_KERNEL_%s=%s" % (key, value))
         return 0
+    if a.cmd == "splats":
+        with open(a.log, errors="replace") as f:
+            found = kernel_splats(clean(f.read()))
+        for line in found:
+            print(line)
+        return 1 if found else 0
     if a.cmd == "sections":
         with open(a.log, errors="replace") as f:
             found = sections(clean(f.read()))
@@ -298,7 +368,7 @@ def main(argv=None):
     rc, _ = run_scenario(a.scenario, a.binaries, a.timeout, env=env,
                          files=files, load_kvm=not a.no_kvm,
                          qemu_args=a.qemu_arg, log_path=a.log,
-                         echo=not a.quiet)
+                         echo=not a.quiet, kernel=a.kernel, append=a.append)
     print("lab: scenario exit %d, log %s" % (rc, last_log), file=sys.stderr)
     return rc
 

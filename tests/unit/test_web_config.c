@@ -105,7 +105,7 @@ static void test_parse_valid(void)
 		 "  min_version: TLS13\n"
 		 "basic_auth_users:\n"
 		 "  alice: %s\n"
-		 "  'bob smith': '$2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze'\n",
+		 "  'bob smith': '$2y$10$E4ZRcsD/3VLtlfTSMorcQOyKdYODcqi.c5V3IHOj03dBjxJRxKF7C'\n",
 		 hash);
 	CHECK_INT(parse_text(text, &c, err, sizeof(err)), 0);
 	CHECK_STR(err, "");
@@ -215,11 +215,11 @@ static void test_parse_errors(void)
 		  "line 2: basic_auth_users: alice: not a bcrypt hash" },
 		{ "basic_auth_users:\n  alice:\n", "alice: want a bcrypt hash" },
 		{ "basic_auth_users:\n  alice: [x]\n", "alice: want a bcrypt hash" },
-		{ "basic_auth_users:\n  alice: '$2b$03$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze'\n",
+		{ "basic_auth_users:\n  alice: '$2b$03$E4ZRcsD/3VLtlfTSMorcQOyKdYODcqi.c5V3IHOj03dBjxJRxKF7C'\n",
 		  "not a bcrypt hash" },
-		{ "basic_auth_users:\n  alice: '$1$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze'\n",
+		{ "basic_auth_users:\n  alice: '$1$10$E4ZRcsD/3VLtlfTSMorcQOyKdYODcqi.c5V3IHOj03dBjxJRxKF7C'\n",
 		  "not a bcrypt hash" },
-		{ "basic_auth_users:\n  'a:b': '$2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze'\n",
+		{ "basic_auth_users:\n  'a:b': '$2y$10$E4ZRcsD/3VLtlfTSMorcQOyKdYODcqi.c5V3IHOj03dBjxJRxKF7C'\n",
 		  "user name \"a:b\" has a ':'" },
 		{ "basic_auth_users:\n  [a]: x\n", "mapping keys must be strings" },
 		{ "a: 1\n---\nb: 2\n", "unknown key \"a\"" },

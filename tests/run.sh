@@ -35,12 +35,12 @@ suite() {
 
 suite "unit (C)" make -s unit-test
 suite "model" python3 tests/pyrun.py tests/model/test_model.py
-suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py
+suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py
 if [ "${KUE_SKIP_LAB:-0}" = 1 ]; then
 	echo "=== lab: skipped (KUE_SKIP_LAB=1)"
 	total_skip=$((total_skip + 1))
 else
-	suite "lab (stock kernel)" python3 tests/pyrun.py tests/vm/test_lab.py
+	suite "lab (stock kernel)" python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py
 fi
 
 echo

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Inside the lab VM (KVM loaded): the daemon in production shape, with
+# --max-vms=1, its probes attached with fentry.
+#   threads        each thread's capabilities once serving
+#   shape NAME     kvmwalk runs (pid=, rc=): a, b, c one after the other
+#                  with no scrape between them, then d after they are gone
+#   metrics abc    first scrape after a, b and c (all in the maps at once)
+#   metrics gone   two scrapes later: a, b, c published and dropped
+#   metrics d      after d
+#   shutdown       exit code, pins left, seconds from SIGTERM to exit
+ADDR=127.0.0.1:10190
+PIN=/sys/fs/bpf/kvm_unsync
+begin() { echo "=== BEGIN $1 ==="; }
+end() { echo "=== END $1 ==="; }
+scrape() { wget -q -O - "http://$ADDR/metrics"; }
+uptime_cs() { sed 's/^\([0-9]*\)\.\([0-9]*\) .*/\1\2/' /proc/uptime; }
+walk() {
+	# SCHED_FIFO: see agent.sh.
+	chrt -f 50 kvmwalk -name "guest=$1" --tables 8 >/tmp/kvmwalk.out 2>&1
+	rc=$?
+	begin "shape $1"
+	cat /tmp/kvmwalk.out
+	echo "rc=$rc"
+	end "shape $1"
+}
+
+kvm-unsync-exporter --attach=fentry --max-vms=1 \
+	--web.listen-address="$ADDR" >/dev/null 2>/tmp/agent.err &
+AGENT=$!
+i=0
+until scrape >/dev/null 2>&1; do
+	i=$((i + 1))
+	if [ $i -gt 300 ] || ! kill -0 $AGENT 2>/dev/null; then
+		begin agent-failed
+		cat /tmp/agent.err
+		end agent-failed
+		exit 1
+	fi
+	sleep 0.1
+done
+begin threads
+echo "pid=$AGENT"
+for t in /proc/$AGENT/task/*; do
+	echo "tid=${t##*/} comm=$(cat "$t/comm")"
+	grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' "$t/status"
+done
+end threads
+
+walk a
+walk b
+walk c
+begin "metrics abc"
+scrape
+end "metrics abc"
+scrape >/dev/null
+begin "metrics gone"
+scrape
+end "metrics gone"
+walk d
+begin "metrics d"
+scrape
+end "metrics d"
+
+t0=$(uptime_cs)
+kill -TERM $AGENT
+wait $AGENT
+rc=$?
+t1=$(uptime_cs)
+begin shutdown
+echo "rc=$rc"
+echo "pins=$(ls $PIN 2>/dev/null | wc -l)"
+echo "centiseconds=$((t1 - t0))"
+cat /tmp/agent.err
+end shutdown

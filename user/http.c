@@ -434,10 +434,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 }
 
 /*
+ * Run by GnuTLS during the handshake once the client's certificate (or
+ * none) has arrived: 0 lets the handshake go on.  A missing certificate
+ * is the business of GNUTLS_CERT_REQUIRE; one that is there must chain
+ * to client_ca_file.
+ */
+static int verify_client(gnutls_session_t session)
+{
+	unsigned int status = 1, n = 0;
+
+	if (!gnutls_certificate_get_peers(session, &n) || !n)
+		return 0;
+	if (gnutls_certificate_verify_peers2(session, &status) || status)
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	return 0;
+}
+
+/*
  * A new TLS connection, before its handshake: set what the handshake
  * demands of the client.  libmicrohttpd only ever "requests" a
- * certificate and never verifies it; GNUTLS_CERT_REQUIRE with a verifying
- * session makes a missing or untrusted certificate fail the handshake.
+ * certificate and never verifies it; GNUTLS_CERT_REQUIRE and a verify
+ * function make a missing or untrusted certificate fail the handshake.
  */
 static void on_connection(void *cls, struct MHD_Connection *conn,
 			  void **socket_ctx,
@@ -470,12 +487,12 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 	case WEB_CLIENT_AUTH_VERIFY_IF_GIVEN:
 		gnutls_certificate_server_set_request(session,
 						      GNUTLS_CERT_REQUEST);
-		gnutls_session_set_verify_cert(session, NULL, 0);
+		gnutls_session_set_verify_function(session, verify_client);
 		break;
 	case WEB_CLIENT_AUTH_REQUIRE_VERIFY:
 		gnutls_certificate_server_set_request(session,
 						      GNUTLS_CERT_REQUIRE);
-		gnutls_session_set_verify_cert(session, NULL, 0);
+		gnutls_session_set_verify_function(session, verify_client);
 		break;
 	}
 }

@@ -233,6 +233,27 @@ class WebConfig(unittest.TestCase):
                     self.assertEqual(code, 0)
                     self.assertEqual(body, "")
 
+    def test_other_client_auth_types(self):
+        client = ["--cert", self.path("client.crt"),
+                  "--key", self.path("client.key")]
+        stranger = ["--cert", self.path("stranger.crt"),
+                    "--key", self.path("stranger.key")]
+        # (type, CA?) -> (no certificate, unsigned, signed) get in?
+        cases = [
+            ("VerifyClientCertIfGiven", True, (True, False, True)),
+            ("RequireAnyClientCert", False, (False, True, True)),
+            ("RequestClientCert", False, (True, True, True)),
+        ]
+        for kind, ca, want in cases:
+            with self.subTest(kind=kind):
+                a = self.agent(self.TLS + "  client_auth_type: %s\n" % kind +
+                               ("  client_ca_file: ca.crt\n" if ca else ""),
+                               kind + ".yml")
+                got = tuple(curl(*self.ca(), *who, a.url())[1] == 200
+                            for who in ([], stranger, client))
+                self.assertEqual(got, want)
+                a.stop()
+
     def test_basic_auth(self):
         a = self.agent(self.TLS + "basic_auth_users:\n"
                        "  alice: '%s'\n" % self.hash)

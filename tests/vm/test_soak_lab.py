@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Soak the agent in the lab: thousands of scrapes while VMs come and go.
+
+tests/vm/scenarios/soak.sh runs the agent on the lab's shadow-paging KVM
+and, in two phases under the same load, four busybox wget loops (ten
+scrapes per wget), two slow clients (each request sent in two halves a
+second apart) and one client that connects and sends nothing, while
+kvmwalk VMs run one after another (KUE_SOAK_RUNS runs, two shapes taken
+in turn: restarts and a flood zap, so sync and zap records both flow).
+
+Asserted, with no timed bound anywhere (every client makes a fixed number
+of requests):
+  - every scrape answered with a whole page, no failure;
+  - every VM's final counters, as the scrapes published them, equal the
+    model's prediction for its run: nothing lost under load;
+  - the global figures (histogram counts and buckets, ring-buffer records)
+    equal the sum of the predictions; no ring-buffer drop, no anomaly;
+  - every VM dropped at the end, clean SIGTERM exit;
+  - RSS flat: the second phase ends less than 10% above the first (the
+    same load again: a leak per scrape, connection or VM would show);
+  - no sanitizer report in the agent's stderr (with the ASan+UBSan build,
+    LeakSanitizer runs at exit: class SoakLabSan).
+
+Agent: KUE_AGENT, else build/kvm-unsync-exporter; SoakLabSan uses
+build/san/kvm-unsync-exporter (make OUTPUT=build/san SAN=1) and skips
+when it is not built.
+"""
+
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "model"))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import lab  # noqa: E402
+from promtext import parse_metrics, select  # noqa: E402
+from test_lab import agent_figures, kv_lines, model  # noqa: E402
+
+AGENT = os.environ.get("KUE_AGENT") or os.path.join(REPO, "build",
+                                                    "kvm-unsync-exporter")
+SAN_AGENT = os.path.join(REPO, "build", "san", "kvm-unsync-exporter")
+KVMWALK = os.path.join(lab.build_dir(), "kvmwalk")
+
+SHAPES = [("restarts", "--tables 40 --rounds 10"),
+          ("floodzap", "--tables 20 --dirs 2 --flood-zap")]
+RUNS = 20
+WARMUP_RUNS = 2
+WARMUP = 100            # scrapes before the first RSS reading
+SCRAPERS = 4
+SCRAPES = 500           # per scraper and phase
+SLOW = 2
+RSS_GROWTH = 0.10       # second phase vs first
+CTX = ("sync", "zap")
+SAN_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
+               "UndefinedBehaviorSanitizer")
+
+
+def records(p):
+    """Ring-buffer records a run produces without --trace=frames: one per
+    sync call and per zap walk (bpf/unsync.bpf.c, emit_summary)."""
+    return sum(p["sync_calls"].values()) + sum(p["walks"]["zap"].values())
+
+
+class SoakLab(unittest.TestCase):
+    agent = AGENT
+    env = {}
+    scrapes = SCRAPES
+    check_rss = True
+
+    @classmethod
+    def setUpClass(cls):
+        for path in (cls.agent, KVMWALK):
+            if not os.path.exists(path):
+                raise unittest.SkipTest("soak needs %s (make all)" % path)
+        env = {
+            "KUE_SOAK_SHAPES": ";".join("%s:%s" % (n, a.replace(" ", ","))
+                                        for n, a in SHAPES),
+            "KUE_SOAK_RUNS": str(RUNS),
+            "KUE_SOAK_WARMUP_RUNS": str(WARMUP_RUNS),
+            "KUE_SOAK_WARMUP": str(WARMUP),
+            "KUE_SOAK_SCRAPERS": str(SCRAPERS),
+            "KUE_SOAK_SCRAPES": str(cls.scrapes),
+            "KUE_SOAK_SLOW": str(SLOW),
+        }
+        env.update(cls.env)
+        cls.rc, cls.log = lab.run_scenario(
+            os.path.join(HERE, "scenarios", "soak.sh"),
+            [cls.agent, KVMWALK], timeout=600, env=env)
+        cls.last_log = lab.last_log
+        cls.sec = lab.sections(cls.log)
+        cls.runs = []
+        for line in cls.sec.get("runs", "").splitlines():
+            if not line.startswith("run "):
+                continue
+            head, args = line.split(" args=", 1)
+            f = kv_lines("\n".join(head.split()[2:]))
+            cls.runs.append((f["name"], f["pid"], f["rc"], args.strip()))
+        cache = {}
+        cls.predicted = []
+        for _, _, _, args in cls.runs:
+            if args not in cache:
+                cache[args] = model(args)
+            cls.predicted.append(cache[args])
+
+    def section(self, name):
+        if name not in self.sec:
+            self.fail("soak printed no '%s' section (rc=%s); log: %s" %
+                      (name, self.rc, self.last_log))
+        return self.sec[name]
+
+    def final(self):
+        return parse_metrics(self.section("metrics final"))
+
+    def test_scenario_ran(self):
+        self.assertEqual(self.rc, 0, self.last_log)
+
+    def test_every_run_ok(self):
+        self.assertEqual(len(self.runs), RUNS, self.section("runs"))
+        for name, pid, rc, args in self.runs:
+            self.assertEqual(rc, "0", (name, pid, args))
+
+    def test_every_scrape_answered(self):
+        total = 0
+        clients = {}
+        for line in self.section("clients").splitlines():
+            parts = line.split()
+            f = kv_lines("\n".join(parts[1:]))
+            clients[parts[0]] = f
+            with self.subTest(client=parts[0]):
+                self.assertEqual(f["fail"], "0", line)
+                self.assertEqual(f["ok"], f["pages"], line)
+                self.assertGreater(int(f["ok"]), 0, line)
+            total += int(f["ok"])
+        for ph in "ab":
+            for c in range(1, SCRAPERS + 1):
+                self.assertEqual(clients["%ss%d" % (ph, c)]["ok"],
+                                 str(self.scrapes))
+            for c in range(1, SLOW + 1):
+                self.assertIn("%sslow%d" % (ph, c), clients)
+        self.assertGreaterEqual(total, 2 * SCRAPERS * self.scrapes + WARMUP)
+        print("\nsoak: %d scrapes in all, %s" % (
+            total, ", ".join("%s=%s" % (k, v["ok"])
+                             for k, v in sorted(clients.items()))))
+
+    def test_every_vm_equals_model(self):
+        series = parse_metrics(self.section("vm series"))
+        for (name, pid, _, args), p in zip(self.runs, self.predicted):
+            with self.subTest(run=name, pid=pid):
+                got = agent_figures(series, pid)
+                want = {k: p[k] for k in got}
+                self.assertEqual(got, want, args)
+                vms = {dict(lbl).get("vm") for (n, lbl), _ in series.items()
+                       if dict(lbl).get("pid") == pid}
+                self.assertEqual(len(vms), 1, vms)
+                self.assertTrue(vms.pop().startswith(name + "-"))
+
+    def test_totals_equal_model(self):
+        s = self.final()
+        calls = sum(sum(p["sync_calls"].values()) for p in self.predicted)
+        self.assertEqual(select(s, "kvm_unsync_sync_duration_seconds_count"),
+                         [calls])
+        for ctx in CTX:
+            want = [sum(p["pvec_depth"][ctx][b] for p in self.predicted)
+                    for b in range(17)]
+            got = [select(s, "kvm_unsync_pvec_depth_bucket", context=ctx,
+                          le=str(b))[0] for b in range(17)]
+            cum = [sum(want[:b + 1]) for b in range(17)]
+            self.assertEqual(got, cum, ctx)
+            self.assertEqual(select(s, "kvm_unsync_pvec_depth_count",
+                                    context=ctx), [sum(want)], ctx)
+        # One record per sync call and zap walk, one EV_VM_NEW per VM.
+        want = sum(records(p) for p in self.predicted) + len(self.runs)
+        self.assertEqual(select(s, "kvm_unsync_ringbuf_events_total"), [want])
+        print("\nsoak: %d VMs, %d sync calls, %d ring-buffer records" %
+              (len(self.runs), calls, want))
+
+    def test_nothing_lost_no_anomaly(self):
+        s = self.final()
+        for name in ("kvm_unsync_ringbuf_dropped_total",
+                     "kvm_unsync_task_state_full_total",
+                     "kvm_unsync_stack_overflow_total",
+                     "kvm_unsync_orphan_exits_total",
+                     "kvm_unsync_scrape_errors_total"):
+            self.assertEqual(select(s, name), [0], name)
+
+    def test_every_vm_dropped(self):
+        s = self.final()
+        self.assertEqual(select(s, "kvm_unsync_vms"), [0])
+        self.assertEqual(select(s, "kvm_unsync_sync_calls_total"), [])
+
+    def test_rss_flat(self):
+        r = {k: int(v) for k, v in kv_lines(self.section("rss")).items()}
+        print("\nsoak: VmRSS warm %d kB, after phase a %d kB, after phase b "
+              "%d kB, peak %d kB" % (r["warm"], r["mid"], r["end"], r["hwm"]))
+        if not self.check_rss:
+            self.skipTest("ASan's allocator and quarantine: RSS not "
+                          "comparable; LeakSanitizer checks leaks instead")
+        self.assertLess(r["end"], r["mid"] * (1 + RSS_GROWTH), r)
+
+    def test_clean_shutdown_no_sanitizer_report(self):
+        text = self.section("shutdown")
+        self.assertEqual(kv_lines(text).get("rc"), "0", text)
+        bad = [ln for ln in self.log.splitlines()
+               if any(m in ln for m in SAN_MARKERS)]
+        self.assertEqual(bad, [], self.last_log)
+
+
+@unittest.skipUnless(os.path.exists(SAN_AGENT),
+                     "%s not built (make OUTPUT=build/san SAN=1)" % SAN_AGENT)
+class SoakLabSan(SoakLab):
+    """The same soak with the ASan+UBSan build: LeakSanitizer at exit."""
+    agent = SAN_AGENT
+    env = {"ASAN_OPTIONS": "detect_leaks=1",
+           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+    scrapes = 250
+    check_rss = False
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -8,11 +8,13 @@
  */
 #include <argp.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "agent_info.h"
@@ -387,51 +389,118 @@ static bool kvm_module_live(void)
 }
 
 /*
- * Run fn(arg) on a new thread that has dropped every capability first, so
- * that any thread fn creates (libmicrohttpd's) has none either.  The
- * termination signals stay with the main thread, whose poll they
- * interrupt.  Returns fn's result, or -1 if the drop failed (said why).
+ * The server's threads are created by a thread of ours that dropped every
+ * capability as it started, before the main thread drops its own: so
+ * libmicrohttpd's thread, and the one a SIGHUP reload may start, never
+ * hold any, whatever the main thread holds (waiting for KVM) or keeps
+ * (--capabilities.keep); a thread starts with its creator's capabilities.
+ * It blocks the termination signals: they stay with the main thread and
+ * interrupt its poll.  run_capless() hands it one call at a time.
  */
-struct capless_call {
-	int (*fn)(void *arg);
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, dropped, quit, done;
+	int drop_err;
+	int (*fn)(void *arg);	/* the call waiting, or NULL */
 	void *arg;
 	int ret;
+} capless = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
 };
 
-static void *capless_thread(void *p)
+static void *capless_main(void *unused)
 {
-	struct capless_call *c = p;
+	int (*fn)(void *arg);
 	char err[256];
 	sigset_t set;
+	int e, ret;
 
+	(void)unused;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (caps_drop_thread(0, err, sizeof(err))) {
+	prctl(PR_SET_NAME, "kue-capless", 0, 0, 0);
+	e = caps_drop_thread(0, err, sizeof(err));
+	if (e)
 		fprintf(stderr, "kvm-unsync-exporter: HTTP thread: %s\n", err);
-		c->ret = -1;
-		return NULL;
+	pthread_mutex_lock(&capless.lock);
+	capless.drop_err = e;
+	capless.dropped = true;
+	pthread_cond_broadcast(&capless.cond);
+	while (!e && !capless.quit) {
+		if (capless.fn && !capless.done) {
+			fn = capless.fn;
+			pthread_mutex_unlock(&capless.lock);
+			ret = fn(capless.arg);
+			pthread_mutex_lock(&capless.lock);
+			capless.ret = ret;
+			capless.done = true;
+			pthread_cond_broadcast(&capless.cond);
+			continue;
+		}
+		pthread_cond_wait(&capless.cond, &capless.lock);
 	}
-	c->ret = c->fn(c->arg);
+	pthread_mutex_unlock(&capless.lock);
 	return NULL;
 }
 
-static int run_capless(int (*fn)(void *arg), void *arg)
+/* Start it and wait for its drop: 0, or -1 (said why). */
+static int capless_start(void)
 {
-	struct capless_call c = { .fn = fn, .arg = arg, .ret = -1 };
-	pthread_t t;
 	int e;
 
-	e = pthread_create(&t, NULL, capless_thread, &c);
+	e = pthread_create(&capless.thread, NULL, capless_main, NULL);
 	if (e) {
 		fprintf(stderr, "kvm-unsync-exporter: cannot start a thread: %s\n",
 			strerror(e));
 		return -1;
 	}
-	pthread_join(t, NULL);
-	return c.ret;
+	capless.started = true;
+	pthread_mutex_lock(&capless.lock);
+	while (!capless.dropped)
+		pthread_cond_wait(&capless.cond, &capless.lock);
+	e = capless.drop_err;
+	pthread_mutex_unlock(&capless.lock);
+	return e ? -1 : 0;
+}
+
+/* fn(arg) on the capless thread; its result, or -1 if there is none. */
+static int run_capless(int (*fn)(void *arg), void *arg)
+{
+	int ret;
+
+	pthread_mutex_lock(&capless.lock);
+	if (!capless.started || capless.drop_err) {
+		pthread_mutex_unlock(&capless.lock);
+		return -1;
+	}
+	capless.fn = fn;
+	capless.arg = arg;
+	capless.done = false;
+	pthread_cond_broadcast(&capless.cond);
+	while (!capless.done)
+		pthread_cond_wait(&capless.cond, &capless.lock);
+	ret = capless.ret;
+	capless.fn = NULL;
+	pthread_mutex_unlock(&capless.lock);
+	return ret;
+}
+
+static void capless_stop(void)
+{
+	if (!capless.started)
+		return;
+	pthread_mutex_lock(&capless.lock);
+	capless.quit = true;
+	pthread_cond_broadcast(&capless.cond);
+	pthread_mutex_unlock(&capless.lock);
+	pthread_join(capless.thread, NULL);
+	capless.started = false;
 }
 
 struct http_start_call {
@@ -451,6 +520,63 @@ static int http_start_capless(void *arg)
 static int http_reload_capless(void *arg)
 {
 	return http_reload(arg);
+}
+
+/*
+ * A port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE,
+ * which the HTTP thread never has: bind it here, on the main thread, and
+ * hand the server the socket as socket activation would.  Returns the fd,
+ * -1 when the HTTP thread can bind it itself (or the address is bad:
+ * http_start says why), -2 after one line on stderr.
+ */
+static int bind_privileged_port(const char *addr)
+{
+	struct listen_addr a;
+	const char *what;
+	char err[512];
+	int port, start = 1024, fd, one = 1, v6only, e;
+	FILE *f;
+
+	if (http_parse_listen_address(addr, &a, err, sizeof(err)))
+		return -1;
+	port = ntohs(a.ss.ss_family == AF_INET6 ?
+		     ((struct sockaddr_in6 *)&a.ss)->sin6_port :
+		     ((struct sockaddr_in *)&a.ss)->sin_port);
+	f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+	if (f) {
+		if (fscanf(f, "%d", &start) != 1)
+			start = 1024;
+		fclose(f);
+	}
+	if (port == 0 || port >= start)
+		return -1;
+	what = "socket";
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a.ss.ss_family == AF_INET6) {
+		v6only = !a.dual_stack;
+		what = "setsockopt(IPV6_V6ONLY)";
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+			       sizeof(v6only)))
+			goto fail;
+	}
+	what = "bind";
+	if (bind(fd, (struct sockaddr *)&a.ss, a.len))
+		goto fail;
+	what = "listen";
+	if (listen(fd, 64))
+		goto fail;
+	return fd;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	fprintf(stderr, "cannot listen on --web.listen-address \"%s\": %s: %s\n",
+		addr, what, strerror(e));
+	return -2;
 }
 
 /* The main thread: keep only --capabilities.keep, for good. */
@@ -480,6 +606,7 @@ static int attach_late(struct probes *p, struct agent_info *info,
 	struct agent_info fresh = { .version = info->version };
 	struct collect_src src;
 	char err[256];
+	int e;
 
 	kernel_view_close(&p->kv);
 	if (kernel_view_open(&p->kv, err, sizeof(err))) {
@@ -496,11 +623,15 @@ static int attach_late(struct probes *p, struct agent_info *info,
 		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
 	if (pin_and_connect(p, tctx, &src))
 		return -1;
+	/* no scrape sees the maps before the main thread dropped it all */
 	pthread_mutex_lock(sctx->lock);
 	*info = fresh;
 	sctx->src = src;
 	sctx->waiting = false;
+	e = drop_main_caps();
 	pthread_mutex_unlock(sctx->lock);
+	if (e)
+		return -1;
 	fprintf(stderr, "kvm-unsync-exporter: probes attached, maps pinned in %s\n",
 		env.pin_dir);
 	return 0;
@@ -523,7 +654,7 @@ int main(int argc, char **argv)
 	struct http_options hopts = HTTP_OPTIONS_INIT;
 	struct http_start_call hcall = { .opts = &hopts, .sctx = &sctx };
 	char err[256], status[256], missing[128];
-	bool vms_ready = false, waiting = false;
+	bool vms_ready = false, waiting = false, activated = false;
 	int ret = 1, e, listen_fd = -1, ticks = 0;
 
 	e = argp_parse(&argp, argc, argv, 0, NULL, NULL);
@@ -560,6 +691,11 @@ int main(int argc, char **argv)
 			close(listen_fd);
 			return 2;
 		}
+		activated = listen_fd >= 0;
+		if (!activated)
+			listen_fd = bind_privileged_port(env.listen_address);
+		if (listen_fd == -2)
+			return 1;
 	}
 	if (kernel_view_open(&p.kv, err, sizeof(err))) {
 		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
@@ -619,21 +755,36 @@ int main(int argc, char **argv)
 	hopts.listen_fd = listen_fd;
 	hopts.telemetry_path = env.telemetry_path;
 	hopts.web_config_file = env.web_config_file;
-	if (run_capless(http_start_capless, &hcall))
-		goto cleanup;	/* http_start said why */
-	srv = hcall.srv;
-	listen_fd = -1;		/* the server's now */
+	/*
+	 * Attached: the main thread drops its capabilities as soon as the
+	 * server runs (the server's thread must be created first, while this
+	 * one still has CAP_SETPCAP to give it an empty bounding set).  No
+	 * scrape is answered before: it waits for the scrape lock.
+	 */
+	if (capless_start())
+		goto cleanup;
+	if (!waiting)
+		pthread_mutex_lock(&scrape_lock);
+	e = run_capless(http_start_capless, &hcall);	/* said why */
+	if (!e) {
+		srv = hcall.srv;
+		listen_fd = -1;		/* the server's now */
+		if (!waiting)
+			e = drop_main_caps();
+	}
+	if (!waiting)
+		pthread_mutex_unlock(&scrape_lock);
+	if (e)
+		goto cleanup;
 	fprintf(stderr, "kvm-unsync-exporter %s: serving %s on %s (port %d), %s %s\n",
 		KUE_VERSION, env.telemetry_path,
-		hopts.listen_fd >= 0 ? "the socket systemd passed" : env.listen_address,
+		activated ? "the socket systemd passed" : env.listen_address,
 		http_port(srv), waiting ? "maps to be pinned in" : "maps pinned in",
 		env.pin_dir);
 	if (waiting) {
 		fprintf(stderr, "kvm-unsync-exporter: KVM not loaded yet: waiting (for /sys/kernel/btf/kvm: modprobe kvm_intel or kvm_amd)\n");
 		service_ready("serving; KVM not loaded yet: waiting");
 	} else {
-		if (drop_main_caps())
-			goto cleanup;
 		snprintf(status, sizeof(status), "serving on port %d, probes attached",
 			 http_port(srv));
 		service_ready(status);
@@ -653,8 +804,6 @@ int main(int argc, char **argv)
 					goto cleanup;
 				if (e == 0) {
 					waiting = false;
-					if (drop_main_caps())
-						goto cleanup;
 					service_status("serving, probes attached");
 					continue;
 				}
@@ -674,6 +823,7 @@ int main(int argc, char **argv)
 cleanup:
 	service_stopping();
 	http_stop(srv);
+	capless_stop();
 	if (listen_fd >= 0)
 		close(listen_fd);
 	ring_buffer__free(p.rb);

@@ -165,9 +165,10 @@ class Capabilities(Base):
         a.get("/metrics")
         t = threads(a.proc.pid)
         comms = sorted(c for c, _ in t.values())
-        # the main thread and libmicrohttpd's; the starter thread is gone
-        self.assertEqual(len(t), 2, comms)
+        # the main thread, libmicrohttpd's, and ours that created it
+        self.assertEqual(len(t), 3, comms)
         self.assertTrue(any(c.startswith("MHD") for c in comms), comms)
+        self.assertIn("kue-capless", comms)
         for tid, (comm, st) in t.items():
             with self.subTest(thread=comm):
                 self.assertEqual(caps(st), dict.fromkeys(CAP_FIELDS, 0))
@@ -195,6 +196,93 @@ class Capabilities(Base):
                 self.assertEqual(st["NoNewPrivs"], "1")
         rc, _, err = a.stop()
         self.assertEqual(rc, 0, err)
+
+    @unittest.skipUnless(shutil.which("openssl"), "openssl missing")
+    def test_reload_starts_a_capless_tls_thread(self):
+        # A SIGHUP that changes the TLS settings starts a new
+        # libmicrohttpd daemon (and thread): it has no capability either,
+        # even though the main thread keeps one.
+        tmp = tempfile.mkdtemp(prefix="kue-tls-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        for n in ("a", "b"):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", n + ".key", "-out", n + ".crt",
+                            "-days", "2", "-subj", "/CN=127.0.0.1"],
+                           cwd=tmp, check=True, capture_output=True,
+                           timeout=60)
+        cfg = os.path.join(tmp, "web.yml")
+
+        def tls(n):
+            with open(cfg, "w") as f:
+                f.write("tls_server_config:\n  cert_file: %s.crt\n"
+                        "  key_file: %s.key\n" % (n, n))
+        tls("a")
+        err = tempfile.TemporaryFile(mode="w+")
+        port = free_port()
+        pin = "%s/kue-ops-tls-%d" % (BPFFS, port)
+        proc = subprocess.Popen(
+            [AGENT, "--web.listen-address=127.0.0.1:%d" % port,
+             "--pin-dir=" + pin, "--web.config.file=" + cfg,
+             "--capabilities.keep=CAP_NET_RAW"],
+            stdout=subprocess.DEVNULL, stderr=err)
+
+        def log():
+            err.seek(0)
+            return err.read()
+
+        def wait_for(pred, what):
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                self.assertIsNone(proc.poll(), log())
+                if pred():
+                    return
+                time.sleep(0.05)
+            proc.kill()
+            self.fail("no %s: %s" % (what, log()))
+        try:
+            wait_for(lambda: "serving" in log(), "serving line")
+            tls("b")
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reloaded (TLS" in log(), "reload line")
+            t = threads(proc.pid)
+            self.assertGreaterEqual(len(t), 3, t)
+            for tid, (comm, st) in t.items():
+                with self.subTest(thread=comm):
+                    want = 1 << CAP_NET_RAW if tid == proc.pid else 0
+                    c = caps(st)
+                    self.assertEqual((c["CapPrm"], c["CapEff"], c["CapBnd"]),
+                                     (want, want, want))
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(timeout=10)
+        self.assertEqual(rc, 0, log())
+
+    def test_privileged_port_bound_before_the_drop(self):
+        # The HTTP thread could not bind it (no CAP_NET_BIND_SERVICE): the
+        # main thread binds it and hands the socket over.
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            start = int(f.read())
+        port = None
+        for p in range(min(start, 1024) - 1, 0, -1):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                    port = p
+                    break
+                except OSError:
+                    continue
+        if port is None:
+            self.skipTest("no free port below %d" % start)
+        a = self.start("--web.listen-address=127.0.0.1:%d" % port, port=port)
+        for tid, (comm, st) in threads(a.proc.pid).items():
+            with self.subTest(thread=comm):
+                self.assertEqual(caps(st), dict.fromkeys(CAP_FIELDS, 0))
+        rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+        self.assertIn("serving /metrics on 127.0.0.1:%d (port %d)" %
+                      (port, port), err)
 
     @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) missing")
     def test_cannot_keep_what_it_does_not_hold(self):

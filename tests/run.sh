@@ -36,11 +36,20 @@ suite() {
 suite "unit (C)" make -s unit-test
 suite "model" python3 tests/pyrun.py tests/model/test_model.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py
+# Reliability: every libFuzzer harness for KUE_FUZZ_TIME s (30), the unit
+# tests and a soak with the ASan+UBSan build (build/san), valgrind too.
+suite "fuzz" bash tests/fuzz/run.sh
+suite "unit (C, ASan+UBSan)" make -s unit-test SAN=1 UNIT_OUT=build/san/unit
+suite "bare soak" bash -c 'make -s OUTPUT=build/san SAN=1 >/dev/null &&
+	exec python3 tests/pyrun.py tests/bare/test_soak.py'
 if [ "${KUE_SKIP_LAB:-0}" = 1 ]; then
 	echo "=== lab: skipped (KUE_SKIP_LAB=1)"
 	total_skip=$((total_skip + 1))
 else
 	suite "lab (stock kernel)" python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py
+	suite "lab soak, ring-buffer overflow" python3 tests/pyrun.py \
+		tests/vm/test_soak_lab.py tests/vm/test_overflow_lab.py
+	suite "lab (ASan+UBSan agent)" python3 tests/pyrun.py tests/vm/test_san_lab.py
 fi
 
 echo

@@ -6,11 +6,13 @@
  * nothing a client sends drives our callback into a crash, a sanitizer
  * report or an answer that is not HTTP.
  *
- * The server is the daemon's own, started once on 127.0.0.1 (port chosen
- * by the kernel).  Each input goes over a fresh loopback connection.  The
- * first input byte picks what the render callback does (ok, empty body,
- * error) and whether an empty line is sent after the request (unless bit
- * 0x4 is set); the rest is the request.  An answer, if any, must be HTTP.
+ * The servers are the daemon's own, started once on 127.0.0.1 (ports
+ * chosen by the kernel): one plain, one with a --web.config.file that sets
+ * a basic-auth user (fuzz:pw, bcrypt cost 4 so a check stays cheap).  Each
+ * input goes over a fresh loopback connection.  The first input byte picks
+ * what the render callback does (ok, empty body, error), whether an empty
+ * line is sent after the request (unless bit 0x4 is set) and which server
+ * (bit 0x8: the one with auth); the rest is the request.  An answer, if any, must be HTTP.
  * No answer within 10 ms is accepted: libmicrohttpd waits for the rest of
  * an incomplete request (up to its connection timeout, 30 s, even after
  * the client shut its write side), so the harness resets the connection
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +37,13 @@
 #include "http.h"
 #include "prom_text.h"
 
-static struct http_server *srv;
-static int port;
+/* fuzz:pw */
+#define AUTH_CONFIG \
+	"basic_auth_users:\n" \
+	"  fuzz: $2b$04$abcdefghijklmnopqrstuuyvPXIbu7xe6/CED2DzX8z6Si09MlzlW\n"
+
+static struct http_server *srv, *srv_auth;
+static int port, port_auth;
 static volatile int render_mode;
 
 static int render(void *ctx, struct strbuf *out)
@@ -55,6 +63,25 @@ static int render(void *ctx, struct strbuf *out)
 static void stop(void)
 {
 	http_stop(srv);
+	http_stop(srv_auth);
+}
+
+static struct http_server *start_auth(void)
+{
+	struct http_options o = HTTP_OPTIONS_INIT;
+	static char dir[] = "/tmp/kue-fuzz-http.XXXXXX";
+	char path[sizeof(dir) + 16];
+	FILE *f;
+
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(path, sizeof(path), "%s/web.yml", dir);
+	f = fopen(path, "w");
+	if (!f || fputs(AUTH_CONFIG, f) < 0 || fclose(f))
+		abort();
+	o.listen_address = "127.0.0.1:0";
+	o.web_config_file = path;
+	return http_start_opts(&o, render, NULL);
 }
 
 static void start_once(void)
@@ -63,15 +90,17 @@ static void start_once(void)
 		return;
 	signal(SIGPIPE, SIG_IGN);
 	srv = http_start("127.0.0.1:0", "/metrics", render, NULL);
-	if (!srv)
+	srv_auth = start_auth();
+	if (!srv || !srv_auth)
 		abort();
 	port = http_port(srv);
-	if (port <= 0)
+	port_auth = http_port(srv_auth);
+	if (port <= 0 || port_auth <= 0)
 		abort();
 	atexit(stop);
 }
 
-static int connect_loopback(void)
+static int connect_loopback(int to_port)
 {
 	struct sockaddr_in sin = { 0 };
 	struct timeval tv = { .tv_usec = 10 * 1000 };
@@ -81,7 +110,7 @@ static int connect_loopback(void)
 	if (fd < 0)
 		abort();
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
+	sin.sin_port = htons(to_port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -129,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 
-	fd = connect_loopback();
+	fd = connect_loopback(ctl & 0x8 ? port_auth : port);
 	send_all(fd, data, size);
 	if (!(ctl & 0x4))
 		send_all(fd, "\r\n\r\n", 4);

@@ -101,7 +101,10 @@ class Load:
                 self.note(False, why=repr(e))
 
     def slow(self):
-        while not self.done.is_set():
+        # At least one request, however soon the scrapers end.
+        first = True
+        while first or not self.done.is_set():
+            first = False
             try:
                 with socket.create_connection(("127.0.0.1", self.port),
                                               timeout=60) as s:

@@ -151,8 +151,10 @@ phase() {
 	while [ $c -le "$SLOW" ]; do
 		(
 			OK=0 FAIL=0
-			while [ ! -f /tmp/stop ]; do
+			# At least one request, however soon the scrapers end.
+			while :; do
 				slow "$1slow$c"
+				[ -f /tmp/stop ] && break
 			done
 			counts "$1slow$c"
 		) &

@@ -101,14 +101,17 @@ BEGIN_RE = re.compile(r"^=== BEGIN (.+?) ===$")
 END_RE = re.compile(r"^=== END (.+?) ===$")
 # CSI sequences and the odd ESC c (reset) SeaBIOS prints on the serial line.
 ESCAPES_RE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_c])")
-# Kernel log lines that mean something went wrong in the kernel.  "lockdep"
-# is matched in lower case only: the boot banner of a lockdep kernel prints
-# "MAX_LOCKDEP_..." limits, a splat says e.g. "INFO: lockdep is turned off."
+# Kernel log lines that mean something went wrong in the kernel.  Not the
+# bare word "lockdep": a lockdep kernel's boot banner says "RCU lockdep
+# checking is enabled" and "MAX_LOCKDEP_..."; its splats say "WARNING:" or
+# "BUG:" and "lockdep is turned off" or "turning off the locking
+# correctness validator".
 SPLAT_RE = re.compile(
     r"WARNING:|BUG:|Oops|Kernel panic|general protection fault|"
     r"Call Trace|possible circular locking|possible recursive locking|"
     r"inconsistent lock state|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|"
-    r"\blockdep\b|INFO: task .* blocked|soft lockup|hard LOCKUP")
+    r"lockdep is turned off|turning off the locking correctness validator|"
+    r"INFO: task .* blocked|soft lockup|hard LOCKUP")
 
 last_log = None
 _kernel = None

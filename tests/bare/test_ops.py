@@ -456,6 +456,76 @@ class Service(Base):
             self.assertIn("ListenStream=10190\n", f.read())
 
 
+def filter_syscalls(spec):
+    """The system calls a SystemCallFilter= value allows (@groups
+    expanded by systemd-analyze)."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter"],
+                         capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    groups, cur = {}, None
+    for line in out.splitlines():
+        if line.startswith("@"):
+            cur = line.strip()
+            groups[cur] = []
+        elif cur and line.strip() and not line.strip().startswith("#"):
+            groups[cur].append(line.strip())
+
+    def expand(name, seen):
+        res = set()
+        for x in groups.get(name, []):
+            if x.startswith("@"):
+                if x not in seen:
+                    seen.add(x)
+                    res |= expand(x, seen)
+            else:
+                res.add(x)
+        return res
+    allowed = set()
+    for item in spec.split():
+        allowed |= expand(item, set()) if item.startswith("@") else {item}
+    return allowed
+
+
+class Sandbox(Base):
+    @unittest.skipUnless(shutil.which("strace") and
+                         shutil.which("systemd-analyze"),
+                         "strace and systemd-analyze (Debian packages) needed")
+    def test_syscall_filter_covers_the_agent(self):
+        # Every system call of a start, a scrape and a stop is one the
+        # unit's SystemCallFilter= allows (a missing one would be EPERM).
+        with open(UNIT) as f:
+            spec = [l.split("=", 1)[1] for l in f
+                    if l.startswith("SystemCallFilter=")]
+        self.assertEqual(len(spec), 1)
+        allowed = filter_syscalls(spec[0])
+        tmp = tempfile.mkdtemp(prefix="kue-strace-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        trace = os.path.join(tmp, "strace.out")
+        a = self.start(prefix=["strace", "-f", "-qq", "-o", trace])
+        a.get("/metrics")
+        # SIGTERM to the agent, strace's child: strace itself would only
+        # detach; it exits with the agent's status
+        with open("/proc/%d/task/%d/children" % (a.proc.pid, a.proc.pid)) as f:
+            child = int(f.read().split()[0])
+        os.kill(child, signal.SIGTERM)
+        try:
+            _, err = a.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(child, signal.SIGKILL)
+            a.proc.kill()
+            a.proc.communicate()
+            self.fail("agent under strace did not stop")
+        self.assertEqual(a.proc.returncode, 0, err)
+        used = set()
+        with open(trace) as f:
+            for line in f:
+                m = re.match(r"^\d+\s+([a-z_0-9]+)\(", line)
+                if m:
+                    used.add(m.group(1))
+        self.assertIn("bpf", used)
+        self.assertEqual(sorted(used - allowed), [])
+
+
 class Shutdown(Base):
     def test_sigterm_detaches_and_unpins_within_a_second(self):
         worst = 0

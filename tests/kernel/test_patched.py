@@ -32,6 +32,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,9 +122,13 @@ def run(flavour):
             binaries.append(BPFTOOL)
         shapes = ";".join("%s:%s" % (n, a.replace(" ", ","))
                           for n, a in SHAPES)
+        log_path = os.path.join(lab.build_dir(), "logs", "kernel-%s-%s-%d.log"
+                                % (flavour, time.strftime("%Y%m%d-%H%M%S"),
+                                   os.getpid()))
         rc, log = lab.run_scenario(os.path.join(HERE, "scenario.sh"),
                                    binaries, timeout=1200, kernel=kernel,
-                                   env={"KUE_SHAPES": shapes})
+                                   env={"KUE_SHAPES": shapes},
+                                   log_path=log_path)
         found = lab.sections(log)
         results = {}
         for line in found.get("kernel", "").splitlines():
@@ -132,10 +137,12 @@ def run(flavour):
                 results[s["shape"]] = s
         _runs[flavour] = {"rc": rc, "log": log, "log_path": lab.last_log,
                           "sections": found, "shapes": results}
-        print("\n%s kernel %s: log %s" % (flavour, kernel, lab.last_log),
-              file=sys.stderr)
+        print("\n%s kernel %s: scenario exit %d, log %s"
+              % (flavour, kernel, rc, lab.last_log), file=sys.stderr)
         for s in results.values():
-            print(json.dumps(s), file=sys.stderr)
+            print("  %-16s unsync %3d sync %3d  walks per sync %s"
+                  % (s["shape"], s["tp_unsync_page"], s["tp_sync_page"],
+                     s["sync_walk_returns"]), file=sys.stderr)
     return _runs[flavour]
 
 

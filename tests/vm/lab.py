@@ -212,6 +212,8 @@ def boot(initrd, timeout=DEFAULT_TIMEOUT, *, log_path, qemu_args=(),
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         reader.join(10)
+        if not reader.is_alive():
+            proc.stdout.close()
         elapsed = time.monotonic() - start
         text = "".join(chunks)
         m = None

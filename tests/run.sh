@@ -34,8 +34,9 @@ suite() {
 }
 
 suite "unit (C)" make -s unit-test
-suite "model" python3 tests/pyrun.py tests/model/test_model.py
-suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py
+suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_model_patched.py
+suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
+	tests/bare/test_web.py
 # Reliability: every libFuzzer harness for KUE_FUZZ_TIME s (30), the unit
 # tests and a soak with the ASan+UBSan build (build/san), valgrind too.
 suite "fuzz" bash tests/fuzz/run.sh
@@ -46,6 +47,7 @@ if [ "${KUE_SKIP_LAB:-0}" = 1 ]; then
 	echo "=== lab: skipped (KUE_SKIP_LAB=1)"
 	total_skip=$((total_skip + 1))
 else
+	suite "model vs kernel (no BPF)" python3 tests/pyrun.py tests/vm/test_selfcheck.py
 	suite "lab (stock kernel)" python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py
 	suite "lab soak, ring-buffer overflow" python3 tests/pyrun.py \
 		tests/vm/test_soak_lab.py tests/vm/test_overflow_lab.py

@@ -311,8 +311,8 @@ class Dedup(unittest.TestCase):
         # full -> -ENOSPC (patch 1: check before add, even for a page that
         # is already there): 3/-ENOSPC/16.  Walk 2: PD bit 16 -> PT0 clean
         # -> cleared, PD returns 0, PDPT and PML4 clear theirs: 3/0/0.
-        # Stock would have skipped the duplicate and returned 16... then
-        # -ENOSPC anyway at nr 16 (3 + 13).  Bits: 17 + 1 + 1 = 19.
+        # (Stock stops earlier: its 13th add fills [root, PDPT, PD] + 13.)
+        # Bits: 17 + 1 + 1 = 19.
         k, root, pd = self.build(16, [(16, 0)])
         self.assertEqual(pd.unsync_children, 17)
         k.mmu_sync_children(None, root, True)

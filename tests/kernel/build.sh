@@ -21,12 +21,12 @@
 # warm run costs a few hashes.  On success the bzImage path is the only line
 # on stdout; progress goes to stderr, the full make log to <key>/build.log.
 #
-# A patched build starts from a copy of a finished stock tree of the same
-# source and config when one is cached (only the patched files and the link
-# are redone); KUE_KBUILD_SEED=0 forces a build from scratch.  The build
-# tree is kept under <key>/src for such copies and for debugging;
-# KUE_KBUILD_KEEP_TREE=0 deletes it after a build (bzImage, vmlinux,
-# .config and System.map stay).
+# Every build starts from a fresh extract: a tree copied or moved from
+# another directory cannot be built incrementally (objtool and
+# resolve_btfids record absolute paths, are rebuilt, and with them every
+# object).  KUE_KBUILD_KEEP_TREE=1 keeps the build tree under <key>/src
+# (2.4 GB) for debugging; by default only bzImage, vmlinux (with BTF),
+# config, System.map, build.log and build.info stay.
 #
 # Host packages (Debian 12): linux-source-6.1 (installed on demand as
 # root), gcc make flex bison bc libelf-dev libssl-dev pahole xz-utils
@@ -123,24 +123,13 @@ mkdir -p "$tmp"
 log=$tmp/build.log
 start=$(date +%s)
 
-seed=
-if [ "$flavour" = patched ] && [ "${KUE_KBUILD_SEED:-1}" != 0 ]; then
-	seed=$cache/$(key_of)
-	[ -s "$seed/bzImage" ] && [ -e "$seed/src/.config" ] || seed=
-fi
-
-if [ -n "$seed" ]; then
-	echo "build.sh: $flavour: starting from the stock tree ${seed##*/}" >&2
-	cp -a "$seed/src" "$tmp/src"
-else
-	echo "build.sh: $flavour: extracting $TARBALL ($version)" >&2
-	mkdir -p "$tmp/x"
-	tar -xJf "$TARBALL" -C "$tmp/x"
-	set -- "$tmp"/x/*/Makefile
-	[ -e "$1" ] || die "no top-level Makefile in $TARBALL"
-	mv "$(dirname "$1")" "$tmp/src"
-	rmdir "$tmp/x"
-fi
+echo "build.sh: $flavour: extracting $TARBALL ($version)" >&2
+mkdir -p "$tmp/x"
+tar -xJf "$TARBALL" -C "$tmp/x"
+set -- "$tmp"/x/*/Makefile
+[ -e "$1" ] || die "no top-level Makefile in $TARBALL"
+mv "$(dirname "$1")" "$tmp/src"
+rmdir "$tmp/x"
 src=$tmp/src
 
 for p in $patches; do
@@ -160,19 +149,17 @@ kmake() {
 	}
 }
 
-if [ -z "$seed" ]; then
-	echo "build.sh: configuring (tinyconfig + ${fragment##*/})" >&2
-	kmake tinyconfig
-	(cd "$src" && scripts/kconfig/merge_config.sh -m .config "$fragment") >>"$log" 2>&1 || {
-		cp "$log" "$failed_log"
-		die "merge_config.sh failed (log $failed_log)"
-	}
-	kmake olddefconfig
-	missing=$(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=y$/\1/p' "$fragment" | while read -r opt; do
-		grep -qx "$opt=y" "$src/.config" || echo "$opt"
-	done)
-	[ -z "$missing" ] || die "options dropped by olddefconfig (missing dependency?): $missing"
-fi
+echo "build.sh: configuring (tinyconfig + ${fragment##*/})" >&2
+kmake tinyconfig
+(cd "$src" && scripts/kconfig/merge_config.sh -m .config "$fragment") >>"$log" 2>&1 || {
+	cp "$log" "$failed_log"
+	die "merge_config.sh failed (log $failed_log)"
+}
+kmake olddefconfig
+missing=$(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=y$/\1/p' "$fragment" | while read -r opt; do
+	grep -qx "$opt=y" "$src/.config" || echo "$opt"
+done)
+[ -z "$missing" ] || die "options dropped by olddefconfig (missing dependency?): $missing"
 
 echo "build.sh: make -j$jobs bzImage (log $dir/build.log)" >&2
 kmake bzImage
@@ -185,12 +172,11 @@ mv "$log" "$tmp/out/build.log"
 {
 	echo "flavour=$flavour"
 	echo "source=$SRC_PKG $version"
-	echo "seed=${seed##*/}"
 	echo "seconds=$((end - start))"
 	echo "nproc=$(nproc)"
 	for p in $patches; do echo "patch=${p##*/}"; done
 } >"$tmp/out/build.info"
-if [ "${KUE_KBUILD_KEEP_TREE:-1}" != 0 ]; then
+if [ "${KUE_KBUILD_KEEP_TREE:-0}" = 1 ]; then
 	mv "$src" "$tmp/out/src"
 fi
 rm -rf "$dir"

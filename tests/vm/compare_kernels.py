@@ -40,8 +40,14 @@ REASONS = {
                 "reports -ENOSPC when an add fills it, even if that was the last leaf; "
                 "the patched vector holds leaves only and is checked for room before "
                 "an add, so fewer walks restart and a walk that fills it exactly does not",
-    "walks": "a restart is one more top-level walk",
-    "frames": "every restart walks again from the top, through every level",
+    "walks": "every restart is one more top-level walk; and on the patched "
+             "kernel a root page (root_count != 0: the 4-level PML4, a PAE root) "
+             "keeps the bits of children it walked fully until a last walk that "
+             "finds nothing (pvec->nr 0) and clears them (patch 2: "
+             "is_unsync_root() reads a root's unsync_children without mmu_lock, "
+             "so it must not drop to 0 while the sync is still going)",
+    "frames": "every extra top-level walk is at least one more frame, and a "
+              "restart walks again from the top through every level",
     "clears": "the stock kernel clears most bitmap bits in mmu_pages_clear_parents() "
               "after syncing each leaf (and its parents' bits on the way up); the "
               "patched walk clears each child's bit itself, once the child is added or "

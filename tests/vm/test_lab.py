@@ -402,16 +402,16 @@ class LabKprobe(LabMode, unittest.TestCase):
     mode = "kprobe"
 
 
-@unittest.skipUnless(os.environ.get("KUE_PATCHED") == "1",
-                     "patched-kernel lab not enabled yet (KUE_PATCHED=1)")
+@unittest.skipIf(os.environ.get("KUE_SKIP_PATCHED") == "1",
+                 "KUE_SKIP_PATCHED=1: no patched-kernel lab")
 class LabPatchedFentry(LabMode, unittest.TestCase):
     mode = "fentry"
     trace = "frames"
     kernel = variant = "patched"
 
 
-@unittest.skipUnless(os.environ.get("KUE_PATCHED") == "1",
-                     "patched-kernel lab not enabled yet (KUE_PATCHED=1)")
+@unittest.skipIf(os.environ.get("KUE_SKIP_PATCHED") == "1",
+                 "KUE_SKIP_PATCHED=1: no patched-kernel lab")
 class LabPatchedKprobe(LabMode, unittest.TestCase):
     mode = "kprobe"
     kernel = variant = "patched"

@@ -157,6 +157,9 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set xtics 1
+set key top center
+set offsets 0, 0, graph 0.15, 0
+set yrange [0:*]
 plot '%s' using 2:xtic(1) title 'stock', '' using 3 title 'patched'
 """ % (png, name, data)
     subprocess.run(["gnuplot"], input=script, text=True, check=True)

@@ -29,28 +29,16 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from agentenv import AGENT, BPFFS, bpffs_mounted, free_port, run  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
 
-AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
 DEPLOY = os.path.join(REPO, "deploy")
 UNIT = os.path.join(DEPLOY, "kvm-unsync-exporter.service")
 SOCKET_UNIT = os.path.join(DEPLOY, "kvm-unsync-exporter.socket")
-BPFFS = "/sys/fs/bpf"
 CAP_NET_RAW = 13
 CAP_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bpffs_mounted():
-    with open("/proc/mounts") as f:
-        return any(line.split()[1] == BPFFS and line.split()[2] == "bpf"
-                   for line in f)
 
 
 def status(path):
@@ -127,11 +115,6 @@ class Agent:
             self.proc.communicate()
             raise AssertionError("agent ignored signal %d" % sig)
         return self.proc.returncode, out, err
-
-
-def run(args, timeout=60, **kw):
-    return subprocess.run([AGENT] + args, capture_output=True, text=True,
-                          timeout=timeout, **kw)
 
 
 def unit_capabilities():

@@ -35,6 +35,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from agentenv import BPFFS, free_port  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
 
@@ -42,18 +44,11 @@ AGENT = os.environ.get("KUE_AGENT") or os.path.join(REPO, "build",
                                                     "kvm-unsync-exporter")
 SAN_AGENT = os.path.join(REPO, "build", "san", "kvm-unsync-exporter")
 SUPP = os.path.join(HERE, "valgrind-bpf.supp")
-BPFFS = "/sys/fs/bpf"
 SCRAPERS = 4
 SLOW = 2
 RSS_GROWTH = 0.10
 SAN_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
                "UndefinedBehaviorSanitizer")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kb(pid, field="VmRSS"):

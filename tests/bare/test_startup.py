@@ -24,30 +24,13 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from agentenv import AGENT, BPFFS, bpffs_mounted, free_port, run  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
 
-AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
 WALK_HOOKS = ("mmu_sync_children", "__mmu_unsync_walk")
 ALL_HOOKS = WALK_HOOKS + ("mmu_pages_clear_parents",)
-BPFFS = "/sys/fs/bpf"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(args, timeout=60, **kw):
-    return subprocess.run([AGENT] + args, capture_output=True, text=True,
-                          timeout=timeout, **kw)
-
-
-def bpffs_mounted():
-    with open("/proc/mounts") as f:
-        return any(line.split()[1] == BPFFS and line.split()[2] == "bpf"
-                   for line in f)
 
 
 def check_table(out):

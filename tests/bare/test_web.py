@@ -28,21 +28,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-AGENT = os.path.join(REPO, "build", "kvm-unsync-exporter")
-BPFFS = "/sys/fs/bpf"
+sys.path.insert(0, HERE)
+from agentenv import AGENT, BPFFS, bpffs_mounted, free_port  # noqa: E402
 CURL_TIMEOUT = 10
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bpffs_mounted():
-    with open("/proc/mounts") as f:
-        return any(line.split()[1] == BPFFS and line.split()[2] == "bpf"
-                   for line in f)
 
 
 def bcrypt(password, cost=4):

@@ -166,7 +166,34 @@ SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
                "leaves", "clears_walk", "clears_parents", "max_nr")
 
 
-class LabMode:
+class LabRun:
+    """What every lab run must show, whatever it ran: the scenario ended
+    well, the kernel logged no warning, the agent exited cleanly."""
+
+    def section(self, name):
+        if name not in self.sec:
+            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
+                      (name, self.rc, lab.last_log))
+        return self.sec[name]
+
+    def test_scenario_ran(self):
+        self.assertEqual(self.rc, 0, "lab log: %s" % lab.last_log)
+
+    def test_kernel_stayed_healthy(self):
+        dmesg = self.sec.get("dmesg")
+        if dmesg is None:
+            self.skipTest("this lab prints no dmesg section")
+        for bad in ("WARNING:", "BUG:", "possible circular locking",
+                    "possible recursive locking", "Call Trace"):
+            self.assertNotIn(bad, dmesg)
+
+    def test_clean_shutdown(self):
+        out = kv_lines(self.section("shutdown"))
+        self.assertEqual(out["rc"], "0")
+        self.assertEqual(out["pins"], "0")
+
+
+class LabMode(LabRun):
     """Mixed into one TestCase per kernel and attach mode."""
     mode = None
     trace = "syncs"
@@ -192,20 +219,11 @@ class LabMode:
                        cls.sec.get("trace", "").splitlines()
                        if line.startswith("{")]
 
-    def section(self, name):
-        if name not in self.sec:
-            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
-                      (name, self.rc, lab.last_log))
-        return self.sec[name]
-
     def pid_of(self, name):
         out = kv_lines(self.section("shape " + name))
         self.assertEqual(out.get("rc"), "0", self.section("shape " + name))
         text = self.section("shape " + name)
         return int(text.split("pid=")[1].split()[0])
-
-    def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, "lab log: %s" % lab.last_log)
 
     def test_check_reports_mode(self):
         text = self.section("check")
@@ -379,19 +397,6 @@ class LabMode:
                                             enumerate(p["pvec_depth"][ctx])
                                             for _ in range(n)), ctx)
 
-    def test_kernel_stayed_healthy(self):
-        dmesg = self.sec.get("dmesg")
-        if dmesg is None:
-            self.skipTest("this lab prints no dmesg section")
-        for bad in ("WARNING:", "BUG:", "possible circular locking",
-                    "possible recursive locking", "Call Trace"):
-            self.assertNotIn(bad, dmesg)
-
-    def test_clean_shutdown(self):
-        out = kv_lines(self.section("shutdown"))
-        self.assertEqual(out["rc"], "0")
-        self.assertEqual(out["pins"], "0")
-
 
 class LabFentry(LabMode, unittest.TestCase):
     mode = "fentry"
@@ -436,7 +441,7 @@ def thread_caps(text):
     return pid, out
 
 
-class LabNoKvm(unittest.TestCase):
+class LabNoKvm(LabRun, unittest.TestCase):
     """Started on a host whose KVM module is not loaded yet: --check
     refuses; the daemon waits, serving its own metrics, with its HTTP
     thread already stripped of every capability, then attaches once KVM
@@ -452,15 +457,6 @@ class LabNoKvm(unittest.TestCase):
             os.path.join(HERE, "scenarios", "nokvm.sh"),
             [AGENT, KVMWALK, CHRT], timeout=300, load_kvm=False)
         cls.sec = lab.sections(cls.log)
-
-    def section(self, name):
-        if name not in self.sec:
-            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
-                      (name, self.rc, lab.last_log))
-        return self.sec[name]
-
-    def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, lab.last_log)
 
     def test_check_refuses_with_one_line(self):
         lines = self.section("nokvm").splitlines()
@@ -533,19 +529,6 @@ class LabNoKvm(unittest.TestCase):
         self.assertGreater(want["sync_calls"]["ok"], 0)
         self.assertEqual(select(s, "kvm_unsync_vms_folded_total"), [0])
         self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
-
-    def test_kernel_stayed_healthy(self):
-        dmesg = self.sec.get("dmesg")
-        if dmesg is None:
-            self.skipTest("this lab prints no dmesg section")
-        for bad in ("WARNING:", "BUG:", "possible circular locking",
-                    "possible recursive locking", "Call Trace"):
-            self.assertNotIn(bad, dmesg)
-
-    def test_clean_shutdown(self):
-        out = kv_lines(self.section("shutdown"))
-        self.assertEqual(out["rc"], "0")
-        self.assertEqual(out["pins"], "0")
 
 
 if __name__ == "__main__":

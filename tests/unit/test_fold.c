@@ -7,93 +7,19 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include "fake.h"
-#include "metrics.h"
+#include "rig.h"
 #include "test.h"
-#include "vm_table.h"
 
-#define NCPUS	2
 #define ARGV(s)	s, sizeof(s) - 1
 
 void test_fold(void);
-
-struct rig {
-	char *proc;
-	struct fake_map vm, h, self;
-	struct vm_table table;
-	struct agent_info info;
-	struct scrape_ctx ctx;
-	pthread_mutex_t lock;
-	char *page;
-};
-
-static int rig_init(struct rig *r, size_t max_vms)
-{
-	memset(r, 0, sizeof(*r));
-	r->proc = fake_proc_new();
-	if (!r->proc || vm_table_init(&r->table, r->proc))
-		return -1;
-	vm_table_set_max(&r->table, max_vms);
-	fake_map_init(&r->vm, sizeof(struct vm_stats), NCPUS);
-	fake_map_init(&r->h, sizeof(struct hists), NCPUS);
-	fake_map_init(&r->self, sizeof(struct self_stats), NCPUS);
-	fake_map_value(&r->h, 0, 0);
-	fake_map_value(&r->self, 0, 0);
-	fake_map_reader(&r->vm, &r->ctx.src.vm_stats);
-	fake_map_reader(&r->h, &r->ctx.src.hists);
-	fake_map_reader(&r->self, &r->ctx.src.self_stats);
-	r->ctx.src.ncpus = NCPUS;
-	r->ctx.vms = &r->table;
-	r->ctx.info = &r->info;
-	pthread_mutex_init(&r->lock, NULL);
-	r->ctx.lock = &r->lock;
-	r->info.version = "test";
-	r->info.variant = "stock";
-	return 0;
-}
-
-static void rig_free(struct rig *r)
-{
-	free(r->page);
-	scrape_ctx_free(&r->ctx);
-	vm_table_free(&r->table);
-	fake_map_free(&r->vm);
-	fake_map_free(&r->h);
-	fake_map_free(&r->self);
-	fake_proc_free(r->proc);
-	pthread_mutex_destroy(&r->lock);
-}
-
-static const char *scrape(struct rig *r)
-{
-	struct strbuf b;
-	size_t len;
-
-	free(r->page);
-	sb_init(&b);
-	CHECK_INT(metrics_scrape(&r->ctx, &b), 0);
-	r->page = sb_steal(&b, &len);
-	return r->page ? r->page : "";
-}
 
 /* A live VMM named guest=NAME with n synced pages (on CPU 1). */
 static void vm(struct rig *r, __u32 tgid, const char *argv, size_t len,
 	       __u64 n)
 {
-	struct vm_stats *v;
-
 	fake_proc_add(r->proc, tgid, argv, len, "qemu-kvm", tgid * 10);
-	v = fake_map_value(&r->vm, tgid, 1);
-	if (v)
-		v->pages_synced = n;
-}
-
-static void set_synced(struct rig *r, __u32 tgid, __u64 n)
-{
-	struct vm_stats *v = fake_map_value(&r->vm, tgid, 1);
-
-	if (v)
-		v->pages_synced = n;
+	rig_set_synced(r, tgid, n);
 }
 
 #define OTHER(n) "kvm_unsync_pages_synced_total{vm=\"other\",pid=\"\"} " #n
@@ -110,7 +36,7 @@ static void test_fold_beyond_max(void)
 	vm(&r, 100, ARGV("qemu\0-name\0guest=a\0"), 1);
 	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
 	vm(&r, 300, ARGV("qemu\0-name\0guest=c\0"), 3);
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 1");
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"b\",pid=\"200\"} 2");
 	CHECK_NO_SUBSTR(t, "pid=\"300\"");
@@ -124,20 +50,20 @@ static void test_fold_beyond_max(void)
 
 	/* a fourth VM folds too; "other" sums both */
 	vm(&r, 400, ARGV("qemu\0-name\0guest=d\0"), 4);
-	set_synced(&r, 300, 5);
-	t = scrape(&r);
+	rig_set_synced(&r, 300, 5);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, OTHER(9));
 	CHECK_LINE(t, "kvm_unsync_vms_folded_total 2");
 	CHECK_LINE(t, "kvm_unsync_vms 4");
 
 	/* a labelled VM exits: published once more, then dropped ... */
 	fake_proc_del(r.proc, 100);
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 1");
 	CHECK(!fake_map_has(&r.vm, 100));
 	/* ... and its place goes to the next new VM, not to a folded one */
 	vm(&r, 500, ARGV("qemu\0-name\0guest=e\0"), 6);
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_NO_SUBSTR(t, "pid=\"100\"");
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"e\",pid=\"500\"} 6");
 	CHECK_LINE(t, OTHER(9));
@@ -146,19 +72,19 @@ static void test_fold_beyond_max(void)
 
 	/* a folded VM exits: it leaves the map, its counts stay in "other" */
 	fake_proc_del(r.proc, 300);
-	set_synced(&r, 300, 7);		/* its teardown, counted once more */
-	t = scrape(&r);
+	rig_set_synced(&r, 300, 7);		/* its teardown, counted once more */
+	t = rig_scrape(&r);
 	CHECK_LINE(t, OTHER(11));
 	CHECK(!fake_map_has(&r.vm, 300));
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, OTHER(11));
 	CHECK_LINE(t, "kvm_unsync_vms 3");
 	CHECK_INT(vm_table_size(&r.table), 3);
 
 	/* every folded VM gone: "other" stays, it is a counter */
 	fake_proc_del(r.proc, 400);
-	scrape(&r);
-	t = scrape(&r);
+	rig_scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, OTHER(11));
 	CHECK_LINE(t, "kvm_unsync_vms 2");
 	CHECK_LINE(t, "kvm_unsync_vms_folded_total 2");
@@ -176,7 +102,7 @@ static void test_no_fold_below_max(void)
 	}
 	vm(&r, 100, ARGV("qemu\0-name\0guest=a\0"), 1);
 	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_NO_SUBSTR(t, "vm=\"other\",pid=\"\"");
 	CHECK_LINE(t, "kvm_unsync_vms_folded_total 0");
 	CHECK_LINE(t, "kvm_unsync_vms 2");
@@ -190,7 +116,7 @@ static void test_no_fold_below_max(void)
 	vm(&r, 100, ARGV("qemu\0-name\0guest=a\0"), 1);
 	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
 	vm(&r, 300, ARGV("qemu\0-name\0guest=c\0"), 3);
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"c\",pid=\"300\"} 3");
 	CHECK_NO_SUBSTR(t, "vm=\"other\",pid=\"\"");
 	CHECK_LINE(t, "kvm_unsync_vms_folded_total 0");
@@ -209,7 +135,7 @@ static void test_vm_named_other(void)
 	}
 	vm(&r, 100, ARGV("qemu\0-name\0guest=other\0"), 1);
 	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"other\",pid=\"100\"} 1");
 	CHECK_LINE(t, OTHER(2));
 	rig_free(&r);
@@ -232,7 +158,7 @@ static void test_waiting_for_kvm(void)
 	r.vm.lookup_err = -EBADF;	/* would be a scrape error if read */
 	r.vm.next_key_err = -EBADF;
 	vm(&r, 100, ARGV("qemu\0-name\0guest=a\0"), 1);
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_probe_attached{probe=\"mmu_sync_children\",mode=\"none\"} 0");
 	CHECK_LINE(t, "kvm_unsync_scrape_errors_total 0");
 	CHECK_LINE(t, "kvm_unsync_build_info{version=\"test\"} 1");
@@ -243,7 +169,7 @@ static void test_waiting_for_kvm(void)
 	r.ctx.waiting = false;
 	r.vm.lookup_err = 0;
 	r.vm.next_key_err = 0;
-	t = scrape(&r);
+	t = rig_scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 1");
 	CHECK_LINE(t, "kvm_unsync_scrape_errors_total 0");
 	rig_free(&r);

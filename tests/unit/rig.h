@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Whole scrapes (metrics_scrape) over fake maps and a fake /proc, for the
+ * tests of the VM lifecycle and of --max-vms.
+ */
+#ifndef __RIG_H
+#define __RIG_H
+
+#include <pthread.h>
+#include "fake.h"
+#include "metrics.h"
+#include "vm_table.h"
+
+#define RIG_NCPUS	2
+
+struct rig {
+	char *proc;
+	struct fake_map vm, h, self;
+	struct vm_table table;
+	struct agent_info info;
+	unsigned long long events;
+	struct scrape_ctx ctx;
+	pthread_mutex_t lock;
+	char *page;
+};
+
+/* max_vms: as --max-vms, 0 for no limit.  0, or -1 if out of memory. */
+int rig_init(struct rig *r, size_t max_vms);
+void rig_free(struct rig *r);
+/* One scrape; the page stays in r->page until the next. */
+const char *rig_scrape(struct rig *r);
+/* Set a VM's kvm_unsync_pages_synced_total (on CPU 1). */
+void rig_set_synced(struct rig *r, __u32 tgid, __u64 n);
+
+#endif /* __RIG_H */

@@ -89,6 +89,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
+SCENARIO_LIB = os.path.join(HERE, "scenarios", "lib.sh")
 DEFAULT_TIMEOUT = 180
 LAB_TIMEOUT = 124
 LAB_NO_EXIT = 125
@@ -152,6 +153,8 @@ def build_initramfs(out, scenario_path, extra_binaries=(), *, env=None,
         cmd.append("-n")
     for name, value in (env or {}).items():
         cmd += ["-e", "%s=%s" % (name, value)]
+    # Every scenario may source the shared shell helpers.
+    files = [(SCENARIO_LIB, "/lib/kue-scenario.sh")] + list(files)
     for src, dest in files:
         cmd += ["-f", "%s:%s" % (src, dest)]
     cmd += list(extra_binaries)

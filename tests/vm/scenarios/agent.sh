@@ -18,8 +18,7 @@ PIN=/sys/fs/bpf/kvm_unsync
 ADDR=127.0.0.1:10190
 T=/sys/kernel/tracing
 
-begin() { echo "=== BEGIN $1 ==="; }
-end() { echo "=== END $1 ==="; }
+. /lib/kue-scenario.sh
 
 scrape() {
 	wget -q -O - "http://$ADDR/metrics"
@@ -33,17 +32,7 @@ end check
 kvm-unsync-exporter --attach="$KUE_MODE" --web.listen-address="$ADDR" \
 	--trace="${KUE_TRACE:-syncs}" --json >/tmp/trace.jsonl 2>/tmp/agent.err &
 AGENT=$!
-i=0
-until scrape >/dev/null 2>&1; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 $AGENT 2>/dev/null; then
-		begin agent-failed
-		cat /tmp/agent.err
-		end agent-failed
-		exit 1
-	fi
-	sleep 0.1
-done
+wait_serving $AGENT 100 scrape
 
 # The kernel's own record of every page that goes unsync or is synced.
 echo 8192 >$T/buffer_size_kb

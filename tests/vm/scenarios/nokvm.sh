@@ -14,8 +14,7 @@
 #   shutdown         exit code after SIGTERM, pins left, the daemon's stderr
 ADDR=127.0.0.1:10190
 PIN=/sys/fs/bpf/kvm_unsync
-begin() { echo "=== BEGIN $1 ==="; }
-end() { echo "=== END $1 ==="; }
+. /lib/kue-scenario.sh
 scrape() { wget -q -O - "http://$ADDR/metrics"; }
 threads() {
 	echo "pid=$1"
@@ -37,17 +36,8 @@ end nokvm
 
 kvm-unsync-exporter --web.listen-address="$ADDR" >/dev/null 2>/tmp/agent.err &
 AGENT=$!
-i=0
-until grep -q "waiting" /tmp/agent.err 2>/dev/null && scrape >/dev/null 2>&1; do
-	i=$((i + 1))
-	if [ $i -gt 300 ] || ! kill -0 $AGENT 2>/dev/null; then
-		begin agent-failed
-		cat /tmp/agent.err
-		end agent-failed
-		exit 1
-	fi
-	sleep 0.1
-done
+waiting_and_serving() { grep -q "waiting" /tmp/agent.err && scrape; }
+wait_serving $AGENT 300 waiting_and_serving
 begin waiting
 scrape
 end waiting

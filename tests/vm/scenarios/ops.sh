@@ -10,8 +10,7 @@
 #   shutdown       exit code, pins left, seconds from SIGTERM to exit
 ADDR=127.0.0.1:10190
 PIN=/sys/fs/bpf/kvm_unsync
-begin() { echo "=== BEGIN $1 ==="; }
-end() { echo "=== END $1 ==="; }
+. /lib/kue-scenario.sh
 scrape() { wget -q -O - "http://$ADDR/metrics"; }
 uptime_cs() { sed 's/^\([0-9]*\)\.\([0-9]*\) .*/\1\2/' /proc/uptime; }
 walk() {
@@ -27,17 +26,7 @@ walk() {
 kvm-unsync-exporter --attach=fentry --max-vms=1 \
 	--web.listen-address="$ADDR" >/dev/null 2>/tmp/agent.err &
 AGENT=$!
-i=0
-until scrape >/dev/null 2>&1; do
-	i=$((i + 1))
-	if [ $i -gt 300 ] || ! kill -0 $AGENT 2>/dev/null; then
-		begin agent-failed
-		cat /tmp/agent.err
-		end agent-failed
-		exit 1
-	fi
-	sleep 0.1
-done
+wait_serving $AGENT 300 scrape
 begin threads
 echo "pid=$AGENT"
 for t in /proc/$AGENT/task/*; do

@@ -22,8 +22,7 @@ SHAPE=$(echo "${KUE_OVF_SHAPE:---tables,40,--rounds,10}" | tr ',' ' ')
 LIVE=${KUE_OVF_LIVE:-3}
 STALLED=${KUE_OVF_STALLED:-3}
 
-begin() { echo "=== BEGIN $1 ==="; }
-end() { echo "=== END $1 ==="; }
+. /lib/kue-scenario.sh
 
 # Every page is kept: a VM's last counts are in the scrape after it exits.
 scrape() { wget -q -O /tmp/page "$URL" && cat /tmp/page >>/tmp/pages; }
@@ -43,17 +42,7 @@ kvm-unsync-exporter --attach="${KUE_MODE:-auto}" --web.listen-address="$ADDR" \
 	--ringbuf-kib="${KUE_OVF_RINGBUF_KIB:-4}" --trace=frames --json \
 	>/tmp/trace.jsonl 2>/tmp/agent.err &
 AGENT=$!
-i=0
-until wget -q -O /dev/null "$URL" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 200 ] || ! kill -0 $AGENT 2>/dev/null; then
-		begin agent-failed
-		cat /tmp/agent.err
-		end agent-failed
-		exit 1
-	fi
-	sleep 0.1
-done
+wait_serving $AGENT 200 wget -q -O /dev/null "$URL"
 
 : >/tmp/runs
 : >/tmp/pages

@@ -34,8 +34,7 @@ SCRAPERS=${KUE_SOAK_SCRAPERS:-4}
 SCRAPES=${KUE_SOAK_SCRAPES:-500}
 SLOW=${KUE_SOAK_SLOW:-2}
 
-begin() { echo "=== BEGIN $1 ==="; }
-end() { echo "=== END $1 ==="; }
+. /lib/kue-scenario.sh
 
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$AGENT/status; }
 
@@ -101,17 +100,7 @@ run() {
 kvm-unsync-exporter --attach="${KUE_MODE:-auto}" --web.listen-address="$ADDR" \
 	${KUE_AGENT_ARGS:-} >/tmp/agent.out 2>/tmp/agent.err &
 AGENT=$!
-i=0
-until wget -q -O /dev/null "$URL" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 200 ] || ! kill -0 $AGENT 2>/dev/null; then
-		begin agent-failed
-		cat /tmp/agent.err
-		end agent-failed
-		exit 1
-	fi
-	sleep 0.1
-done
+wait_serving $AGENT 200 wget -q -O /dev/null "$URL"
 
 # Warm-up: the first VMs come and go, the first scrapes allocate.
 : >/tmp/runs

@@ -1,0 +1,23 @@
+# Sourced by the lab scenarios (lab.py installs it as /lib/kue-scenario.sh).
+
+# The blocks lab.sections() reads back on the host.
+begin() { echo "=== BEGIN $1 ==="; }
+end() { echo "=== END $1 ==="; }
+
+# wait_serving PID TRIES CMD...: run CMD every 0.1 s until it succeeds.  If
+# the agent PID exits first, or TRIES runs out, print its stderr
+# (/tmp/agent.err, where every scenario sends it) and end the scenario.
+wait_serving() {
+	_ws_pid=$1 _ws_tries=$2 _ws_i=0
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		_ws_i=$((_ws_i + 1))
+		if [ $_ws_i -gt "$_ws_tries" ] || ! kill -0 "$_ws_pid" 2>/dev/null; then
+			begin agent-failed
+			cat /tmp/agent.err
+			end agent-failed
+			exit 1
+		fi
+		sleep 0.1
+	done
+}

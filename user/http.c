@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include "conn_guard.h"
 #include "http.h"
 #include "web_config.h"
 
@@ -53,6 +54,7 @@ struct http_server {
 	char *path;
 	char *landing;		/* HTML of "/" */
 	int listen_fd;		/* owned by the daemon while it runs */
+	struct conn_guard *guard;	/* deadlines, eviction */
 	unsigned int mhd_flags;
 	int port;
 };
@@ -310,6 +312,29 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn,
 		     strlen(text), MHD_RESPMEM_PERSISTENT);
 }
 
+/* The server's own families, after the render callback's. */
+static void render_guard(struct http_server *srv, struct strbuf *b)
+{
+	struct conn_guard_stats st;
+	struct prom_label l;
+
+	conn_guard_get_stats(srv->guard, &st);
+	prom_family(b, "kvm_unsync_http_connections", "gauge",
+		    "HTTP connections open, this one included.");
+	prom_sample_u64(b, "kvm_unsync_http_connections", NULL, NULL, 0,
+			st.open);
+	prom_family(b, "kvm_unsync_http_connections_closed_total", "counter",
+		    "HTTP connections the server shut down: deadline = a "
+		    "request not received and answered in time (slow "
+		    "client), evicted = dropped to make room for a new one.");
+	l = (struct prom_label){ "reason", "deadline" };
+	prom_sample_u64(b, "kvm_unsync_http_connections_closed_total", NULL,
+			&l, 1, st.closed_deadline);
+	l = (struct prom_label){ "reason", "evicted" };
+	prom_sample_u64(b, "kvm_unsync_http_connections_closed_total", NULL,
+			&l, 1, st.closed_evicted);
+}
+
 static enum MHD_Result reply_metrics(struct http_server *srv,
 				     struct MHD_Connection *conn)
 {
@@ -322,6 +347,8 @@ static enum MHD_Result reply_metrics(struct http_server *srv,
 	pthread_mutex_lock(&srv->lock);
 	err = srv->render(srv->ctx, &b);
 	pthread_mutex_unlock(&srv->lock);
+	if (!err)
+		render_guard(srv, &b);
 	if (!err)
 		err = sb_error(&b);
 	if (err) {
@@ -403,6 +430,31 @@ static bool client_cert_ok(const struct tls_run *tls,
 	       status == 0;
 }
 
+/* The guard's handle of a connection (set by on_connection), or NULL. */
+static struct conn_guard_conn *guarded(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void guard_request(struct http_server *srv, struct MHD_Connection *conn)
+{
+	conn_guard_request(srv->guard, guarded(conn));
+}
+
+/* A request answered, or given up: its connection may wait for the next. */
+static void on_completed(void *cls, struct MHD_Connection *conn,
+			 void **req_ctx, enum MHD_RequestTerminationCode toe)
+{
+	const struct tls_run *tls = cls;
+
+	(void)req_ctx;
+	(void)toe;
+	conn_guard_answered(tls->srv->guard, guarded(conn));
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 			      const char *url, const char *method,
 			      const char *version, const char *upload_data,
@@ -415,6 +467,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_ctx;
+	guard_request(srv, conn);
 	if (!client_cert_ok(tls, conn))
 		return MHD_NO;	/* close, no answer */
 	if (!authorized(srv, conn))
@@ -456,17 +509,11 @@ static int verify_client(gnutls_session_t session)
  * certificate and never verifies it; GNUTLS_CERT_REQUIRE and a verify
  * function make a missing or untrusted certificate fail the handshake.
  */
-static void on_connection(void *cls, struct MHD_Connection *conn,
-			  void **socket_ctx,
-			  enum MHD_ConnectionNotificationCode code)
+static void tls_setup(const struct tls_run *tls, struct MHD_Connection *conn)
 {
-	const struct tls_run *tls = cls;
 	const union MHD_ConnectionInfo *ci;
 	gnutls_session_t session;
 
-	(void)socket_ctx;
-	if (code != MHD_CONNECTION_NOTIFY_STARTED || !tls->cert)
-		return;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (!ci || !ci->tls_session)
 		return;		/* client_cert_ok() refuses the requests */
@@ -495,6 +542,30 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 		gnutls_session_set_verify_function(session, verify_client);
 		break;
 	}
+}
+
+/*
+ * Every connection is registered with the guard as it opens and forgotten
+ * as it closes: libmicrohttpd calls CLOSED before it closes the socket, so
+ * the guard never shuts down a number reused for another file.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+			  void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	const struct tls_run *tls = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		conn_guard_closed(tls->srv->guard, *socket_ctx);
+		*socket_ctx = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	*socket_ctx = ci ? conn_guard_opened(tls->srv->guard, ci->connect_fd) :
+		      NULL;
+	if (tls->cert)
+		tls_setup(tls, conn);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -541,6 +612,7 @@ static struct tls_run *tls_run_new(struct http_server *srv,
 
 static void server_free(struct http_server *srv)
 {
+	conn_guard_free(srv->guard);	/* every connection is closed */
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->auth_lock);
 	if (srv->cfg) {
@@ -568,7 +640,10 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 	srv->ctx = ctx;
 	srv->path = strdup(path);
 	srv->landing = landing_page(path);
-	if (!srv->path || !srv->landing) {
+	srv->guard = conn_guard_new(HTTP_EVICT_AT, HTTP_REQUEST_DEADLINE * 1000,
+				    (HTTP_CONNECTION_TIMEOUT +
+				     HTTP_REQUEST_DEADLINE) * 1000);
+	if (!srv->path || !srv->landing || !srv->guard) {
 		server_free(srv);
 		return NULL;
 	}
@@ -593,6 +668,9 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv,
 				(unsigned int)HTTP_CONNECTION_TIMEOUT,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 				(size_t)HTTP_CONNECTION_MEMORY_LIMIT,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+				tls,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, tls,
 				MHD_OPTION_END);
 	return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handle, tls,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -607,6 +685,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv,
 				(size_t)HTTP_CONNECTION_MEMORY_LIMIT,
 				MHD_OPTION_NOTIFY_CONNECTION, on_connection,
 				tls,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, tls,
 				MHD_OPTION_HTTPS_MEM_CERT, tls->cert,
 				MHD_OPTION_HTTPS_MEM_KEY, tls->key,
 				MHD_OPTION_HTTPS_PRIORITIES, tls->priorities,

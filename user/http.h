@@ -30,10 +30,19 @@
  * single address holds more than a few connections, a connection that
  * sends nothing for HTTP_CONNECTION_TIMEOUT seconds is closed, and a
  * request's headers must fit in HTTP_CONNECTION_MEMORY_LIMIT (431 past it).
+ * Those are libmicrohttpd's; see conn_guard.h for the rest: a request
+ * must be received and answered within HTTP_REQUEST_DEADLINE seconds of
+ * its connection opening (or, kept alive, within the idle timeout plus
+ * that of the last answer), and past HTTP_EVICT_AT connections each new
+ * one drops the one that has waited longest for its request.  The gap
+ * between HTTP_EVICT_AT and the hard limit holds one address's burst.
  */
 #define HTTP_CONNECTION_LIMIT		32	/* a scraper or two, and curl */
 #define HTTP_PER_IP_CONNECTION_LIMIT	8
+#define HTTP_EVICT_AT	(HTTP_CONNECTION_LIMIT - HTTP_PER_IP_CONNECTION_LIMIT)
 #define HTTP_CONNECTION_TIMEOUT		30	/* seconds a connection may idle */
+/* Prometheus gives up on a scrape after 10 s by default */
+#define HTTP_REQUEST_DEADLINE		15	/* seconds */
 #define HTTP_CONNECTION_MEMORY_LIMIT	(16 * 1024)	/* bytes */
 
 /*

@@ -149,9 +149,11 @@ class Capabilities(Base):
         t = threads(a.proc.pid)
         comms = sorted(c for c, _ in t.values())
         # the main thread, libmicrohttpd's, and ours that created it
-        self.assertEqual(len(t), 3, comms)
+        # and the connection guard's watchdog
+        self.assertEqual(len(t), 4, comms)
         self.assertTrue(any(c.startswith("MHD") for c in comms), comms)
         self.assertIn("kue-capless", comms)
+        self.assertIn("kue-http-guard", comms)
         for tid, (comm, st) in t.items():
             with self.subTest(thread=comm):
                 self.assertEqual(caps(st), dict.fromkeys(CAP_FIELDS, 0))

@@ -9,8 +9,9 @@ CA did not sign) fails the handshake, one with a signed certificate gets
 in; basic auth answers 401 with a Basic challenge to a wrong or missing
 password.  Bad files stop start-up with one line naming the file; SIGHUP
 re-reads the file on the same port and keeps the old settings when the new
-ones are bad.  Idle half-open connections and a slowloris client do not
-keep a scrape out, and an oversized header gets an error, not a crash.
+ones are bad.  Idle half-open connections and slowloris clients from
+several addresses do not keep a scrape out, and the server hangs up on
+each of them; an oversized header gets an error, not a crash.
 """
 
 import ctypes
@@ -30,7 +31,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from agentenv import AGENT, BPFFS, bpffs_mounted, free_port  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from promtext import parse_metrics, select  # noqa: E402
 CURL_TIMEOUT = 10
+# slowloris clients, more than the server's 32 connection slots, and how
+# long to wait for the server to hang up on them: its 15 s request
+# deadline, with room for a loaded machine
+SLOWLORIS = 40
+SLOWLORIS_WAIT = 60
 
 
 def bcrypt(password, cost=4):
@@ -333,7 +341,8 @@ class WebConfig(unittest.TestCase):
     def test_slow_clients_do_not_starve_a_scrape(self):
         a = self.agent("{}\n", "plain.yml")
         stop = threading.Event()
-        socks = []
+        socks, closed = [], []
+        lock = threading.Lock()
         try:
             # 50 idle half-open connections from one address...
             for _ in range(50):
@@ -347,28 +356,52 @@ class WebConfig(unittest.TestCase):
                     continue
                 socks.append(s)
 
-            # ...and a slowloris sending a header byte a second
-            def slowloris():
-                with socket.create_connection(
+            # ...and slowloris clients from more addresses than the
+            # per-address limit stops, more of them than the server has
+            # slots, each sending a header byte a second for ever
+            def slowloris(src):
+                req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                try:
+                    s = socket.create_connection(
                         ("127.0.0.1", a.port), timeout=5,
-                        source_address=("127.0.0.3", 0)) as s:
-                    req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "
-                    for b in req + b"a" * 100:
+                        source_address=(src, 0))
+                except OSError:
+                    return
+                with s:
+                    for b in req + b"a" * 1000:
                         if stop.wait(1):
                             return
                         try:
                             s.send(bytes([b]))
                         except OSError:
-                            return
-            t = threading.Thread(target=slowloris, daemon=True)
-            t.start()
-            time.sleep(2)
-            start = time.time()
+                            break
+                    with lock:
+                        closed.append(src)
+            threads = [threading.Thread(target=slowloris, daemon=True,
+                                        args=("127.0.0.%d" % (3 + i % 5),))
+                       for i in range(SLOWLORIS)]
+            for t in threads:
+                t.start()
+            time.sleep(3)
             rc, code, _, body = curl("--max-time", "5",
                                      a.url(scheme="http"))
             self.assertEqual((rc, code), (0, 200))
             self.assertIn("kvm_unsync_build_info", body)
-            self.assertLess(time.time() - start, 5)
+
+            # the server hangs up on every slowloris client: those past
+            # the request deadline, and those evicted by newcomers
+            for t in threads:
+                t.join(SLOWLORIS_WAIT)
+            self.assertEqual(len(closed), SLOWLORIS,
+                             "slowloris connections the server kept open")
+            rc, code, _, body = curl(a.url(scheme="http"))
+            self.assertEqual(code, 200)
+            samples = parse_metrics(body)
+            for reason in ("deadline", "evicted"):
+                n = select(samples, "kvm_unsync_http_connections_closed_total",
+                           reason=reason)
+                self.assertEqual(len(n), 1, reason)
+                self.assertGreater(n[0], 0, reason)
         finally:
             stop.set()
             for s in socks:

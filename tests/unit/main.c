@@ -15,6 +15,7 @@ void test_fold(void);
 int test_passed, test_failed;
 
 void test_web_config(void);	/* test_web_config.c */
+void test_conn_guard(void);	/* test_conn_guard.c */
 
 int test_has_line(const char *text, const char *line)
 {
@@ -40,6 +41,7 @@ int main(void)
 	test_vm_table();
 	test_http();
 	test_web_config();
+	test_conn_guard();
 	test_caps();
 	test_fold();
 	printf("%d passed, %d failed\n", test_passed, test_failed);

@@ -163,6 +163,8 @@ static const char *body_of(const char *resp)
 	return p ? p + 4 : "";
 }
 
+#define RENDERED "# HELP t_total Test.\n# TYPE t_total counter\nt_total 1\n"
+
 static void test_server(void)
 {
 	struct fake_render fr = { 0 };
@@ -181,8 +183,14 @@ static void test_server(void)
 			  sizeof(resp)), 200);
 	CHECK(strstr(resp, "\r\nContent-Type: text/plain; version=0.0.4; "
 			   "charset=utf-8\r\n") != NULL);
-	CHECK_STR(body_of(resp),
-		  "# HELP t_total Test.\n# TYPE t_total counter\nt_total 1\n");
+	/* the render callback's text, then the server's own families */
+	CHECK(!strncmp(body_of(resp), RENDERED "# HELP kvm_unsync_http_",
+		       strlen(RENDERED "# HELP kvm_unsync_http_")));
+	CHECK_LINE(body_of(resp), "kvm_unsync_http_connections 1");
+	CHECK_LINE(body_of(resp), "kvm_unsync_http_connections_closed_total"
+		   "{reason=\"deadline\"} 0");
+	CHECK_LINE(body_of(resp), "kvm_unsync_http_connections_closed_total"
+		   "{reason=\"evicted\"} 0");
 	CHECK_INT(fr.calls, 1);
 
 	/* the query string is not part of the path */

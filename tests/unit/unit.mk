@@ -35,7 +35,8 @@ UNIT_LDFLAGS += -fsanitize=address,undefined
 endif
 
 UNIT_SRCS := user/collect.c user/metrics.c user/prom_text.c user/http.c \
-	     user/vm_names.c user/vm_table.c user/web_config.c user/caps.c
+	     user/vm_names.c user/vm_table.c user/web_config.c user/caps.c \
+	     user/conn_guard.c
 UNIT_TESTS := $(wildcard $(UNIT_DIR)/*.c)
 UNIT_OBJS := $(patsubst user/%.c,$(UNIT_OUT)/user/%.o,$(UNIT_SRCS)) \
 	     $(patsubst $(UNIT_DIR)/%.c,$(UNIT_OUT)/tests/%.o,$(UNIT_TESTS))

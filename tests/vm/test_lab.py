@@ -480,10 +480,11 @@ class LabNoKvm(LabRun, unittest.TestCase):
 
     def test_http_thread_capless_while_main_waits(self):
         pid, t = thread_caps(self.section("waiting threads"))
-        # main, libmicrohttpd's, and kue-capless that created it
-        self.assertEqual(len(t), 3, t)
+        # main, libmicrohttpd's, kue-capless that created it, and the
+        # connection guard's watchdog (kue-http-guard)
+        self.assertEqual(len(t), 4, t)
         self.assertEqual(sorted(c[:3] for c, _ in t.values()),
-                         ["MHD", "kue", "kvm"], t)
+                         ["MHD", "kue", "kue", "kvm"], t)
         need = (1 << CAP_BPF) | (1 << CAP_PERFMON) | (1 << CAP_SYS_ADMIN)
         main = t[pid][1]
         self.assertEqual(int(main["CapEff"], 16) & need, need, main)
@@ -510,7 +511,7 @@ class LabNoKvm(LabRun, unittest.TestCase):
         self.assertEqual(len(modes), 1, modes)
         self.assertIn("KVM loaded: attaching", self.section("shutdown"))
         pid, t = thread_caps(self.section("attached threads"))
-        self.assertEqual(len(t), 3, t)
+        self.assertEqual(len(t), 4, t)
         for tid, (comm, st) in t.items():
             for f in ("CapPrm", "CapEff", "CapBnd"):
                 self.assertEqual(int(st[f], 16), 0, (comm, f, st))

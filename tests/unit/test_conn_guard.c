@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The HTTP connection guard (user/conn_guard.c) on socket pairs: the
+ * guard holds one end, as libmicrohttpd would, and the test reads the
+ * other, where a shutdown shows as the end of the stream.  No check
+ * depends on how fast the machine is: a deadline that must fire is a few
+ * milliseconds and is waited for up to seconds; one that must not is a
+ * minute away.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "conn_guard.h"
+#include "test.h"
+
+#define MINUTE_MS	60000
+#define WAIT_MS		10000	/* for a deadline of a few ms to act */
+
+struct pair {
+	int ours, peer;		/* ours: the server's end */
+	struct conn_guard_conn *c;
+};
+
+static int pair_open(struct pair *p)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -1;
+	p->ours = sv[0];
+	p->peer = sv[1];
+	p->c = NULL;
+	return 0;
+}
+
+static void pair_close(struct conn_guard *g, struct pair *p)
+{
+	conn_guard_closed(g, p->c);
+	close(p->ours);
+	close(p->peer);
+}
+
+/* 1: the peer sees the end of the stream within ms; 0: not. */
+static int peer_sees_eof(const struct pair *p, int ms)
+{
+	struct pollfd pfd = { .fd = p->peer, .events = POLLIN };
+	char c;
+
+	if (poll(&pfd, 1, ms) != 1)
+		return 0;
+	return recv(p->peer, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+static void test_deadline(void)
+{
+	struct conn_guard_stats st;
+	struct conn_guard *g;
+	struct pair a, b;
+
+	/* first request due in 5 ms, the next a minute after an answer */
+	g = conn_guard_new(8, 5, MINUTE_MS);
+	CHECK(g != NULL);
+	if (!g || pair_open(&a) || pair_open(&b))
+		return;
+	a.c = conn_guard_opened(g, a.ours);
+	CHECK(a.c != NULL);
+	CHECK(peer_sees_eof(&a, WAIT_MS));
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.closed_deadline, 1);
+	CHECK_INT(st.open, 1);		/* until the server closes it */
+	pair_close(g, &a);
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.open, 0);
+	conn_guard_free(g);
+
+	/* an answer restarts the clock with the next request's deadline */
+	g = conn_guard_new(8, MINUTE_MS, 5);
+	CHECK(g != NULL);
+	if (!g)
+		return;
+	b.c = conn_guard_opened(g, b.ours);
+	conn_guard_request(g, b.c);
+	CHECK(!peer_sees_eof(&b, 0));
+	conn_guard_answered(g, b.c);
+	CHECK(peer_sees_eof(&b, WAIT_MS));
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.closed_deadline, 1);
+	CHECK_INT(st.closed_evicted, 0);
+	pair_close(g, &b);
+	conn_guard_free(g);
+}
+
+static void test_evict(void)
+{
+	struct conn_guard_stats st;
+	struct pair p[5];
+	struct conn_guard *g;
+	int i, n = 0;
+
+	g = conn_guard_new(2, MINUTE_MS, MINUTE_MS);
+	CHECK(g != NULL);
+	if (!g)
+		return;
+	for (i = 0; i < 5; i++, n++)
+		if (pair_open(&p[i]))
+			goto out;
+
+	/* p0 is being answered, p1 waits for its request */
+	p[0].c = conn_guard_opened(g, p[0].ours);
+	conn_guard_request(g, p[0].c);
+	p[1].c = conn_guard_opened(g, p[1].ours);
+	/* a third: p1 goes, though p0 is older, as it is in a request */
+	p[2].c = conn_guard_opened(g, p[2].ours);
+	CHECK(peer_sees_eof(&p[1], 0));
+	CHECK(!peer_sees_eof(&p[0], 0));
+	CHECK(!peer_sees_eof(&p[2], 0));
+	/* p1, shut down but not closed yet, does not count: p2 goes */
+	p[3].c = conn_guard_opened(g, p[3].ours);
+	CHECK(peer_sees_eof(&p[2], 0));
+	CHECK(!peer_sees_eof(&p[0], 0));
+	/* p0 answered, so waiting, and now the longest waiting one */
+	conn_guard_answered(g, p[0].c);
+	conn_guard_closed(g, p[1].c);
+	p[1].c = NULL;
+	p[4].c = conn_guard_opened(g, p[4].ours);
+	CHECK(!peer_sees_eof(&p[0], 0));	/* p3 waited longer */
+	CHECK(peer_sees_eof(&p[3], 0));
+	CHECK(!peer_sees_eof(&p[4], 0));
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.closed_evicted, 3);
+	CHECK_INT(st.closed_deadline, 0);
+	CHECK_INT(st.open, 4);
+out:
+	for (i = 0; i < n; i++)
+		pair_close(g, &p[i]);
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.open, 0);
+	conn_guard_free(g);
+}
+
+void test_conn_guard(void)
+{
+	test_deadline();
+	test_evict();
+}

@@ -55,6 +55,8 @@ else
 		env KUE_KERNEL_FLAVOURS=patched python3 tests/pyrun.py tests/kernel/test_patched.py
 	suite "lab (agent vs model: Debian's kernel, patched kernel)" \
 		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py
+	suite "lab (deploy/ units under systemd as PID 1)" \
+		python3 tests/pyrun.py tests/vm/test_systemd_lab.py
 	suite "lab soak, ring-buffer overflow" python3 tests/pyrun.py \
 		tests/vm/test_soak_lab.py tests/vm/test_overflow_lab.py
 	suite "lab (ASan+UBSan agent)" python3 tests/pyrun.py tests/vm/test_san_lab.py

@@ -28,10 +28,12 @@
 #
 # Inside the VM, /init mounts proc, sysfs, devtmpfs, debugfs, tracefs and
 # bpffs, brings up lo, loads irqbypass, ccp, kvm and kvm-amd npt=0 (unless -n
-# or kue.kvm=0 on the kernel command line), runs /scenario, prints the
-# kernel log between "=== BEGIN dmesg ===" and "=== END dmesg ===", then
+# or kue.kvm=0 on the kernel command line), then kue-run-scenario runs
+# /scenario, prints the kernel log between "=== BEGIN dmesg ===" and
+# "=== END dmesg ===", then
 #   === KUE SCENARIO EXIT rc=<code> tainted=<mask> ===
-# before poweroff -f.  lab.py parses that line.
+# before poweroff -f.  lab.py parses that line.  With -e KUE_PID1=PROGRAM
+# /init execs PROGRAM instead, which must see to the same in the end.
 
 set -eu
 
@@ -188,6 +190,14 @@ if [ "${KUE_LOAD_KVM:-1}" = 1 ]; then
 	load-kvm || echo "init: loading KVM failed"
 fi
 echo "=== KUE SCENARIO START ==="
+# KUE_PID1 (-e): a program that takes over as PID 1 (tests/vm/systemd/
+# boot.sh makes systemd init) and runs kue-run-scenario itself.
+[ -z "${KUE_PID1:-}" ] || exec "$KUE_PID1"
+exec kue-run-scenario
+EOF
+	cat >"$root/bin/kue-run-scenario" <<'EOF'
+#!/bin/sh
+# Run /scenario, report, power off.
 sh /scenario
 rc=$?
 # The kernel's own log, for tests that look for warnings and lockdep splats.
@@ -197,7 +207,7 @@ echo "=== END dmesg ==="
 echo "=== KUE SCENARIO EXIT rc=$rc tainted=$(cat /proc/sys/kernel/tainted) ==="
 poweroff -f
 EOF
-	chmod 755 "$root/init" "$root/bin/load-kvm"
+	chmod 755 "$root/init" "$root/bin/load-kvm" "$root/bin/kue-run-scenario"
 	(cd "$root" && pack) >"$work/base.cpio"
 
 	# /dev/console must be in the archive: the kernel opens it for init

@@ -21,3 +21,6 @@ wait_serving() {
 		sleep 0.1
 	done
 }
+
+# Centiseconds since boot, for how long a step took.
+uptime_cs() { sed 's/^\([0-9]*\)\.\([0-9]*\) .*/\1\2/' /proc/uptime; }

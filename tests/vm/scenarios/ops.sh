@@ -12,7 +12,6 @@ ADDR=127.0.0.1:10190
 PIN=/sys/fs/bpf/kvm_unsync
 . /lib/kue-scenario.sh
 scrape() { wget -q -O - "http://$ADDR/metrics"; }
-uptime_cs() { sed 's/^\([0-9]*\)\.\([0-9]*\) .*/\1\2/' /proc/uptime; }
 walk() {
 	# SCHED_FIFO: see agent.sh.
 	chrt -f 50 kvmwalk -name "guest=$1" --tables 8 >/tmp/kvmwalk.out 2>&1

@@ -1,0 +1,82 @@
+#!/bin/sh
+# Inside the lab VM with systemd as PID 1 (tests/vm/systemd/): the agent
+# runs from deploy/'s units, enabled as an operator would, KVM loaded.
+# Run by kue-lab.service once kvm-unsync-exporter.service has started.
+#   units          state of the socket and service, the status line the
+#                  agent sent with READY=1, the fd systemd passed
+#   threads        each thread's capabilities, under the unit's bounds
+#   shape 8        a kvmwalk run (--tables 8) through the socket's port
+#   metrics        a scrape after it
+#   reload         systemctl reload (SIGHUP), the service still running
+#   stop           systemctl stop: result, exit status, pins left, the
+#                  socket still listening, how long it took
+#   reactivated    a scrape on the port started the service again
+#   reactivated unit  and its state then
+#   journal        what the agent logged (journalctl)
+U=kvm-unsync-exporter
+PIN=/sys/fs/bpf/kvm_unsync
+. /lib/kue-scenario.sh
+scrape() { wget -q -O - "http://127.0.0.1:10190/metrics"; }
+# show UNIT: "UNIT Key=Value" lines
+show() {
+	systemctl --no-pager show -p ActiveState -p SubState -p Result -p MainPID \
+		-p ExecMainStatus -p StatusText -p NRestarts "$1" | sed "s/^/$1 /"
+}
+
+pid=$(systemctl show -p MainPID --value $U.service)
+begin units
+show $U.socket
+show $U.service
+echo "fds=$(ls -l /proc/$pid/fd 2>/dev/null | grep -c 'socket:')"
+readlink /proc/$pid/fd/3
+end units
+
+begin threads
+echo "pid=$pid"
+for t in /proc/$pid/task/*; do
+	echo "tid=${t##*/} comm=$(cat "$t/comm")"
+	grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' "$t/status"
+done
+end threads
+
+# SCHED_FIFO: see agent.sh.
+chrt -f 50 kvmwalk -name guest=sd --tables 8 >/tmp/kvmwalk.out 2>&1
+rc=$?
+begin "shape 8"
+cat /tmp/kvmwalk.out
+echo "rc=$rc"
+end "shape 8"
+begin metrics
+scrape
+end metrics
+
+systemctl reload $U.service
+rc=$?
+sleep 1
+begin reload
+echo "rc=$rc"
+show $U.service
+end reload
+
+t0=$(uptime_cs)
+systemctl stop $U.service
+rc=$?
+t1=$(uptime_cs)
+begin stop
+echo "rc=$rc"
+echo "centiseconds=$((t1 - t0))"
+show $U.service
+show $U.socket
+echo "pins=$(ls $PIN 2>/dev/null | wc -l)"
+end stop
+
+begin reactivated
+scrape | grep -E '^kvm_unsync_(probe_attached|build_info)'
+end reactivated
+begin "reactivated unit"
+show $U.service
+end "reactivated unit"
+
+begin journal
+journalctl --no-pager -u $U.service -o cat
+end journal

@@ -1,0 +1,87 @@
+#!/bin/sh
+# Build the tree that makes the lab VM a systemd host: this machine's
+# systemd (PID 1, journald, systemctl, journalctl) with their libraries,
+# the base targets, the agent installed and its units enabled the way
+# deploy/kvm-unsync-exporter.service tells operators to, and the lab's own
+# kue-lab.service that runs /scenario once the agent's service is up.
+#
+# Usage: root.sh OUT.tar AGENT
+#
+# boot.sh, run as PID 1 in the VM, unpacks OUT.tar over a copy of the
+# lab's root and hands over to systemd.
+set -eu
+
+die() {
+	echo "root.sh: $*" >&2
+	exit 1
+}
+
+[ $# -eq 2 ] || die "usage: root.sh OUT.tar AGENT"
+out=$1 agent=$2
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+units=/lib/systemd/system
+[ -x /lib/systemd/systemd ] || die "no /lib/systemd/systemd (apt-get install systemd)"
+[ -x "$agent" ] || die "no agent binary $agent (make all)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kue-systemd-root.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+
+# $1 at the same path in the tree ($2: another path), real files.
+put() {
+	mkdir -p "$root$(dirname "${2:-$1}")"
+	cp -L "$1" "$root${2:-$1}"
+}
+
+# A binary and every library ldd names, at the paths ldd prints.
+put_bin() {
+	put "$1" "${2:-$1}"
+	ldd "$1" | while read -r a b c _; do
+		case $a in
+		/*) lib=$a ;;
+		*) [ "$b" = "=>" ] || continue
+		   case $c in /*) lib=$c ;; *) continue ;; esac ;;
+		esac
+		[ -e "$root$lib" ] || put "$lib"
+	done
+}
+
+put_bin /lib/systemd/systemd
+put_bin /lib/systemd/systemd-journald
+put_bin /bin/systemctl
+put_bin /bin/journalctl
+put_bin "$agent" /usr/local/sbin/kvm-unsync-exporter
+
+# The targets the units' default dependencies name, and the journal.
+for u in basic.target sysinit.target sockets.target paths.target \
+	 slices.target timers.target multi-user.target shutdown.target \
+	 systemd-journald.service systemd-journald.socket \
+	 systemd-journald-dev-log.socket systemd-journald-audit.socket; do
+	put "$units/$u"
+done
+mkdir -p "$root$units/sockets.target.wants" "$root$units/sysinit.target.wants"
+ln -s ../systemd-journald.socket "$root$units/sockets.target.wants/"
+ln -s ../systemd-journald-dev-log.socket "$root$units/sockets.target.wants/"
+ln -s ../systemd-journald.service "$root$units/sysinit.target.wants/"
+
+# The agent's units as shipped, enabled as their header says.
+put "$repo/deploy/kvm-unsync-exporter.service" \
+    /etc/systemd/system/kvm-unsync-exporter.service
+put "$repo/deploy/kvm-unsync-exporter.socket" \
+    /etc/systemd/system/kvm-unsync-exporter.socket
+put "$here/kue-lab.service" /etc/systemd/system/kue-lab.service
+systemctl --root="$root" --quiet enable kvm-unsync-exporter.socket \
+	kvm-unsync-exporter.service kue-lab.service
+systemctl --root="$root" --quiet set-default multi-user.target
+
+mkdir -p "$root/etc" "$root/run" "$root/tmp" "$root/var/tmp" "$root/home" \
+	"$root/var/log"
+ln -s ../run "$root/var/run"
+echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
+echo "root:x:0:" >"$root/etc/group"
+printf 'ID=kue-lab\nNAME="kvm-unsync-exporter lab"\n' >"$root/etc/os-release"
+
+mkdir -p "$(dirname "$out")"
+tar -C "$root" -cf "$out.tmp.$$" .
+mv "$out.tmp.$$" "$out"

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""deploy/'s units under a real systemd, PID 1 of the lab VM.
+
+tests/vm/systemd/root.sh puts this machine's systemd, journald and
+systemctl into the lab's root, with the agent installed and its socket and
+service enabled as their header tells operators; boot.sh makes systemd
+init, and kue-lab.service runs tests/vm/scenarios/systemd.sh once the
+agent's service has started.  Checked:
+- the unit's hardening still lets the agent load and attach its BPF
+  programs (every walk hook attached), and the counts of a kvmwalk run
+  equal the model's;
+- socket activation: the agent serves on the fd systemd passed; readiness:
+  the service is active with the status the agent sent with READY=1;
+- every thread has no capability left and no_new_privs, under the unit's
+  bounding set;
+- systemctl reload (SIGHUP) keeps it running; systemctl stop ends it
+  cleanly (exit 0, result success, no pins left) while the socket keeps
+  listening, and the next scrape on the port starts it again.
+"""
+
+import os
+import subprocess
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "model"))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import lab  # noqa: E402
+import test_lab as tl  # noqa: E402
+from promtext import parse_metrics, select  # noqa: E402
+
+SYSTEMD = "/lib/systemd/systemd"
+SERVICE = "kvm-unsync-exporter.service"
+SOCKET = "kvm-unsync-exporter.socket"
+
+
+def unit_props(text):
+    """{unit: {key: value}} from "UNIT Key=Value" lines."""
+    out = {}
+    for line in text.splitlines():
+        unit, sep, kv = line.partition(" ")
+        if sep and "=" in kv and unit.startswith("kvm-unsync-exporter."):
+            k, _, v = kv.partition("=")
+            out.setdefault(unit, {})[k] = v
+    return out
+
+
+class LabSystemd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        for path in (tl.AGENT, tl.KVMWALK, tl.CHRT, SYSTEMD):
+            if not os.path.exists(path):
+                raise unittest.SkipTest("systemd lab test needs %s" % path)
+        tar = os.path.join(lab.build_dir(), "systemd-root.tar")
+        subprocess.run(["sh", os.path.join(HERE, "systemd", "root.sh"), tar,
+                        tl.AGENT], check=True, timeout=120)
+        cls.rc, cls.log = lab.run_scenario(
+            os.path.join(HERE, "scenarios", "systemd.sh"),
+            [tl.AGENT, tl.KVMWALK, tl.CHRT], timeout=300,
+            env={"KUE_PID1": "/bin/kue-systemd-boot"},
+            files=[(tar, "/systemd-root.tar"),
+                   (os.path.join(HERE, "systemd", "boot.sh"),
+                    "/bin/kue-systemd-boot")])
+        cls.sec = lab.sections(cls.log)
+
+    def section(self, name):
+        if name not in self.sec:
+            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
+                      (name, self.rc, lab.last_log))
+        return self.sec[name]
+
+    def test_scenario_ran(self):
+        self.assertEqual(self.rc, 0, lab.last_log)
+
+    def test_kernel_stayed_healthy(self):
+        dmesg = self.section("dmesg")
+        for bad in ("WARNING:", "BUG:", "Call Trace", "segfault"):
+            self.assertNotIn(bad, dmesg)
+
+    def test_ready_on_the_socket_systemd_passed(self):
+        text = self.section("units")
+        u = unit_props(text)
+        # "running": its service holds the listening socket now
+        self.assertEqual((u[SOCKET]["ActiveState"], u[SOCKET]["SubState"]),
+                         ("active", "running"), text)
+        svc = u[SERVICE]
+        self.assertEqual((svc["ActiveState"], svc["SubState"]),
+                         ("active", "running"), text)
+        # Type=notify: active once the agent said READY=1, with this status
+        self.assertEqual(svc["StatusText"],
+                         "serving on port 10190, probes attached")
+        self.assertEqual(svc["NRestarts"], "0")
+        # the listening socket systemd passes is fd 3 (SD_LISTEN_FDS_START)
+        self.assertRegex(text, r"\nsocket:\[\d+\]\n")
+        self.assertIn("on the socket systemd passed (port 10190)",
+                      self.section("journal"))
+
+    def test_every_thread_capless_under_the_unit(self):
+        pid, t = tl.thread_caps(self.section("threads"))
+        # main, libmicrohttpd's, kue-capless and kue-http-guard
+        self.assertEqual(len(t), 4, t)
+        for tid, (comm, st) in t.items():
+            for f in ("CapPrm", "CapEff", "CapBnd"):
+                self.assertEqual(int(st[f], 16), 0, (comm, f))
+            self.assertEqual(st["NoNewPrivs"], "1", comm)
+
+    def test_hardened_agent_attaches_and_counts_as_the_model(self):
+        s = parse_metrics(self.section("metrics"))
+        for hook in tl.WALK_HOOKS:
+            got = [v for (n, lbl), v in s.items()
+                   if n == "kvm_unsync_probe_attached" and
+                   dict(lbl)["probe"] == hook and v == 1]
+            self.assertEqual(got, [1], hook)
+        shape = self.section("shape 8")
+        self.assertEqual(tl.kv_lines(shape).get("rc"), "0", shape)
+        pid = shape.split("pid=")[1].split()[0]
+        got = tl.agent_figures(s, pid)
+        want = tl.model("--tables 8")
+        self.assertEqual(got, {k: want[k] for k in got})
+        self.assertGreater(got["sync_calls"]["ok"], 0)
+        self.assertEqual(select(s, "kvm_unsync_ringbuf_dropped_total"), [0])
+        self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
+
+    def test_reload_keeps_it_running(self):
+        before = unit_props(self.section("units"))[SERVICE]
+        text = self.section("reload")
+        self.assertIn("rc=0", text)
+        after = unit_props(text)[SERVICE]
+        self.assertEqual(after["MainPID"], before["MainPID"])
+        self.assertEqual((after["ActiveState"], after["NRestarts"]),
+                         ("active", "0"))
+
+    def test_stop_is_clean_and_the_socket_stays(self):
+        text = self.section("stop")
+        kv = tl.kv_lines(text)
+        self.assertEqual(kv["rc"], "0", text)
+        self.assertEqual(kv["pins"], "0", text)
+        u = unit_props(text)
+        self.assertEqual((u[SERVICE]["ActiveState"], u[SERVICE]["Result"],
+                          u[SERVICE]["ExecMainStatus"]),
+                         ("inactive", "success", "0"), text)
+        self.assertEqual(u[SOCKET]["SubState"], "listening", text)
+        print("\nsystemctl stop took %.2f s (TCG)" %
+              (int(kv["centiseconds"]) / 100), file=sys.stderr)
+
+    def test_socket_starts_it_again(self):
+        text = self.section("reactivated unit")
+        first = unit_props(self.section("units"))[SERVICE]["MainPID"]
+        svc = unit_props(text)[SERVICE]
+        self.assertEqual(svc["ActiveState"], "active", text)
+        self.assertNotEqual(svc["MainPID"], first)
+        s = parse_metrics(self.section("reactivated"))
+        for hook in tl.WALK_HOOKS:
+            got = [v for (n, lbl), v in s.items()
+                   if n == "kvm_unsync_probe_attached" and
+                   dict(lbl)["probe"] == hook]
+            self.assertIn(1, got, hook)
+        self.assertEqual(self.section("journal").count(
+            "on the socket systemd passed"), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -14,7 +14,7 @@
  * line is sent after the request (unless bit 0x4 is set) and which server
  * (bit 0x8: the one with auth); the rest is the request.  An answer, if any, must be HTTP.
  * No answer within 10 ms is accepted: libmicrohttpd waits for the rest of
- * an incomplete request (up to its connection timeout, 30 s, even after
+ * an incomplete request (up to the 15 s request deadline, even after
  * the client shut its write side), so the harness resets the connection
  * and moves on.
  *

@@ -446,7 +446,9 @@ class LabNoKvm(LabRun, unittest.TestCase):
     refuses; the daemon waits, serving its own metrics, with its HTTP
     thread already stripped of every capability, then attaches once KVM
     is loaded, drops the main thread's capabilities too, and counts a VM
-    exactly as the model predicts."""
+    exactly as the model predicts.  kvm_amd unloaded and loaded again
+    under it changes nothing (the hooks are in kvm.ko); kvm.ko itself
+    cannot be unloaded until the daemon stops."""
 
     @classmethod
     def setUpClass(cls):
@@ -530,6 +532,28 @@ class LabNoKvm(LabRun, unittest.TestCase):
         self.assertGreater(want["sync_calls"]["ok"], 0)
         self.assertEqual(select(s, "kvm_unsync_vms_folded_total"), [0])
         self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
+
+    def test_vendor_module_reloaded_under_it_still_counted(self):
+        kv = kv_lines(self.section("reload kvm_amd"))
+        self.assertEqual((kv.get("rmmod_rc"), kv.get("load_rc")), ("0", "0"))
+        text = self.section("shape reloaded")
+        self.assertEqual(kv_lines(text).get("rc"), "0", text)
+        pid = text.split("pid=")[1].split()[0]
+        s = parse_metrics(self.section("metrics reloaded"))
+        got = agent_figures(s, pid)
+        want = model("--tables 8")
+        self.assertEqual(got, {k: want[k] for k in got})
+        for hook in WALK_HOOKS:
+            self.assertEqual(sum(v for (n, lbl), v in s.items()
+                                 if n == "kvm_unsync_probe_attached" and
+                                 dict(lbl)["probe"] == hook), 1, hook)
+
+    def test_kvm_module_held_until_it_stops(self):
+        # its programs hold kvm.ko: no probe can vanish under it unseen
+        text = self.section("rmmod kvm attached")
+        self.assertNotEqual(kv_lines(text).get("rc"), "0", text)
+        self.assertEqual(kv_lines(self.section("rmmod kvm stopped")).get("rc"),
+                         "0")
 
 
 if __name__ == "__main__":

@@ -24,3 +24,12 @@ wait_serving() {
 
 # Centiseconds since boot, for how long a step took.
 uptime_cs() { sed 's/^\([0-9]*\)\.\([0-9]*\) .*/\1\2/' /proc/uptime; }
+
+# threads PID: each thread's capabilities, as test_lab.thread_caps() reads.
+threads() {
+	echo "pid=$1"
+	for t in /proc/"$1"/task/*; do
+		echo "tid=${t##*/} comm=$(cat "$t/comm")"
+		grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' "$t/status"
+	done
+}

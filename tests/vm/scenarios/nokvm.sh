@@ -11,18 +11,16 @@
 #   attached threads each thread's capabilities then
 #   shape late       a kvmwalk run (pid=, rc=)
 #   metrics late     /metrics after it
+#   reload kvm_amd   rmmod kvm_amd and load it again under the daemon
+#   shape reloaded   a kvmwalk run after that
+#   metrics reloaded /metrics after it
+#   rmmod kvm attached  rmmod kvm's exit code while the daemon runs
 #   shutdown         exit code after SIGTERM, pins left, the daemon's stderr
+#   rmmod kvm stopped   rmmod kvm's exit code after it stopped
 ADDR=127.0.0.1:10190
 PIN=/sys/fs/bpf/kvm_unsync
 . /lib/kue-scenario.sh
 scrape() { wget -q -O - "http://$ADDR/metrics"; }
-threads() {
-	echo "pid=$1"
-	for t in /proc/"$1"/task/*; do
-		echo "tid=${t##*/} comm=$(cat "$t/comm")"
-		grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' "$t/status"
-	done
-}
 attached() {
 	scrape 2>/dev/null | grep -qE \
 		'^kvm_unsync_probe_attached\{probe="__mmu_unsync_walk",mode="(fentry|kprobe)"\} 1$'
@@ -80,6 +78,32 @@ begin "metrics late"
 scrape
 end "metrics late"
 
+# A KVM developer reloads the vendor module (new parameters, a rebuilt
+# kvm-amd.ko) under the running agent: its hooks live in kvm.ko, so they
+# stay; kvm.ko itself is held by them.
+begin "reload kvm_amd"
+rmmod kvm_amd
+echo "rmmod_rc=$?"
+load-kvm
+echo "load_rc=$?"
+end "reload kvm_amd"
+chrt -f 50 kvmwalk -name guest=reloaded --tables 8 >/tmp/kvmwalk.out 2>&1
+rc=$?
+begin "shape reloaded"
+cat /tmp/kvmwalk.out
+echo "rc=$rc"
+end "shape reloaded"
+begin "metrics reloaded"
+scrape
+end "metrics reloaded"
+rmmod kvm_amd
+rmmod kvm 2>/tmp/rmmod.err
+rc=$?
+begin "rmmod kvm attached"
+echo "rc=$rc"
+cat /tmp/rmmod.err
+end "rmmod kvm attached"
+
 kill -TERM $AGENT
 wait $AGENT
 rc=$?
@@ -88,3 +112,8 @@ echo "rc=$rc"
 echo "pins=$(ls $PIN 2>/dev/null | wc -l)"
 cat /tmp/agent.err
 end shutdown
+rmmod kvm
+rc=$?
+begin "rmmod kvm stopped"
+echo "rc=$rc"
+end "rmmod kvm stopped"

@@ -27,11 +27,7 @@ kvm-unsync-exporter --attach=fentry --max-vms=1 \
 AGENT=$!
 wait_serving $AGENT 300 scrape
 begin threads
-echo "pid=$AGENT"
-for t in /proc/$AGENT/task/*; do
-	echo "tid=${t##*/} comm=$(cat "$t/comm")"
-	grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' "$t/status"
-done
+threads $AGENT
 end threads
 
 walk a

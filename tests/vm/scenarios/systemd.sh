@@ -32,11 +32,7 @@ readlink /proc/$pid/fd/3
 end units
 
 begin threads
-echo "pid=$pid"
-for t in /proc/$pid/task/*; do
-	echo "tid=${t##*/} comm=$(cat "$t/comm")"
-	grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' "$t/status"
-done
+threads $pid
 end threads
 
 # SCHED_FIFO: see agent.sh.

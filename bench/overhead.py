@@ -9,7 +9,8 @@ BENCH_REPEAT times.  The kernel's bpf_stats give each program's run count
 and run time; the agent's own sync-duration histogram gives the time spent
 in mmu_sync_children.  Reported, as medians over the repeats:
 
-- BPF time per sync and per walk frame;
+- BPF time per sync, and where it goes: each program's calls per sync and
+  time per call;
 - BPF time in the walk / time in mmu_sync_children: the share of each sync
   spent in the agent's programs (kprobe mode also pays for the kprobe
   machinery, which bpf_stats does not see: compare the mean sync durations);
@@ -90,10 +91,11 @@ def one_run(sec, mode, i, want):
         "frames": frames,
         "sync_ns": dur_ns / calls,
         "bpf_per_sync_ns": bpf_ns / calls,
-        "bpf_per_frame_ns": bpf_ns / frames,
         "bpf_share": bpf_ns / dur_ns,
         "wall_cs": int(run["centiseconds"]),
-        "progs": {n: t / c for n, (c, t) in p.items()},
+        # per program: (calls per sync, mean ns per call, ns per sync)
+        "progs": {n: (c / calls, t / c, t / calls)
+                  for n, (c, t) in p.items()},
     }
 
 
@@ -145,9 +147,6 @@ def main():
         "%.0f ns |" % (med("fentry", "sync_ns"), med("kprobe", "sync_ns")),
         "| BPF time per sync (bpf_stats) | %.0f ns | %.0f ns |" % (
             med("fentry", "bpf_per_sync_ns"), med("kprobe", "bpf_per_sync_ns")),
-        "| BPF time per walk frame | %.0f ns | %.0f ns |" % (
-            med("fentry", "bpf_per_frame_ns"),
-            med("kprobe", "bpf_per_frame_ns")),
         "| **BPF time / sync time** | **%.1f%%** | **%.1f%%** |" % (
             100 * med("fentry", "bpf_share"), 100 * med("kprobe", "bpf_share")),
         "| whole kvmwalk run (VM set-up included) / no agent | %.2f | %.2f |"
@@ -155,17 +154,21 @@ def main():
         "| mean sync duration / fentry's | 1.000 | %.3f |" % (
             med("kprobe", "sync_ns") / med("fentry", "sync_ns")),
         "",
-        "Mean run time of each program (ns, emulated):",
+        "Where the BPF time goes, per program (emulated ns):",
         "",
-        "| program | mean ns | | program | mean ns |",
-        "| --- | --- | --- | --- | --- |",
+        "| mode | program | calls per sync | ns per call | ns per sync | "
+        "share of BPF time |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    names = {m: sorted({n for r in res[m] for n in r["progs"]})
-             for m in MODES}
-    for a, b in zip(names["fentry"], names["kprobe"]):
-        lines.append("| %s | %.0f | | %s | %.0f |" % (
-            a, statistics.median(r["progs"].get(a, 0) for r in res["fentry"]),
-            b, statistics.median(r["progs"].get(b, 0) for r in res["kprobe"])))
+    for mode in MODES:
+        names = sorted({n for r in res[mode] for n in r["progs"]})
+        total = med(mode, "bpf_per_sync_ns")
+        for n in names:
+            calls, per_call, per_sync = (
+                statistics.median(r["progs"].get(n, (0, 0, 0))[k]
+                                  for r in res[mode]) for k in range(3))
+            lines.append("| %s | %s | %.1f | %.0f | %.0f | %.0f%% |" % (
+                mode, n, calls, per_call, per_sync, 100 * per_sync / total))
     out = os.path.join(REPO, "build", "bench", "overhead.md")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:

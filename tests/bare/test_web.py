@@ -10,7 +10,7 @@ in; basic auth answers 401 with a Basic challenge to a wrong or missing
 password.  Bad files stop start-up with one line naming the file; SIGHUP
 re-reads the file on the same port and keeps the old settings when the new
 ones are bad.  Idle half-open connections and slowloris clients from
-several addresses do not keep a scrape out, and the server hangs up on
+several addresses, plain or TLS, do not keep a scrape out, and the server hangs up on
 each of them; an oversized header gets an error, not a crash.
 """
 
@@ -337,6 +337,32 @@ class WebConfig(unittest.TestCase):
         self.assertEqual((rc, code), (0, 200))
         self.assertIsNone(a.proc.poll())
         self.assertEqual(a.stop(), 0, a.stderr())
+
+    def test_silent_tls_clients_do_not_starve_a_scrape(self):
+        # connections that never send a ClientHello, from more addresses
+        # than the per-address limit stops and more than the server's
+        # slots: the handshake of a scraper that arrives later still runs
+        a = self.agent(self.TLS)
+        socks = []
+        try:
+            for i in range(SLOWLORIS):
+                try:
+                    socks.append(socket.create_connection(
+                        ("127.0.0.1", a.port), timeout=5,
+                        source_address=("127.0.0.%d" % (3 + i % 5), 0)))
+                except OSError:
+                    pass
+            self.assertEqual(len(socks), SLOWLORIS)
+            time.sleep(1)
+            rc, code, _, body = curl("--max-time", "5", *self.ca(), a.url())
+            self.assertEqual((rc, code), (0, 200))
+            n = select(parse_metrics(body),
+                       "kvm_unsync_http_connections_closed_total",
+                       reason="evicted")
+            self.assertGreater(n[0], 0)
+        finally:
+            for s in socks:
+                s.close()
 
     def test_slow_clients_do_not_starve_a_scrape(self):
         a = self.agent("{}\n", "plain.yml")

@@ -10,8 +10,8 @@ in; basic auth answers 401 with a Basic challenge to a wrong or missing
 password.  Bad files stop start-up with one line naming the file; SIGHUP
 re-reads the file on the same port and keeps the old settings when the new
 ones are bad.  Idle half-open connections and slowloris clients from
-several addresses, plain or TLS, do not keep a scrape out, and the server hangs up on
-each of them; an oversized header gets an error, not a crash.
+several addresses, plain or TLS, do not keep a scrape out, and the server
+hangs up on each of them; an oversized header gets an error, not a crash.
 """
 
 import ctypes

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -654,38 +655,30 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 static struct MHD_Daemon *start_daemon(struct http_server *srv,
 				       struct tls_run *tls)
 {
-	unsigned int flags = srv->mhd_flags;
+	/*
+	 * What both kinds of daemon take.  In an option array a callback
+	 * goes in .value and its closure in .ptr_value.
+	 */
+	struct MHD_OptionItem common[] = {
+		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
+		{ MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL },
+		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		  HTTP_PER_IP_CONNECTION_LIMIT, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		  HTTP_CONNECTION_MEMORY_LIMIT, NULL },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, tls },
+		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, tls },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 
 	if (!tls->cert)
-		return MHD_start_daemon(flags, 0, NULL, NULL, handle, tls,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-				MHD_OPTION_CONNECTION_LIMIT,
-				(unsigned int)HTTP_CONNECTION_LIMIT,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-				(unsigned int)HTTP_PER_IP_CONNECTION_LIMIT,
-				MHD_OPTION_CONNECTION_TIMEOUT,
-				(unsigned int)HTTP_CONNECTION_TIMEOUT,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				(size_t)HTTP_CONNECTION_MEMORY_LIMIT,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-				tls,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, tls,
-				MHD_OPTION_END);
-	return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handle, tls,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-				MHD_OPTION_CONNECTION_LIMIT,
-				(unsigned int)HTTP_CONNECTION_LIMIT,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-				(unsigned int)HTTP_PER_IP_CONNECTION_LIMIT,
-				MHD_OPTION_CONNECTION_TIMEOUT,
-				(unsigned int)HTTP_CONNECTION_TIMEOUT,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				(size_t)HTTP_CONNECTION_MEMORY_LIMIT,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-				tls,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, tls,
+		return MHD_start_daemon(srv->mhd_flags, 0, NULL, NULL, handle,
+					tls, MHD_OPTION_ARRAY, common,
+					MHD_OPTION_END);
+	return MHD_start_daemon(srv->mhd_flags | MHD_USE_TLS, 0, NULL, NULL,
+				handle, tls, MHD_OPTION_ARRAY, common,
 				MHD_OPTION_HTTPS_MEM_CERT, tls->cert,
 				MHD_OPTION_HTTPS_MEM_KEY, tls->key,
 				MHD_OPTION_HTTPS_PRIORITIES, tls->priorities,

@@ -36,7 +36,7 @@ suite() {
 suite "unit (C)" make -s unit-test
 suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_model_patched.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
-	tests/bare/test_web.py
+	tests/bare/test_web.py tests/bare/test_alerts.py
 # Reliability: every libFuzzer harness for KUE_FUZZ_TIME s (30), the unit
 # tests and a soak with the ASan+UBSan build (build/san), valgrind too.
 suite "fuzz" bash tests/fuzz/run.sh

@@ -440,11 +440,6 @@ static struct conn_guard_conn *guarded(struct MHD_Connection *conn)
 	return ci ? ci->socket_context : NULL;
 }
 
-static void guard_request(struct http_server *srv, struct MHD_Connection *conn)
-{
-	conn_guard_request(srv->guard, guarded(conn));
-}
-
 /* A request answered, or given up: its connection may wait for the next. */
 static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **req_ctx, enum MHD_RequestTerminationCode toe)
@@ -468,7 +463,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_ctx;
-	guard_request(srv, conn);
+	conn_guard_request(srv->guard, guarded(conn));	/* headers are in */
 	if (!client_cert_ok(tls, conn))
 		return MHD_NO;	/* close, no answer */
 	if (!authorized(srv, conn))

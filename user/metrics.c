@@ -65,27 +65,32 @@ static void render_sync_calls(struct strbuf *b, const struct snapshot *s,
 	}
 }
 
-static void render_walks(struct strbuf *b, const struct snapshot *s,
-			 const char *const *names)
+/*
+ * A per-VM counter with a value per walk context and per second label:
+ * field_off is a __u64 [CTX_MAX][nr] array in struct vm_stats, whose
+ * second index is named label, with values vals.
+ */
+static void render_per_ctx_by(struct strbuf *b, const struct snapshot *s,
+			      const char *const *names, const char *n,
+			      const char *help, size_t field_off,
+			      const char *label, const char *const *vals,
+			      int nr)
 {
-	const char *n = M("walks_total");
 	struct vm_labels v;
+	const __u64 *a;
 	size_t i;
-	int c, r;
+	int c, k;
 
-	prom_family(b, n, "counter",
-		    "Top-level mmu_unsync_walk calls, by context (sync: inside "
-		    "mmu_sync_children, zap: elsewhere) and result (enospc: "
-		    "the page vector filled).");
+	prom_family(b, n, "counter", help);
 	for (i = 0; i < nr_vms(s); i++) {
 		vm_labels(&v, s, names, i);
+		a = (const __u64 *)((const char *)&s->vms[i].stats + field_off);
 		for (c = 0; c < CTX_MAX; c++) {
 			v.l[2] = (struct prom_label){ "context", ctx_names[c] };
-			for (r = 0; r < WALK_RESULT_MAX; r++) {
-				v.l[3] = (struct prom_label){ "result",
-							      walk_results[r] };
+			for (k = 0; k < nr; k++) {
+				v.l[3] = (struct prom_label){ label, vals[k] };
 				prom_sample_u64(b, n, NULL, v.l, 4,
-						s->vms[i].stats.walks[c][r]);
+						a[c * nr + k]);
 			}
 		}
 	}
@@ -113,32 +118,6 @@ static void render_per_ctx(struct strbuf *b, const struct snapshot *s,
 	}
 }
 
-static void render_clears(struct strbuf *b, const struct snapshot *s,
-			  const char *const *names)
-{
-	const char *n = M("bitmap_clears_total");
-	struct vm_labels v;
-	size_t i;
-	int c, site;
-
-	prom_family(b, n, "counter",
-		    "unsync_child_bitmap bits cleared, by context and by site "
-		    "(walk: in __mmu_unsync_walk, clear_parents: in "
-		    "mmu_pages_clear_parents).");
-	for (i = 0; i < nr_vms(s); i++) {
-		vm_labels(&v, s, names, i);
-		for (c = 0; c < CTX_MAX; c++) {
-			v.l[2] = (struct prom_label){ "context", ctx_names[c] };
-			for (site = 0; site < SITE_MAX; site++) {
-				v.l[3] = (struct prom_label){ "site",
-							      site_names[site] };
-				prom_sample_u64(b, n, NULL, v.l, 4,
-						s->vms[i].stats.clears[c][site]);
-			}
-		}
-	}
-}
-
 /* A per-VM counter with one value. */
 static void render_per_vm(struct strbuf *b, const struct snapshot *s,
 			  const char *const *names, const char *n,
@@ -161,7 +140,12 @@ static void render_vm_families(struct strbuf *b, const struct snapshot *s,
 			       const char *const *names)
 {
 	render_sync_calls(b, s, names);
-	render_walks(b, s, names);
+	render_per_ctx_by(b, s, names, M("walks_total"),
+			  "Top-level mmu_unsync_walk calls, by context (sync: "
+			  "inside mmu_sync_children, zap: elsewhere) and result "
+			  "(enospc: the page vector filled).",
+			  offsetof(struct vm_stats, walks), "result",
+			  walk_results, WALK_RESULT_MAX);
 	render_per_ctx(b, s, names, M("walk_frames_total"),
 		       "__mmu_unsync_walk frames, recursion included.",
 		       offsetof(struct vm_stats, frames));
@@ -172,7 +156,12 @@ static void render_vm_families(struct strbuf *b, const struct snapshot *s,
 	render_per_ctx(b, s, names, M("walk_leaves_total"),
 		       "Unsync pages the walks handed to their caller.",
 		       offsetof(struct vm_stats, leaves));
-	render_clears(b, s, names);
+	render_per_ctx_by(b, s, names, M("bitmap_clears_total"),
+			  "unsync_child_bitmap bits cleared, by context and by "
+			  "site (walk: in __mmu_unsync_walk, clear_parents: in "
+			  "mmu_pages_clear_parents).",
+			  offsetof(struct vm_stats, clears), "site", site_names,
+			  SITE_MAX);
 	render_per_vm(b, s, names, M("pages_unsynced_total"),
 		      "Shadow pages marked unsync (kvmmmu:kvm_mmu_unsync_page).",
 		      offsetof(struct vm_stats, pages_unsynced));

@@ -10,14 +10,12 @@
 #   metrics MODE N the agent's scrape before (.0) and after (.1) it
 #   progs MODE N   bpftool -j prog show, before (.0) and after (.1) it:
 #                  run_cnt and run_time_ns
-ADDR=127.0.0.1:10190
 WORKLOAD="--tables 40 --rounds ${BENCH_ROUNDS:-20}"
 . /lib/kue-scenario.sh
-scrape() { wget -q -O - "http://$ADDR/metrics"; }
 
 # workload NAME: one run as VM NAME, its output in /tmp/kvmwalk.out
 workload() {
-	# SCHED_FIFO: see tests/vm/scenarios/agent.sh.
+	# SCHED_FIFO: see walk() in tests/vm/scenarios/lib.sh.
 	chrt -f 50 kvmwalk -name "guest=$1" $WORKLOAD >/tmp/kvmwalk.out 2>&1
 }
 snapshot() {

@@ -235,29 +235,14 @@ mkdir -p "$root/bin" "$root/etc"
 cp "$scenario" "$root/scenario"
 chmod 755 "$root/scenario"
 
-# Copy $1 to $root$2, following symlinks: the VM gets real files.
-put() {
-	mkdir -p "$root$(dirname "$2")"
-	cp -L "$1" "$root$2"
-}
+# put, put_bin
+. "$here/put.sh"
 
 for bin in "$@"; do
 	[ -f "$bin" ] || die "no such binary $bin"
-	put "$bin" "/bin/${bin##*/}"
+	put_bin "$bin" "/bin/${bin##*/}" ||
+		die "$bin: cannot copy it, or ldd reports missing libraries"
 	chmod 755 "$root/bin/${bin##*/}"
-	# ldd fails on static binaries and scripts: then there is nothing to add.
-	libs=$(ldd "$bin" 2>/dev/null) || continue
-	if echo "$libs" | grep -q 'not found'; then
-		die "$bin: ldd reports missing libraries"
-	fi
-	echo "$libs" | while read -r a b c _; do
-		case $a in
-		/*) lib=$a ;;                  # the loader, by absolute path
-		*) [ "$b" = "=>" ] || continue
-		   case $c in /*) lib=$c ;; *) continue ;; esac ;;
-		esac
-		[ -e "$root$lib" ] || put "$lib" "$lib"
-	done
 done
 
 printf '%s' "$files" | while IFS= read -r spec; do

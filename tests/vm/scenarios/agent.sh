@@ -15,14 +15,9 @@
 # ("name:arg,arg;name:arg" with commas for spaces), KUE_TRACE (syncs|frames).
 
 PIN=/sys/fs/bpf/kvm_unsync
-ADDR=127.0.0.1:10190
 T=/sys/kernel/tracing
 
 . /lib/kue-scenario.sh
-
-scrape() {
-	wget -q -O - "http://$ADDR/metrics"
-}
 
 begin check
 kvm-unsync-exporter --check --attach="$KUE_MODE" 2>&1
@@ -45,19 +40,10 @@ for spec in $KUE_SHAPES; do
 	args=$(echo "${spec#*:}" | tr ',' ' ')
 	echo >$T/trace
 	IFS=' '
-	# SCHED_FIFO: no tick sets need_resched under the VMM, so a
-	# can_yield=false sync never gives up with -EINTR half-way.  That
-	# is the scheduler's choice, not the walk's, and the model cannot
-	# predict it (seen under SCHED_OTHER: one -EINTR in a few runs).
 	# shellcheck disable=SC2086
-	chrt -f 50 kvmwalk -name "guest=$name" $args >/tmp/kvmwalk.out 2>&1
-	rc=$?
+	walk "$name" $args
 	IFS=';'
 	pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
-	begin "shape $name"
-	cat /tmp/kvmwalk.out
-	echo "rc=$rc"
-	end "shape $name"
 	begin "tp $name"
 	echo "sync_page=$(grep -c -- "-$pid .*kvm_mmu_sync_page:" $T/trace)"
 	echo "unsync_page=$(grep -c -- "-$pid .*kvm_mmu_unsync_page:" $T/trace)"

@@ -1,5 +1,9 @@
 # Sourced by the lab scenarios (lab.py installs it as /lib/kue-scenario.sh).
 
+# Where the agent serves in every scenario (one may set its own first).
+ADDR=${ADDR:-127.0.0.1:10190}
+scrape() { wget -q -O - "http://$ADDR/metrics"; }
+
 # The blocks lab.sections() reads back on the host.
 begin() { echo "=== BEGIN $1 ==="; }
 end() { echo "=== END $1 ==="; }
@@ -32,4 +36,21 @@ threads() {
 		echo "tid=${t##*/} comm=$(cat "$t/comm")"
 		grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' "$t/status"
 	done
+}
+
+# walk NAME [ARGS...]: kvmwalk ARGS as VM "NAME"; its output (also left in
+# /tmp/kvmwalk.out) and exit code in section "shape NAME".  SCHED_FIFO: no
+# tick sets need_resched under the VMM, so a can_yield=false sync never
+# gives up with -EINTR half-way.  That is the scheduler's choice, not the
+# walk's, and the model cannot predict it (seen under SCHED_OTHER: one
+# -EINTR in a few runs).
+walk() {
+	_w_name=$1
+	shift
+	chrt -f 50 kvmwalk -name "guest=$_w_name" "$@" >/tmp/kvmwalk.out 2>&1
+	_w_rc=$?
+	begin "shape $_w_name"
+	cat /tmp/kvmwalk.out
+	echo "rc=$_w_rc"
+	end "shape $_w_name"
 }

@@ -17,10 +17,8 @@
 #   rmmod kvm attached  rmmod kvm's exit code while the daemon runs
 #   shutdown         exit code after SIGTERM, pins left, the daemon's stderr
 #   rmmod kvm stopped   rmmod kvm's exit code after it stopped
-ADDR=127.0.0.1:10190
 PIN=/sys/fs/bpf/kvm_unsync
 . /lib/kue-scenario.sh
-scrape() { wget -q -O - "http://$ADDR/metrics"; }
 attached() {
 	scrape 2>/dev/null | grep -qE \
 		'^kvm_unsync_probe_attached\{probe="__mmu_unsync_walk",mode="(fentry|kprobe)"\} 1$'
@@ -67,13 +65,7 @@ begin "attached threads"
 threads $AGENT
 end "attached threads"
 
-# SCHED_FIFO: see agent.sh.
-chrt -f 50 kvmwalk -name guest=late --tables 8 >/tmp/kvmwalk.out 2>&1
-rc=$?
-begin "shape late"
-cat /tmp/kvmwalk.out
-echo "rc=$rc"
-end "shape late"
+walk late --tables 8
 begin "metrics late"
 scrape
 end "metrics late"
@@ -87,12 +79,7 @@ echo "rmmod_rc=$?"
 load-kvm
 echo "load_rc=$?"
 end "reload kvm_amd"
-chrt -f 50 kvmwalk -name guest=reloaded --tables 8 >/tmp/kvmwalk.out 2>&1
-rc=$?
-begin "shape reloaded"
-cat /tmp/kvmwalk.out
-echo "rc=$rc"
-end "shape reloaded"
+walk reloaded --tables 8
 begin "metrics reloaded"
 scrape
 end "metrics reloaded"

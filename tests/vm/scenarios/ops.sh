@@ -8,19 +8,8 @@
 #   metrics gone   two scrapes later: a, b, c published and dropped
 #   metrics d      after d
 #   shutdown       exit code, pins left, seconds from SIGTERM to exit
-ADDR=127.0.0.1:10190
 PIN=/sys/fs/bpf/kvm_unsync
 . /lib/kue-scenario.sh
-scrape() { wget -q -O - "http://$ADDR/metrics"; }
-walk() {
-	# SCHED_FIFO: see agent.sh.
-	chrt -f 50 kvmwalk -name "guest=$1" --tables 8 >/tmp/kvmwalk.out 2>&1
-	rc=$?
-	begin "shape $1"
-	cat /tmp/kvmwalk.out
-	echo "rc=$rc"
-	end "shape $1"
-}
 
 kvm-unsync-exporter --attach=fentry --max-vms=1 \
 	--web.listen-address="$ADDR" >/dev/null 2>/tmp/agent.err &
@@ -30,9 +19,9 @@ begin threads
 threads $AGENT
 end threads
 
-walk a
-walk b
-walk c
+walk a --tables 8
+walk b --tables 8
+walk c --tables 8
 begin "metrics abc"
 scrape
 end "metrics abc"
@@ -40,7 +29,7 @@ scrape >/dev/null
 begin "metrics gone"
 scrape
 end "metrics gone"
-walk d
+walk d --tables 8
 begin "metrics d"
 scrape
 end "metrics d"

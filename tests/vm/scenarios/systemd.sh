@@ -5,7 +5,7 @@
 #   units          state of the socket and service, the status line the
 #                  agent sent with READY=1, the fd systemd passed
 #   threads        each thread's capabilities, under the unit's bounds
-#   shape 8        a kvmwalk run (--tables 8) through the socket's port
+#   shape sd       a kvmwalk run (--tables 8)
 #   metrics        a scrape after it
 #   reload         systemctl reload (SIGHUP), the service still running
 #   stop           systemctl stop: result, exit status, pins left, the
@@ -16,7 +16,6 @@
 U=kvm-unsync-exporter
 PIN=/sys/fs/bpf/kvm_unsync
 . /lib/kue-scenario.sh
-scrape() { wget -q -O - "http://127.0.0.1:10190/metrics"; }
 # show UNIT: "UNIT Key=Value" lines
 show() {
 	systemctl --no-pager show -p ActiveState -p SubState -p Result -p MainPID \
@@ -35,13 +34,7 @@ begin threads
 threads $pid
 end threads
 
-# SCHED_FIFO: see agent.sh.
-chrt -f 50 kvmwalk -name guest=sd --tables 8 >/tmp/kvmwalk.out 2>&1
-rc=$?
-begin "shape 8"
-cat /tmp/kvmwalk.out
-echo "rc=$rc"
-end "shape 8"
+walk sd --tables 8
 begin metrics
 scrape
 end metrics

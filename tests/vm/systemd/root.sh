@@ -28,30 +28,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/kue-systemd-root.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root=$work/root
 
-# $1 at the same path in the tree ($2: another path), real files.
-put() {
-	mkdir -p "$root$(dirname "${2:-$1}")"
-	cp -L "$1" "$root${2:-$1}"
-}
+# put, put_bin
+. "$here/../put.sh"
 
-# A binary and every library ldd names, at the paths ldd prints.
-put_bin() {
-	put "$1" "${2:-$1}"
-	ldd "$1" | while read -r a b c _; do
-		case $a in
-		/*) lib=$a ;;
-		*) [ "$b" = "=>" ] || continue
-		   case $c in /*) lib=$c ;; *) continue ;; esac ;;
-		esac
-		[ -e "$root$lib" ] || put "$lib"
-	done
-}
-
-put_bin /lib/systemd/systemd
-put_bin /lib/systemd/systemd-journald
-put_bin /bin/systemctl
-put_bin /bin/journalctl
-put_bin "$agent" /usr/local/sbin/kvm-unsync-exporter
+for b in /lib/systemd/systemd /lib/systemd/systemd-journald /bin/systemctl \
+	 /bin/journalctl; do
+	put_bin "$b" || die "cannot copy $b and its libraries"
+done
+put_bin "$agent" /usr/local/sbin/kvm-unsync-exporter ||
+	die "cannot copy $agent and its libraries"
 
 # The targets the units' default dependencies name, and the journal.
 for u in basic.target sysinit.target sockets.target paths.target \

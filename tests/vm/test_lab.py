@@ -166,15 +166,50 @@ SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
                "leaves", "clears_walk", "clears_parents", "max_nr")
 
 
-class LabRun:
-    """What every lab run must show, whatever it ran: the scenario ended
-    well, the kernel logged no warning, the agent exited cleanly."""
+class LabSections:
+    """For a TestCase whose setUpClass set sec (lab.sections() of its run)
+    and rc, and may set last_log (else lab's, the newest run's)."""
 
     def section(self, name):
         if name not in self.sec:
             self.fail("lab printed no '%s' section (rc=%s); log: %s" %
-                      (name, self.rc, lab.last_log))
+                      (name, self.rc, getattr(self, "last_log",
+                                              lab.last_log)))
         return self.sec[name]
+
+    def pid_of(self, name):
+        """The pid of the kvmwalk run in section "shape NAME", which must
+        have succeeded."""
+        text = self.section("shape " + name)
+        self.assertEqual(kv_lines(text).get("rc"), "0", text)
+        return int(text.split("pid=")[1].split()[0])
+
+    def assert_capless(self, threads):
+        """Every thread of thread_caps(): no capability, no_new_privs."""
+        for tid, (comm, st) in threads.items():
+            for f in ("CapPrm", "CapEff", "CapBnd"):
+                self.assertEqual(int(st[f], 16), 0, (comm, f, st))
+            self.assertEqual(st["NoNewPrivs"], "1", comm)
+
+    def assert_walk_hooks_attached(self, samples):
+        """Each walk hook attached once, all in one mode (fentry or
+        kprobe): that mode."""
+        modes = set()
+        for hook in WALK_HOOKS:
+            got = [(dict(lbl)["mode"], v) for (n, lbl), v in samples.items()
+                   if n == "kvm_unsync_probe_attached" and
+                   dict(lbl)["probe"] == hook]
+            self.assertEqual(len(got), 1, got)
+            self.assertIn(got[0][0], ("fentry", "kprobe"), hook)
+            self.assertEqual(got[0][1], 1, hook)
+            modes.add(got[0][0])
+        self.assertEqual(len(modes), 1, modes)
+        return modes.pop()
+
+
+class LabRun(LabSections):
+    """What every lab run must show, whatever it ran: the scenario ended
+    well, the kernel logged no warning, the agent exited cleanly."""
 
     def test_scenario_ran(self):
         self.assertEqual(self.rc, 0, "lab log: %s" % lab.last_log)
@@ -218,12 +253,6 @@ class LabMode(LabRun):
         cls.records = [json.loads(line) for line in
                        cls.sec.get("trace", "").splitlines()
                        if line.startswith("{")]
-
-    def pid_of(self, name):
-        out = kv_lines(self.section("shape " + name))
-        self.assertEqual(out.get("rc"), "0", self.section("shape " + name))
-        text = self.section("shape " + name)
-        return int(text.split("pid=")[1].split()[0])
 
     def test_check_reports_mode(self):
         text = self.section("check")
@@ -490,39 +519,21 @@ class LabNoKvm(LabRun, unittest.TestCase):
         need = (1 << CAP_BPF) | (1 << CAP_PERFMON) | (1 << CAP_SYS_ADMIN)
         main = t[pid][1]
         self.assertEqual(int(main["CapEff"], 16) & need, need, main)
-        http = [st for tid, (comm, st) in t.items() if tid != pid]
-        for st in http:
-            for f in ("CapPrm", "CapEff", "CapBnd"):
-                self.assertEqual(int(st[f], 16), 0, (f, st))
-            self.assertEqual(st["NoNewPrivs"], "1")
+        self.assert_capless({tid: v for tid, v in t.items() if tid != pid})
 
     def test_attaches_once_loaded_then_drops_all(self):
         s = parse_metrics(self.section("attached"))
-        modes = set()
-        for hook in WALK_HOOKS:
-            got = [(dict(lbl)["mode"], v) for (n, lbl), v in s.items()
-                   if n == "kvm_unsync_probe_attached" and
-                   dict(lbl)["probe"] == hook]
-            self.assertEqual(len(got), 1, got)
-            self.assertIn(got[0][0], ("fentry", "kprobe"), hook)
-            self.assertEqual(got[0][1], 1, hook)
-            modes.add(got[0][0])
+        self.assert_walk_hooks_attached(s)
         for tp in ("kvm_mmu_sync_page", "kvm_mmu_unsync_page"):
             self.assertEqual(select(s, "kvm_unsync_probe_attached", probe=tp,
                                     mode="tracepoint"), [1], tp)
-        self.assertEqual(len(modes), 1, modes)
         self.assertIn("KVM loaded: attaching", self.section("shutdown"))
         pid, t = thread_caps(self.section("attached threads"))
         self.assertEqual(len(t), 4, t)
-        for tid, (comm, st) in t.items():
-            for f in ("CapPrm", "CapEff", "CapBnd"):
-                self.assertEqual(int(st[f], 16), 0, (comm, f, st))
-            self.assertEqual(st["NoNewPrivs"], "1", comm)
+        self.assert_capless(t)
 
     def test_late_vm_counted_as_the_model_predicts(self):
-        text = self.section("shape late")
-        self.assertEqual(kv_lines(text).get("rc"), "0", text)
-        pid = text.split("pid=")[1].split()[0]
+        pid = str(self.pid_of("late"))
         want = model("--tables 8")
         s = parse_metrics(self.section("metrics late"))
         for r in ("ok", "eintr"):
@@ -536,17 +547,11 @@ class LabNoKvm(LabRun, unittest.TestCase):
     def test_vendor_module_reloaded_under_it_still_counted(self):
         kv = kv_lines(self.section("reload kvm_amd"))
         self.assertEqual((kv.get("rmmod_rc"), kv.get("load_rc")), ("0", "0"))
-        text = self.section("shape reloaded")
-        self.assertEqual(kv_lines(text).get("rc"), "0", text)
-        pid = text.split("pid=")[1].split()[0]
         s = parse_metrics(self.section("metrics reloaded"))
-        got = agent_figures(s, pid)
+        got = agent_figures(s, self.pid_of("reloaded"))
         want = model("--tables 8")
         self.assertEqual(got, {k: want[k] for k in got})
-        for hook in WALK_HOOKS:
-            self.assertEqual(sum(v for (n, lbl), v in s.items()
-                                 if n == "kvm_unsync_probe_attached" and
-                                 dict(lbl)["probe"] == hook), 1, hook)
+        self.assert_walk_hooks_attached(s)
 
     def test_kvm_module_held_until_it_stops(self):
         # its programs hold kvm.ko: no probe can vanish under it unseen

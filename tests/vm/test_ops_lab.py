@@ -30,7 +30,7 @@ import test_lab as tl  # noqa: E402
 from promtext import parse_metrics, select  # noqa: E402
 
 
-class LabOps(unittest.TestCase):
+class LabOps(tl.LabSections, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         for path in (tl.AGENT, tl.KVMWALK, tl.CHRT):
@@ -39,31 +39,21 @@ class LabOps(unittest.TestCase):
         cls.rc, cls.log = lab.run_scenario(
             os.path.join(HERE, "scenarios", "ops.sh"),
             [tl.AGENT, tl.KVMWALK, tl.CHRT], timeout=300)
+        cls.last_log = lab.last_log
         cls.sec = lab.sections(cls.log)
         cls.want = tl.model("--tables 8")
 
-    def section(self, name):
-        if name not in self.sec:
-            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
-                      (name, self.rc, lab.last_log))
-        return self.sec[name]
-
     def pid(self, name):
-        text = self.section("shape " + name)
-        self.assertEqual(tl.kv_lines(text).get("rc"), "0", text)
-        return text.split("pid=")[1].split()[0]
+        return str(self.pid_of(name))
 
     def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, lab.last_log)
+        self.assertEqual(self.rc, 0, self.last_log)
 
     def test_every_thread_capless(self):
         pid, t = tl.thread_caps(self.section("threads"))
         # main, libmicrohttpd's, kue-capless and kue-http-guard
         self.assertEqual(len(t), 4, t)
-        for tid, (comm, st) in t.items():
-            for f in ("CapPrm", "CapEff", "CapBnd"):
-                self.assertEqual(int(st[f], 16), 0, (comm, f))
-            self.assertEqual(st["NoNewPrivs"], "1", comm)
+        self.assert_capless(t)
 
     def test_first_vm_labelled_others_folded(self):
         a, b, c = self.pid("a"), self.pid("b"), self.pid("c")

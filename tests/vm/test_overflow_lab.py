@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import lab  # noqa: E402
 from promtext import parse_metrics, select  # noqa: E402
-from test_lab import agent_figures, kv_lines, model  # noqa: E402
+from test_lab import LabSections, agent_figures, kv_lines, model  # noqa: E402
 
 AGENT = os.environ.get("KUE_AGENT") or os.path.join(REPO, "build",
                                                     "kvm-unsync-exporter")
@@ -58,7 +58,7 @@ def produced(p, vms):
             + sum(p["frames"].values()) + vms)
 
 
-class Overflow(unittest.TestCase):
+class Overflow(LabSections, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -82,12 +82,6 @@ class Overflow(unittest.TestCase):
                 f = kv_lines("\n".join(line.split(" args=")[0].split()[2:]))
                 cls.runs.append((f["name"], f["pid"], f["rc"]))
         cls.p = model(SHAPE)
-
-    def section(self, name):
-        if name not in self.sec:
-            self.fail("overflow printed no '%s' section (rc=%s); log: %s" %
-                      (name, self.rc, self.last_log))
-        return self.sec[name]
 
     def final(self):
         return parse_metrics(self.section("metrics final"))

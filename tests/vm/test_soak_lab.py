@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import lab  # noqa: E402
 from promtext import parse_metrics, select  # noqa: E402
-from test_lab import agent_figures, kv_lines, model  # noqa: E402
+from test_lab import LabSections, agent_figures, kv_lines, model  # noqa: E402
 
 AGENT = os.environ.get("KUE_AGENT") or os.path.join(REPO, "build",
                                                     "kvm-unsync-exporter")
@@ -65,7 +65,7 @@ def records(p):
     return sum(p["sync_calls"].values()) + sum(p["walks"]["zap"].values())
 
 
-class SoakLab(unittest.TestCase):
+class SoakLab(LabSections, unittest.TestCase):
     agent = AGENT
     env = {}
     scrapes = SCRAPES
@@ -105,12 +105,6 @@ class SoakLab(unittest.TestCase):
             if args not in cache:
                 cache[args] = model(args)
             cls.predicted.append(cache[args])
-
-    def section(self, name):
-        if name not in self.sec:
-            self.fail("soak printed no '%s' section (rc=%s); log: %s" %
-                      (name, self.rc, self.last_log))
-        return self.sec[name]
 
     def final(self):
         return parse_metrics(self.section("metrics final"))

@@ -49,7 +49,7 @@ def unit_props(text):
     return out
 
 
-class LabSystemd(unittest.TestCase):
+class LabSystemd(tl.LabSections, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         for path in (tl.AGENT, tl.KVMWALK, tl.CHRT, SYSTEMD):
@@ -65,16 +65,11 @@ class LabSystemd(unittest.TestCase):
             files=[(tar, "/systemd-root.tar"),
                    (os.path.join(HERE, "systemd", "boot.sh"),
                     "/bin/kue-systemd-boot")])
+        cls.last_log = lab.last_log
         cls.sec = lab.sections(cls.log)
 
-    def section(self, name):
-        if name not in self.sec:
-            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
-                      (name, self.rc, lab.last_log))
-        return self.sec[name]
-
     def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, lab.last_log)
+        self.assertEqual(self.rc, 0, self.last_log)
 
     def test_kernel_stayed_healthy(self):
         dmesg = self.section("dmesg")
@@ -103,22 +98,12 @@ class LabSystemd(unittest.TestCase):
         pid, t = tl.thread_caps(self.section("threads"))
         # main, libmicrohttpd's, kue-capless and kue-http-guard
         self.assertEqual(len(t), 4, t)
-        for tid, (comm, st) in t.items():
-            for f in ("CapPrm", "CapEff", "CapBnd"):
-                self.assertEqual(int(st[f], 16), 0, (comm, f))
-            self.assertEqual(st["NoNewPrivs"], "1", comm)
+        self.assert_capless(t)
 
     def test_hardened_agent_attaches_and_counts_as_the_model(self):
         s = parse_metrics(self.section("metrics"))
-        for hook in tl.WALK_HOOKS:
-            got = [v for (n, lbl), v in s.items()
-                   if n == "kvm_unsync_probe_attached" and
-                   dict(lbl)["probe"] == hook and v == 1]
-            self.assertEqual(got, [1], hook)
-        shape = self.section("shape 8")
-        self.assertEqual(tl.kv_lines(shape).get("rc"), "0", shape)
-        pid = shape.split("pid=")[1].split()[0]
-        got = tl.agent_figures(s, pid)
+        self.assert_walk_hooks_attached(s)
+        got = tl.agent_figures(s, self.pid_of("sd"))
         want = tl.model("--tables 8")
         self.assertEqual(got, {k: want[k] for k in got})
         self.assertGreater(got["sync_calls"]["ok"], 0)
@@ -153,12 +138,8 @@ class LabSystemd(unittest.TestCase):
         svc = unit_props(text)[SERVICE]
         self.assertEqual(svc["ActiveState"], "active", text)
         self.assertNotEqual(svc["MainPID"], first)
-        s = parse_metrics(self.section("reactivated"))
-        for hook in tl.WALK_HOOKS:
-            got = [v for (n, lbl), v in s.items()
-                   if n == "kvm_unsync_probe_attached" and
-                   dict(lbl)["probe"] == hook]
-            self.assertIn(1, got, hook)
+        self.assert_walk_hooks_attached(
+            parse_metrics(self.section("reactivated")))
         self.assertEqual(self.section("journal").count(
             "on the socket systemd passed"), 2)
 

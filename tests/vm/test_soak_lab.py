@@ -2,7 +2,7 @@
 """Soak the agent in the lab: thousands of scrapes while VMs come and go.
 
 tests/vm/scenarios/soak.sh runs the agent on the lab's shadow-paging KVM
-and, in two phases under the same load, four busybox wget loops (ten
+and, in three phases under the same load, four busybox wget loops (ten
 scrapes per wget), two slow clients (each request sent in two halves a
 second apart) and one client that connects and sends nothing, while
 kvmwalk VMs run one after another (KUE_SOAK_RUNS runs, two shapes taken
@@ -16,8 +16,9 @@ of requests):
   - the global figures (histogram counts and buckets, ring-buffer records)
     equal the sum of the predictions; no ring-buffer drop, no anomaly;
   - every VM dropped at the end, clean SIGTERM exit;
-  - RSS flat: the second phase ends less than 10% above the first (the
-    same load again: a leak per scrape, connection or VM would show);
+  - RSS flat: the last phase ends less than 10% above the one before (the
+    same load again: a leak per scrape, connection or VM grows it in every
+    phase; the allocator's high-water mark after a burst moves once, early);
   - no sanitizer report in the agent's stderr (with the ASan+UBSan build,
     LeakSanitizer runs at exit: class SoakLabSan).
 
@@ -53,7 +54,7 @@ WARMUP = 100            # scrapes before the first RSS reading
 SCRAPERS = 4
 SCRAPES = 500           # per scraper and phase
 SLOW = 2
-RSS_GROWTH = 0.10       # second phase vs first
+RSS_GROWTH = 0.10       # last phase vs the one before
 CTX = ("sync", "zap")
 SAN_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
                "UndefinedBehaviorSanitizer")
@@ -129,13 +130,13 @@ class SoakLab(LabSections, unittest.TestCase):
                 self.assertEqual(f["ok"], f["pages"], line)
                 self.assertGreater(int(f["ok"]), 0, line)
             total += int(f["ok"])
-        for ph in "ab":
+        for ph in "abc":
             for c in range(1, SCRAPERS + 1):
                 self.assertEqual(clients["%ss%d" % (ph, c)]["ok"],
                                  str(self.scrapes))
             for c in range(1, SLOW + 1):
                 self.assertIn("%sslow%d" % (ph, c), clients)
-        self.assertGreaterEqual(total, 2 * SCRAPERS * self.scrapes + WARMUP)
+        self.assertGreaterEqual(total, 3 * SCRAPERS * self.scrapes + WARMUP)
         print("\nsoak: %d scrapes in all, %s" % (
             total, ", ".join("%s=%s" % (k, v["ok"])
                              for k, v in sorted(clients.items()))))
@@ -189,11 +190,12 @@ class SoakLab(LabSections, unittest.TestCase):
     def test_rss_flat(self):
         r = {k: int(v) for k, v in kv_lines(self.section("rss")).items()}
         print("\nsoak: VmRSS warm %d kB, after phase a %d kB, after phase b "
-              "%d kB, peak %d kB" % (r["warm"], r["mid"], r["end"], r["hwm"]))
+              "%d kB, after phase c %d kB, peak %d kB"
+              % (r["warm"], r["mid"], r["late"], r["end"], r["hwm"]))
         if not self.check_rss:
             self.skipTest("ASan's allocator and quarantine: RSS not "
                           "comparable; LeakSanitizer checks leaks instead")
-        self.assertLess(r["end"], r["mid"] * (1 + RSS_GROWTH), r)
+        self.assertLess(r["end"], r["late"] * (1 + RSS_GROWTH), r)
 
     def test_clean_shutdown_no_sanitizer_report(self):
         text = self.section("shutdown")

@@ -6,8 +6,8 @@
 # with the model (tests/vm/test_soak_lab.py):
 #   runs          one line per kvmwalk run: name, pid, rc, its arguments
 #   clients       per client: scrapes that returned a whole page, failures
-#   rss           the agent's VmRSS (kB) after the warm-up, after the first
-#                 of two phases under the same load, and at the end
+#   rss           the agent's VmRSS (kB) after the warm-up, after each of
+#                 three phases under the same load (the last one at the end)
 #   vm series     for each per-VM series (pid label), the largest value any
 #                 scrape saw: a VM's final counts are published by exactly
 #                 one scrape after it exits, whichever client made it, so
@@ -174,11 +174,16 @@ phase() {
 	kill $IDLE 2>/dev/null
 }
 
-# Two phases under the same load: a leak per scrape, per connection or
-# per VM would make the second one end higher than the first.
-phase a $(( (RUNS + WARMUP_RUNS) / 2 ))
+# Three phases under the same load: a leak per scrape, per connection or
+# per VM grows the RSS in every phase, so the last one would end higher
+# than the one before.  The allocator's own high-water marks (a heap top
+# pinned by one block after a burst of concurrent connections) show up
+# once, in an early phase, and do not recur.
+phase a $(( WARMUP_RUNS + (RUNS - WARMUP_RUNS) / 3 ))
 RSS_MID=$(rss)
-phase b "$RUNS"
+phase b $(( WARMUP_RUNS + 2 * (RUNS - WARMUP_RUNS) / 3 ))
+RSS_LATE=$(rss)
+phase c "$RUNS"
 
 # Twice: a VM first seen dead is published once more, then dropped.
 OK=0 FAIL=0
@@ -203,6 +208,7 @@ end clients
 begin rss
 echo "warm=$RSS_WARM"
 echo "mid=$RSS_MID"
+echo "late=$RSS_LATE"
 echo "end=$RSS_END"
 echo "hwm=$HWM"
 end rss

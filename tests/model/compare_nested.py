@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Compare the nested model (nested.py) with the lab's selfcheck of the
-nested shapes (kvmwalk --nested on an npt=1 host, measured with kprobes,
-ftrace and kvmmmu tracepoints only).
+nested shapes (kvmwalk --nested on an npt=1 host, --nested=shadow on an
+npt=0 one, measured with kprobes, ftrace and kvmmmu tracepoints only).
 
   python3 tests/model/compare_nested.py SELFCHECK_LOG [--all]
 
-Same fields as compare.py, less the kvm_mmu_get_page and
-kvm_mmu_prepare_zap_page tracepoint counts: L1's TDP MMU fires them for
-its own pages, which the model leaves out (nested.ASSUMPTIONS, N1).  The
-mmu_zap_unsync_children kprobe and function counts, which only the shadow
-MMU calls, stand for them.  Exit status 1 if any compared field differs,
+Same fields as compare.py; for --nested (npt) less the kvm_mmu_get_page
+and kvm_mmu_prepare_zap_page tracepoint counts: L1's TDP MMU fires them
+for its own pages, which the model leaves out (nested.ASSUMPTIONS, N1).
+The mmu_zap_unsync_children kprobe and function counts, which only the
+shadow MMU calls, stand for them.  --nested=shadow has no TDP MMU: every
+field is compared, totals over both guest levels.  Exit status 1 if any compared field differs,
 2 if the log has no nested shape.
 """
 
@@ -33,7 +34,8 @@ TDP_FIRED = ("tp_get_page_new", "tp_get_page_existing", "tp_prepare_zap_page",
 def parse_args(argv):
     """kvmwalk's arguments of a nested shape."""
     p = argparse.ArgumentParser(prog="kvmwalk --nested")
-    p.add_argument("--nested", action="store_true", required=True)
+    p.add_argument("--nested", nargs="?", const="npt", choices=("npt", "shadow"),
+                   required=True)
     p.add_argument("--tables", type=int, default=8)
     p.add_argument("--dirs", type=int, default=1)
     p.add_argument("--rounds", type=int, default=1)
@@ -48,18 +50,33 @@ def shape_from_args(args):
     return nested.make_nested_shape(a.tables, a.dirs, a.rounds, a.exit_unsync)
 
 
+def is_nested(args):
+    return any(w == "--nested" or w.startswith("--nested=")
+               for w in shlex.split(args))
+
+
+def model_for(args):
+    """The Recorder of a nested shape's kvmwalk arguments (all levels)."""
+    shape = shape_from_args(args)
+    if parse_args(shlex.split(args)).nested == "shadow":
+        return nested.predict_shadow(shape)
+    return nested.predict(shape)
+
+
 def compare_nested(lines):
     results = []
     for rec in lines:
-        if "--nested" not in shlex.split(rec["args"]):
-            continue
-        model = nested.predict(shape_from_args(rec["args"]))
+        if not is_nested(rec["args"]) or not rec.get("ok"):
+            continue        # a failed kvmwalk run has nothing to compare
+        model = model_for(rec["args"])
         diffs, same, no_kprobes = compare.diff_fields(rec, model)
+        skip = (() if parse_args(shlex.split(rec["args"])).nested == "shadow"
+                else TDP_FIRED)
         results.append({
             "shape": rec["shape"], "args": rec["args"],
             "no_kprobes": no_kprobes,
-            "diffs": [d for d in diffs if d[0] not in TDP_FIRED],
-            "same": [d for d in same if d[0] not in TDP_FIRED],
+            "diffs": [d for d in diffs if d[0] not in skip],
+            "same": [d for d in same if d[0] not in skip],
             "switches": model.switches, "agent": model.report()})
     return results
 
@@ -80,9 +97,10 @@ def main(argv=None):
     compare.print_table(results, a.all)
     for r in results:
         synced = [n for ev, n, calls in r["switches"] if ev == "vmrun" and calls]
-        print("   %s: %d VMRUNs, mmu_sync_children in VMRUNs %s, in no #VMEXIT"
+        exits = [n for ev, n, calls in r["switches"] if ev == "vmexit" and calls]
+        print("   %s: %d VMRUNs; mmu_sync_children in VMRUNs %s, in #VMEXITs %s"
               % (r["shape"], sum(1 for s in r["switches"] if s[0] == "vmrun"),
-                 json.dumps(synced)))
+                 json.dumps(synced), json.dumps(exits)))
     return 1 if any(r["diffs"] or r["no_kprobes"] for r in results) else 0
 
 

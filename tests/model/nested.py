@@ -166,3 +166,164 @@ def by_guest_level(rec):
     L2's (N1): {"l1": zero report, "l2": rec.report()}."""
     from shadow import Recorder as _Empty
     return {"l1": _Empty().report(), "l2": rec.report()}
+
+
+# ----------------------------------------------------------------------
+# --nested=shadow on an npt=0 host: L2 runs without NPT, on L1's tables
+# ----------------------------------------------------------------------
+
+SHADOW_ASSUMPTIONS = [
+    "S1 With npt=0 there is one shadow MMU, root_mmu, for both levels: "
+    "kvm_init_mmu computes its role with guest_mode = is_guest_mode "
+    "(mmu.c kvm_calc_cpu_role), so L1's and L2's shadow pages of the same "
+    "guest tables are different pages (role.word differs), each found "
+    "only by its own level (kvm_mmu_find_shadow_page).",
+    "S2 Nested VMRUN: nested_svm_load_cr3(L2's CR3, nested_npt=false, "
+    "svm/nested.c:499) -> kvm_init_mmu, then kvm_mmu_new_pgd -> "
+    "fast_pgd_switch -> cached_root_find_and_keep_current (mmu.c:4402) "
+    "rotates L1's root into prev_roots[0] and finds L2's root there from "
+    "the second VMRUN on; #VMEXIT (nested_svm_load_cr3 of L1's CR3, "
+    ":1047-1065) swaps them back.  Neither root is freed between world "
+    "switches (three prev_roots, two roots in use).  The first VMRUN "
+    "finds no root for L2: kvm_mmu_reload -> kvm_mmu_load allocates it.",
+    "S3 Both world switches request KVM_REQ_MMU_SYNC "
+    "(nested_svm_transition_tlb_flush, N2), handled on the root just "
+    "switched to: VMRUN syncs L2's tree, #VMEXIT syncs L1's tree, each "
+    "iff is_unsync_root.  force_flush_and_sync_on_reuse is off (mmu.c:"
+    "4492).  L2's CR0.PG equals L1's, so no KVM_REQ_TLB_FLUSH_GUEST (whose "
+    "handler would also sync prev_roots with npt=0).",
+    "S4 L1's write of PTE 1 of PT[k] faults on L1's write-protected "
+    "mapping and mmu_try_to_unsync_pages unsyncs every valid shadow page "
+    "of that gfn: L1's and L2's (mmu.c:2695 for_each_gfn_valid_sp_with_"
+    "gptes).  A sync of one level write-protects the gfn, so the next "
+    "write faults again and unsyncs the page the other level synced.",
+]
+
+
+class GRole(kvm_shapes.Role):
+    """Role with union kvm_mmu_page_role's guest_mode bit."""
+    __slots__ = ("guest_mode",)
+
+    def __init__(self, level, direct=False, guest_mode=0):
+        super().__init__(level, direct=direct)
+        self.guest_mode = guest_mode
+
+    def word(self):
+        return super().word() + (self.guest_mode,)
+
+
+class LevelVcpu(Vcpu):
+    """One guest level's view of root_mmu: its own root, its roles."""
+
+    def __init__(self, kvm, guest, guest_mode):
+        super().__init__(kvm, guest)
+        self.guest_mode = guest_mode
+
+    def role(self, level, direct=False):
+        return GRole(level, direct=direct, guest_mode=self.guest_mode)
+
+    def kvm_mmu_sync_roots(self):
+        self.kvm.route(self.guest_mode)
+        super().kvm_mmu_sync_roots()
+
+
+def level_kvm(base):
+    """base (shadow.Kvm) whose figures go to recs[role.guest_mode] when
+    recs is set: every entry point of a count routes by the guest level
+    of the shadow page it concerns (a walk: its root's)."""
+
+    class LevelKvm(base):
+        recs = None
+
+        def route(self, guest_mode):
+            if self.recs is not None:
+                self.rec = self.recs[guest_mode]
+
+        def get_shadow_page(self, vcpu, gfn, role, name=None):
+            self.route(role.guest_mode)
+            return super().get_shadow_page(vcpu, gfn, role, name)
+
+        def kvm_unsync_page(self, sp):
+            self.route(sp.role.guest_mode)
+            super().kvm_unsync_page(sp)
+
+        def mmu_sync_children(self, vcpu, parent, can_yield):
+            self.route(parent.role.guest_mode)
+            return super().mmu_sync_children(vcpu, parent, can_yield)
+
+        def _Kvm__kvm_mmu_prepare_zap_page(self, sp, invalid_list):
+            self.route(sp.role.guest_mode)
+            return super()._Kvm__kvm_mmu_prepare_zap_page(sp, invalid_list)
+
+    return LevelKvm
+
+
+class ShadowNestedRun(NestedRun):
+    """kvmwalk --nested=shadow on an npt=0 host (S1-S4)."""
+
+    def __init__(self, shape, split=False, trace=False):
+        validate(shape)
+        self.s = shape
+        self.rec = Recorder()
+        self.rec.trace = trace
+        self.kvm = level_kvm(kvm_class("stock"))(self.rec)
+        if split:
+            self.kvm.recs = {0: Recorder(), 1: Recorder()}
+        base = kvm_shapes.make_shape("4level", shape.tables, shape.dirs,
+                                     shape.rounds, "cr3", False,
+                                     shape.exit_unsync)
+        self.g = Guest(base)
+        self.g.host_pages |= {STACK_GFN, VMCB_GFN}
+        self.kvm.set_memslot_pages(self.g.npages)
+        self.l1 = LevelVcpu(self.kvm, self.g, 0)
+        self.l2 = LevelVcpu(self.kvm, self.g, 1)
+        self.switches = []
+
+    def l1_dirty(self, r):
+        data = kvm_shapes.DATA_A_GFN if r % 2 == 0 else kvm_shapes.DATA_B_GFN
+        for k in range(self.s.tables):
+            self.l1.guest_write_table(pt_gfn(k), 1, kvm_shapes.GEntry(data))
+
+    def vmrun(self, n):
+        hits = lambda: sum(r.hits["mmu_sync_children"] for r in
+                           (self.kvm.recs.values() if self.kvm.recs else [self.rec]))
+        before = hits()
+        self.l2.req_mmu_sync = True            # S3 (S2: L2's root current)
+        self.l2.enter_guest()
+        for k in range(self.s.tables):
+            self.l2.guest_read(self.g.va(k))
+        self.l2.access(None)                   # vmmcall
+        self.switches.append(("vmrun", n, hits() - before))
+        before = hits()
+        self.l1.req_mmu_sync = True            # #VMEXIT: L1's root again
+        self.l1.enter_guest()
+        self.switches.append(("vmexit", n, hits() - before))
+
+    def run(self):
+        s = self.s
+        self.l1.enter_guest()                  # first KVM_RUN: L1's root
+        for k in range(s.tables):              # L1 primes
+            self.l1.guest_read(self.g.va(k))
+        self.vmrun(0)
+        for r in range(s.rounds):
+            self.l1_dirty(r)
+            self.vmrun(1 + r)
+        if s.exit_unsync:
+            self.l1_dirty(s.rounds + 1)
+        self.kvm.kvm_mmu_zap_all()
+        self.l1.kvm_mmu_free_roots()           # kvm_mmu_unload: both roots
+        self.l2.kvm_mmu_free_roots()
+        for rec in [self.rec] + list((self.kvm.recs or {}).values()):
+            rec.switches = list(self.switches)
+        return self.rec
+
+
+def predict_shadow(shape, split=False, trace=False):
+    """--nested=shadow.  split=False: the Recorder of every figure (what
+    the kernel's instruments and today's agent see); split=True:
+    {"l1": Recorder, "l2": Recorder} by role.guest_mode."""
+    run = ShadowNestedRun(shape, split=split, trace=trace)
+    rec = run.run()
+    if split:
+        return {"l1": run.kvm.recs[0], "l2": run.kvm.recs[1]}
+    return rec

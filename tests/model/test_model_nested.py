@@ -144,5 +144,66 @@ class GuestLevels(unittest.TestCase):
         self.assertEqual(sum(zero["pvec_depth"]["sync"]), 0)
 
 
+def shadow(tables, dirs=1, rounds=1, exit_unsync=False, split=False):
+    return nested.predict_shadow(
+        nested.make_nested_shape(tables, dirs, rounds, exit_unsync), split=split)
+
+
+class ShadowNested(unittest.TestCase):
+    """--nested=shadow on an npt=0 host: L1 and L2 on the same tables,
+    shadowed twice (S1), each tree synced by its own world switch (S3)."""
+
+    def test_both_world_switches_sync(self):
+        # VMRUN 0 creates L2's tree, nothing unsync; after each dirty the
+        # VMRUN syncs L2's tree and the #VMEXIT L1's (S3, S4).
+        rec = shadow(8, rounds=2)
+        self.assertEqual(rec.switches, [("vmrun", 0, 0), ("vmexit", 0, 0),
+                                        ("vmrun", 1, 1), ("vmexit", 1, 1),
+                                        ("vmrun", 2, 1), ("vmexit", 2, 1)])
+
+    def test_totals_are_both_levels(self):
+        # Each level's sync of 13 tables is the 4level boundary shape: one
+        # -ENOSPC walk of 3 frames, 13 pages.  Two per round, 3 rounds.
+        # Every L1 write unsyncs both pages of its gfn (S4): 26 a round.
+        rep = shadow(13, rounds=3).report()
+        self.assertEqual(rep["sync_calls"]["ok"], 6)
+        self.assertEqual(rep["restarts"], 6)
+        self.assertEqual(rep["frames"]["sync"], 18)
+        self.assertEqual(rep["pages_unsynced"], 78)
+        self.assertEqual(rep["pages_synced"], 78)
+        self.assertEqual(rep["pvec_depth"]["sync"], depth_hist([(16, 6)]))
+
+    def test_split_by_guest_mode(self):
+        # Each level gets its own three syncs; the split sums to the total.
+        total = shadow(14, rounds=3).report()
+        split = shadow(14, rounds=3, split=True)
+        l1, l2 = split["l1"].report(), split["l2"].report()
+        for rep in (l1, l2):
+            # 14 tables: an -ENOSPC walk (nr 16) and a walk of nr 4.
+            self.assertEqual(rep["sync_calls"]["ok"], 3)
+            self.assertEqual(rep["walks"]["sync"], {"done": 3, "enospc": 3})
+            self.assertEqual(rep["pvec_depth"]["sync"],
+                             depth_hist([(16, 3), (4, 3)]))
+            self.assertEqual(rep["pages_synced"], 42)
+            self.assertEqual(rep["pages_unsynced"], 42)
+        for key in ("restarts", "pages_synced", "pages_unsynced"):
+            self.assertEqual(l1[key] + l2[key], total[key], key)
+        self.assertEqual(l1["frames"]["sync"] + l2["frames"]["sync"],
+                         total["frames"]["sync"])
+        # In time, each round's VMRUN syncs L2, then its #VMEXIT L1.
+        self.assertEqual(total["syncs"][0::2], l2["syncs"])
+        self.assertEqual(total["syncs"][1::2], l1["syncs"])
+
+    def test_exit_unsync_zap_split(self):
+        # L1 dirties at the end: both levels' 20 pages unsync, zapped at
+        # destruction (20 sync_page events each outside any walk); each
+        # level's PD_t, PDPT0 and root carry stale bits: 3 zap walks each.
+        split = shadow(20, rounds=1, exit_unsync=True, split=True)
+        for lvl in ("l1", "l2"):
+            rep = split[lvl].report()
+            self.assertEqual(rep["walks"]["zap"], {"done": 3, "enospc": 0}, lvl)
+            self.assertEqual(rep["pages_synced"], 40, lvl)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -112,6 +112,28 @@ asm(".pushsection .text.l2, \"ax\"\n"
     ".popsection");
 extern const char l2_entry[];
 
+/* The same in 64-bit mode, for --nested=shadow: L2 runs paged, on L1's
+ * own tables (CR3 = WALK_ROOT), so VA(k) goes through PT[k] as for L1. */
+asm(".pushsection .text.l2, \"ax\"\n"
+    "l2_entry64:\n"
+    "	xorl %ecx, %ecx\n"
+    "1:	cmpq %rsi, %rcx\n"
+    "	jae 2f\n"
+    "	movq %rcx, %rax\n"
+    "	xorl %edx, %edx\n"
+    "	divq %rdi\n"
+    "	shlq $21, %rax\n"
+    "	incq %rdx\n"
+    "	shlq $30, %rdx\n"
+    "	addq %rdx, %rax\n"
+    "	movb (%rax), %al\n"
+    "	incq %rcx\n"
+    "	jmp 1b\n"
+    "2:	vmmcall\n"
+    "	ud2\n"
+    ".popsection");
+extern const char l2_entry64[];
+
 #define vmcb(off, type) (*(volatile type *)(ulong)(WALK_VMCB + (off)))
 
 static inline walk_u64 rdmsr(unsigned int msr)
@@ -146,7 +168,7 @@ static void vmcb_seg(int n, unsigned short sel, unsigned short attrib,
  * broken L2 comes back to L1 instead of hanging.  The VMCB page starts
  * zeroed: everything not set here is 0.
  */
-static void nested_setup(void)
+static void nested_setup(int shadow)
 {
 	int n;
 
@@ -158,8 +180,10 @@ static void nested_setup(void)
 	vmcb(VMCB_IOPM_BASE, walk_u64) = WALK_IOPM;
 	vmcb(VMCB_MSRPM_BASE, walk_u64) = WALK_MSRPM;
 	vmcb(VMCB_ASID, unsigned int) = 1;
-	vmcb(VMCB_NESTED_CTL, walk_u64) = 1;
-	vmcb(VMCB_NESTED_CR3, walk_u64) = WALK_ROOT;
+	if (!shadow) {
+		vmcb(VMCB_NESTED_CTL, walk_u64) = 1;
+		vmcb(VMCB_NESTED_CR3, walk_u64) = WALK_ROOT;
+	}
 
 	for (n = 0; n < 6; n++)		/* es cs ss ds fs gs: data, RW */
 		vmcb_seg(n, 0x10, 0xc93, 0xffffffff);
@@ -171,15 +195,23 @@ static void nested_setup(void)
 	vmcb(VMCB_DR6, walk_u64) = 0xffff0ff0;
 	vmcb(VMCB_DR7, walk_u64) = 0x400;
 	vmcb(VMCB_G_PAT, walk_u64) = 0x0007040600070406ULL;	/* reset value */
+	if (shadow) {
+		/* Long mode on L1's own tables, as L1 runs itself. */
+		vmcb_seg(1, 0x08, 0xa9b, 0xffffffff);	/* cs: L=1 */
+		vmcb(VMCB_EFER, walk_u64) = EFER_SVME | 0x500;	/* LMA LME */
+		vmcb(VMCB_CR0, walk_u64) = 0x80010033;	/* PG WP NE ET MP PE */
+		vmcb(VMCB_CR4, walk_u64) = 0x20;	/* PAE */
+		vmcb(VMCB_CR3, walk_u64) = WALK_ROOT;
+	}
 }
 
 /* One VMRUN of L2 from its first instruction; 0 if it left by VMMCALL.
  * VMRUN and #VMEXIT switch only rax, rsp and rip: L2 clobbers ecx, edx. */
-static int nested_run(ulong tables, ulong dirs)
+static int nested_run(ulong tables, ulong dirs, int shadow)
 {
 	walk_u64 exit;
 
-	vmcb(VMCB_RIP, walk_u64) = (ulong)l2_entry;
+	vmcb(VMCB_RIP, walk_u64) = shadow ? (ulong)l2_entry64 : (ulong)l2_entry;
 	vmcb(VMCB_RFLAGS, walk_u64) = 0x2;
 	asm volatile("clgi\n\tvmrun\n\tstgi"
 		     : "+S"(tables), "+D"(dirs)
@@ -191,24 +223,31 @@ static int nested_run(ulong tables, ulong dirs)
 }
 
 /* SHAPES.md's script with VMRUN in the place of the CR3 reload. */
-static unsigned int nested_main(ulong tables, ulong dirs, ulong rounds)
+static unsigned int nested_main(ulong tables, ulong dirs, ulong rounds,
+				int shadow)
 {
-	ulong r;
+	walk_u64 bits = LEAF_BITS | WALK_US;
+	ulong k, r;
 
-	nested_setup();
+	nested_setup(shadow);
 	params->stage = WALK_STAGE_PRIME;
-	if (nested_run(tables, dirs))
+	/* --nested=shadow: L1 reads VA(k) too, so that KVM shadows the
+	 * tables once for L1 and once for L2. */
+	if (shadow)
+		for (k = 0; k < tables; k++)
+			read_byte(test_va(k, dirs));
+	if (nested_run(tables, dirs, shadow))
 		return WALK_ERR_L2_EXIT;
 	params->stage = WALK_STAGE_ROUNDS;
 	for (r = 0; r < rounds; r++) {
 		params->round = r;
-		dirty(tables, r, LEAF_BITS | WALK_US);
-		if (nested_run(tables, dirs))
+		dirty(tables, r, bits);
+		if (nested_run(tables, dirs, shadow))
 			return WALK_ERR_L2_EXIT;
 	}
 	if (params->exit_unsync) {
 		params->stage = WALK_STAGE_EXIT_UNSYNC;
-		dirty(tables, rounds + 1, LEAF_BITS | WALK_US);
+		dirty(tables, rounds + 1, bits);
 	}
 	params->stage = WALK_STAGE_DONE;
 	return 0;
@@ -228,7 +267,8 @@ static unsigned int guest_main(void)
 		return WALK_ERR_MODE;
 #else
 	if (params->nested)
-		return nested_main(tables, dirs, rounds);
+		return nested_main(tables, dirs, rounds,
+				   params->nested == WALK_NESTED_SHADOW);
 #endif
 
 	params->stage = WALK_STAGE_PRIME;

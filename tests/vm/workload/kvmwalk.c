@@ -27,9 +27,11 @@ static const char usage_text[] =
 "  --sync        how a round syncs: mov cr3 or a page fault (4level) (default cr3)\n"
 "  --flood-zap   after the rounds, zap PD_t[0] by write flooding\n"
 "  --exit-unsync leave every table unsync when the VM is destroyed\n"
-"  --nested      the guest is a hypervisor and the tables are the nested\n"
-"                page tables of its own guest, synced by VMRUN (4level,\n"
-"                --dirs 1..3, --sync cr3; needs kvm_amd nested=1)\n"
+"  --nested[=npt|shadow]\n"
+"                the guest is a hypervisor; npt (default): the tables are\n"
+"                the nested page tables of its own guest, synced by VMRUN;\n"
+"                shadow: its guest runs without NPT on the guest's own\n"
+"                tables (4level, --dirs 1..3, --sync cr3; kvm_amd nested=1)\n"
 "  --stats       print KVM's VM stats before the VM is destroyed\n"
 "  -name ...     ignored (lets a VM be named as QEMU names it)\n"
 "examples:\n"
@@ -149,8 +151,12 @@ static void parse_args(int argc, char **argv, struct walk_config *cfg)
 			cfg->flood_zap = 1;
 		} else if (!strcmp(arg, "--exit-unsync")) {
 			cfg->exit_unsync = 1;
-		} else if (!strcmp(arg, "--nested")) {
-			cfg->nested = 1;
+		} else if (!strcmp(arg, "--nested") || !strcmp(arg, "--nested=npt")) {
+			cfg->nested = WALK_NESTED_NPT;
+		} else if (!strcmp(arg, "--nested=shadow")) {
+			cfg->nested = WALK_NESTED_SHADOW;
+		} else if (!strncmp(arg, "--nested=", 9)) {
+			usage_error("--nested wants npt or shadow, got '%s'", arg + 9);
 		} else if (!strcmp(arg, "--stats")) {
 			cfg->stats = 1;
 		} else if (is_flag(arg, "-name")) {
@@ -202,7 +208,7 @@ int main(int argc, char **argv)
 	vm_create(&vm, layout_mem_size(&cfg), cfg.nested);
 	layout_build(vm.mem, &cfg);
 	vm_enter_paged(&vm, cfg.paging,
-		       cfg.nested ? WALK_L1_ROOT : WALK_ROOT);
+		       cfg.nested == WALK_NESTED_NPT ? WALK_L1_ROOT : WALK_ROOT);
 
 	status = vm_run(&vm);
 	if (status == WALK_ERR_MAGIC)
@@ -224,10 +230,12 @@ int main(int argc, char **argv)
 		vm_print_stats(&vm);
 	vm_destroy(&vm);
 
-	printf("kvmwalk: ok pid=%d paging=%s tables=%u dirs=%u rounds=%u sync=%s flood-zap=%d exit-unsync=%d nested=%d\n",
+	printf("kvmwalk: ok pid=%d paging=%s tables=%u dirs=%u rounds=%u sync=%s flood-zap=%d exit-unsync=%d nested=%s\n",
 	       (int)getpid(), cfg.paging == WALK_PAE ? "pae" : "4level",
 	       cfg.tables, cfg.dirs, cfg.rounds,
 	       cfg.sync == WALK_SYNC_FAULT ? "fault" : "cr3",
-	       cfg.flood_zap, cfg.exit_unsync, cfg.nested);
+	       cfg.flood_zap, cfg.exit_unsync,
+	       cfg.nested == WALK_NESTED_NPT ? "npt" :
+	       cfg.nested == WALK_NESTED_SHADOW ? "shadow" : "off");
 	return 0;
 }

@@ -17,7 +17,7 @@ struct walk_config {
 	enum walk_sync sync;
 	int flood_zap;
 	int exit_unsync;
-	int nested;		/* L1 hypervisor, the tables are its NPT */
+	int nested;		/* enum walk_nested */
 	int stats;		/* print KVM's VM stats before closing */
 };
 

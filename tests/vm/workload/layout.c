@@ -44,7 +44,7 @@ void layout_build(uint8_t *mem, const struct walk_config *cfg)
 		.nested = cfg->nested,
 	};
 	/* An NPT entry needs the user bit: KVM walks it as a user access. */
-	uint64_t us = cfg->nested ? WALK_US : 0;
+	uint64_t us = cfg->nested ? WALK_US : 0;	/* shadow too: same script */
 	unsigned int i, d, k;
 
 	if (cfg->paging == WALK_PAE) {
@@ -88,7 +88,7 @@ void layout_build(uint8_t *mem, const struct walk_config *cfg)
 	}
 
 	/* --nested: L1's own tables, the first GiB 1:1 in 2 MiB pages. */
-	if (cfg->nested) {
+	if (cfg->nested == WALK_NESTED_NPT) {
 		set_entry(mem, WALK_L1_ROOT, 0, WALK_L1_PDPT | TABLE);
 		set_entry(mem, WALK_L1_PDPT, 0, WALK_L1_PD | TABLE);
 		for (i = 0; i < 512; i++)

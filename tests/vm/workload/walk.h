@@ -64,7 +64,10 @@ typedef unsigned long long walk_u64;
 #define WALK_MAGIC		0x31306b6c61776b76ULL	/* "vkwalk01" */
 
 enum walk_paging { WALK_4LEVEL = 1, WALK_PAE = 2 };
-/* --nested: the page tables are L1's NPT, synced by VMRUN (SHAPES.md). */
+/* --nested: L1 runs an L2 (SHAPES.md).  npt: the tables are L2's nested
+ * page tables; shadow (--nested=shadow, an npt=0 host): L2 runs without
+ * NPT on the tables L1 itself runs on. */
+enum walk_nested { WALK_NESTED_OFF = 0, WALK_NESTED_NPT = 1, WALK_NESTED_SHADOW = 2 };
 enum walk_sync { WALK_SYNC_CR3 = 1, WALK_SYNC_FAULT = 2 };
 
 /* How far the guest got, for the VMM's error messages. */
@@ -122,7 +125,7 @@ struct walk_params {
 	walk_u64 sync;		/* enum walk_sync */
 	walk_u64 flood_zap;
 	walk_u64 exit_unsync;
-	walk_u64 nested;	/* L1 runs L2 on the tables as its NPT */
+	walk_u64 nested;	/* enum walk_nested */
 	/* written by the guest */
 	walk_u64 stage;		/* enum walk_stage */
 	walk_u64 round;		/* round in progress during WALK_STAGE_ROUNDS */

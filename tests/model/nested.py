@@ -99,22 +99,26 @@ class NestedRun:
     section, as KVM sees it."""
 
     def __init__(self, shape, trace=False, variant="stock"):
+        self.setup(shape, kvm_class(variant), trace)
+        self.l2 = Vcpu(self.kvm, self.g)       # the guest_mmu side
+        # One (event, number, mmu_sync_children calls) per world switch.
+        self.switches = []
+
+    def setup(self, shape, kvm_cls, trace):
+        """The KVM and the guest memory of both nested modes: the tables
+        are SHAPES.md's 4level ones (L2's NPT, or L1's own)."""
         validate(shape)
         self.s = shape
         self.rec = Recorder()
         self.rec.trace = trace
-        self.kvm = kvm_class(variant)(self.rec)
-        base = kvm_shapes.make_shape("4level", shape.tables, shape.dirs,
-                                     shape.rounds, "cr3", False,
-                                     shape.exit_unsync)
-        self.g = Guest(base)
+        self.kvm = kvm_cls(self.rec)
+        self.g = Guest(kvm_shapes.make_shape("4level", shape.tables, shape.dirs,
+                                             shape.rounds, "cr3", False,
+                                             shape.exit_unsync))
         # Host pages L1 wrote (its stack, the VMCB): only direct prefetch
         # looks at them, which changes no figure.
         self.g.host_pages |= {STACK_GFN, VMCB_GFN}
         self.kvm.set_memslot_pages(self.g.npages)
-        self.l2 = Vcpu(self.kvm, self.g)       # the guest_mmu side
-        # One (event, number, mmu_sync_children calls) per world switch.
-        self.switches = []
 
     def sync_roots_direct(self):
         """kvm_mmu_sync_roots on root_mmu: counted, returns at once (N1)."""
@@ -262,19 +266,9 @@ class ShadowNestedRun(NestedRun):
     """kvmwalk --nested=shadow on an npt=0 host (S1-S4)."""
 
     def __init__(self, shape, split=False, trace=False):
-        validate(shape)
-        self.s = shape
-        self.rec = Recorder()
-        self.rec.trace = trace
-        self.kvm = level_kvm(kvm_class("stock"))(self.rec)
+        self.setup(shape, level_kvm(kvm_class("stock")), trace)
         if split:
             self.kvm.recs = {0: Recorder(), 1: Recorder()}
-        base = kvm_shapes.make_shape("4level", shape.tables, shape.dirs,
-                                     shape.rounds, "cr3", False,
-                                     shape.exit_unsync)
-        self.g = Guest(base)
-        self.g.host_pages |= {STACK_GFN, VMCB_GFN}
-        self.kvm.set_memslot_pages(self.g.npages)
         self.l1 = LevelVcpu(self.kvm, self.g, 0)
         self.l2 = LevelVcpu(self.kvm, self.g, 1)
         self.switches = []

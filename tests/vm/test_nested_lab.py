@@ -20,7 +20,6 @@ both together: its figures must equal the model's sum of both levels.
 
 import json
 import os
-import subprocess
 import sys
 import unittest
 
@@ -32,7 +31,6 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import lab  # noqa: E402
 import compare_nested  # noqa: E402
-import nested  # noqa: E402
 from promtext import parse_metrics, select  # noqa: E402
 from test_lab import (AGENT, BPFTOOL, CHRT, CTX, KVMWALK, SYNC_FIELDS,  # noqa: E402
                       WALK_HOOKS, LabSections, agent_figures, kv_lines,

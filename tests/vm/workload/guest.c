@@ -222,8 +222,10 @@ static int nested_run(ulong tables, ulong dirs, int shadow)
 	return exit == SVM_EXIT_VMMCALL ? 0 : -1;
 }
 
-/* SHAPES.md's script with VMRUN in the place of the CR3 reload. */
-static unsigned int nested_main(ulong tables, ulong dirs, ulong rounds,
+/* SHAPES.md's script with VMRUN in the place of the CR3 reload.  Not
+ * inlined: guest_main's other modes must not touch the stack before the
+ * script does (tests/model/kvm_shapes.py, A15). */
+static __attribute__((noinline)) unsigned int nested_main(ulong tables, ulong dirs, ulong rounds,
 				int shadow)
 {
 	walk_u64 bits = LEAF_BITS | WALK_US;

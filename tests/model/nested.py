@@ -321,3 +321,43 @@ def predict_shadow(shape, split=False, trace=False):
     if split:
         return {"l1": run.kvm.recs[0], "l2": run.kvm.recs[1]}
     return rec
+
+
+def main(argv=None):
+    """CLI: the agent's figures of one nested shape as JSON, per guest
+    level with --split (the labels phase 2 will export)."""
+    import argparse
+    import json
+    import shlex
+    import sys
+
+    import compare_nested
+    p = argparse.ArgumentParser(
+        description="Predict a kvmwalk --nested shape's figures.",
+        epilog="example: nested.py --split -- --nested=shadow --tables 13 --rounds 3")
+    p.add_argument("--split", action="store_true",
+                   help="one report per guest level (role.guest_mode)")
+    p.add_argument("kvmwalk_args", nargs=argparse.REMAINDER)
+    a = p.parse_args(argv)
+    args = " ".join(shlex.quote(w) for w in a.kvmwalk_args if w != "--")
+    try:
+        shape = compare_nested.shape_from_args(args)
+        mode = compare_nested.parse_args(shlex.split(args)).nested
+    except (ValueError, SystemExit) as e:
+        print("nested.py: %s" % (e if isinstance(e, ValueError) else
+                                 "bad kvmwalk arguments: %r" % args), file=sys.stderr)
+        return 2
+    if mode == "shadow":
+        out = (predict_shadow(shape, split=True) if a.split
+               else {"all": predict_shadow(shape)})
+    else:
+        rec = predict(shape)
+        out = by_guest_level(rec) if a.split else {"all": rec}
+    json.dump({k: (v.report() if hasattr(v, "report") else v)
+               for k, v in out.items()}, sys.stdout)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -224,5 +224,12 @@ class ShadowNestedKprobe(Agent, unittest.TestCase):
     shapes = SHADOW_SHAPES
 
 
+def load_tests(loader, tests, pattern):
+    """Each host's model check first, then the agent compared with it."""
+    order = (NestedModelVsKernel, NestedFentry, NestedKprobe,
+             ShadowNestedModelVsKernel, ShadowNestedFentry, ShadowNestedKprobe)
+    return unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in order)
+
+
 if __name__ == "__main__":
     unittest.main()

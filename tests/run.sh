@@ -34,7 +34,8 @@ suite() {
 }
 
 suite "unit (C)" make -s unit-test
-suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_model_patched.py
+suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_model_patched.py \
+	tests/model/test_model_nested.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
 	tests/bare/test_web.py tests/bare/test_alerts.py
 # Reliability: every libFuzzer harness for KUE_FUZZ_TIME s (30), the unit
@@ -55,6 +56,9 @@ else
 		env KUE_KERNEL_FLAVOURS=patched python3 tests/pyrun.py tests/kernel/test_patched.py
 	suite "lab (agent vs model: Debian's kernel, patched kernel)" \
 		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py
+	# Nested guests on an npt=1 host: model vs kernel, then the agent.
+	suite "lab (nested guests, kvm_amd npt=1 nested=1)" \
+		python3 tests/pyrun.py tests/vm/test_nested_lab.py
 	suite "lab (deploy/ units under systemd as PID 1)" \
 		python3 tests/pyrun.py tests/vm/test_systemd_lab.py
 	suite "lab soak, ring-buffer overflow" python3 tests/pyrun.py \

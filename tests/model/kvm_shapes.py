@@ -330,12 +330,17 @@ class Vcpu:
         self.root_valid = False
         self.req_mmu_sync = False
 
+    def role(self, level, direct=False):
+        """The shadow-page role this vCPU's MMU gives a page (nested.py
+        adds role.guest_mode)."""
+        return Role(level, direct=direct)
+
     # -- roots (mmu.c:3438-3560, 3690-3770, 5324) --------------------------
     def get_sp(self, gfn, role):
         return self.kvm.get_shadow_page(self, gfn, role, name=sp_name(gfn, role))
 
     def mmu_alloc_root(self, gfn, level):
-        sp = self.get_sp(gfn, Role(level))
+        sp = self.get_sp(gfn, self.role(level))
         sp.root_count += 1
         return sp
 
@@ -445,7 +450,7 @@ class Vcpu:
             sp.write_flooding_count = 0          # clear_sp_write_flooding_count
             idx = (va >> (12 + 9 * (level - 1))) & 511
             child_gfn = tables[level - 1]
-            role = Role(level - 1)
+            role = self.role(level - 1)
             ent = sp.spt.get(idx)
             if (ent is not None and ent.kind == "nonleaf" and
                     ent.child.gfn == child_gfn and ent.child.role == role):
@@ -462,7 +467,7 @@ class Vcpu:
             sp.write_flooding_count = 0
             idx = (va >> (12 + 9 * (level - 1))) & 511
             base_gfn = gfn & ~((1 << (9 * (level - 1))) - 1)
-            role = Role(level - 1, direct=True)
+            role = self.role(level - 1, direct=True)
             ent = sp.spt.get(idx)
             if (ent is not None and ent.kind == "nonleaf" and
                     ent.child.gfn == base_gfn and ent.child.role == role):

@@ -14,11 +14,12 @@
 
 static const char usage_text[] =
 "usage: kvmwalk [--paging 4level|pae] [--tables N] [--dirs D] [--rounds R]\n"
-"               [--sync cr3|fault] [--flood-zap] [--exit-unsync] [--stats]\n"
-"               [-name guest=NAME]\n"
+"               [--sync cr3|fault] [--flood-zap] [--exit-unsync] [--nested]\n"
+"               [--stats] [-name guest=NAME]\n"
 "Makes KVM's shadow MMU sync N unsync guest page tables, spread over D\n"
 "page directories, R times (see tests/vm/SHAPES.md).  Needs /dev/kvm with\n"
-"shadow paging (kvm_amd npt=0 or kvm_intel ept=0).\n"
+"shadow paging (kvm_amd npt=0 or kvm_intel ept=0); --nested also runs\n"
+"with nested paging (kvm_amd npt=1 nested=1).\n"
 "  --paging      guest paging mode (default 4level)\n"
 "  --tables N    test page tables, 1..511*D (default 8)\n"
 "  --dirs D      test page directories, 1..8 (4level) or 1..3 (pae) (default 1)\n"
@@ -26,11 +27,17 @@ static const char usage_text[] =
 "  --sync        how a round syncs: mov cr3 or a page fault (4level) (default cr3)\n"
 "  --flood-zap   after the rounds, zap PD_t[0] by write flooding\n"
 "  --exit-unsync leave every table unsync when the VM is destroyed\n"
+"  --nested[=npt|shadow]\n"
+"                the guest is a hypervisor; npt (default): the tables are\n"
+"                the nested page tables of its own guest, synced by VMRUN;\n"
+"                shadow: its guest runs without NPT on the guest's own\n"
+"                tables (4level, --dirs 1..3, --sync cr3; kvm_amd nested=1)\n"
 "  --stats       print KVM's VM stats before the VM is destroyed\n"
 "  -name ...     ignored (lets a VM be named as QEMU names it)\n"
 "examples:\n"
 "  kvmwalk --tables 40 --rounds 10\n"
-"  kvmwalk --paging pae --tables 20 --dirs 3\n";
+"  kvmwalk --paging pae --tables 20 --dirs 3\n"
+"  kvmwalk --nested --tables 13 --rounds 10\n";
 
 void die(const char *fmt, ...)
 {
@@ -144,6 +151,12 @@ static void parse_args(int argc, char **argv, struct walk_config *cfg)
 			cfg->flood_zap = 1;
 		} else if (!strcmp(arg, "--exit-unsync")) {
 			cfg->exit_unsync = 1;
+		} else if (!strcmp(arg, "--nested") || !strcmp(arg, "--nested=npt")) {
+			cfg->nested = WALK_NESTED_NPT;
+		} else if (!strcmp(arg, "--nested=shadow")) {
+			cfg->nested = WALK_NESTED_SHADOW;
+		} else if (!strncmp(arg, "--nested=", 9)) {
+			usage_error("--nested wants npt or shadow, got '%s'", arg + 9);
 		} else if (!strcmp(arg, "--stats")) {
 			cfg->stats = 1;
 		} else if (is_flag(arg, "-name")) {
@@ -153,6 +166,17 @@ static void parse_args(int argc, char **argv, struct walk_config *cfg)
 		}
 	}
 
+	if (cfg->nested) {
+		if (cfg->paging != WALK_4LEVEL)
+			usage_error("--nested needs --paging 4level (L1 runs in long mode)");
+		if (cfg->sync != WALK_SYNC_CR3)
+			usage_error("--nested syncs by VMRUN: --sync fault does not apply");
+		if (cfg->flood_zap)
+			usage_error("--nested does not take --flood-zap");
+		if (cfg->dirs < 1 || cfg->dirs > WALK_MAX_DIRS_NESTED)
+			usage_error("--dirs must be 1..%d with --nested (L2's addresses stop at 4 GiB), got %u",
+				    WALK_MAX_DIRS_NESTED, cfg->dirs);
+	}
 	dirs_max = cfg->paging == WALK_PAE ? WALK_MAX_DIRS_PAE :
 					     WALK_MAX_DIRS_4LEVEL;
 	if (cfg->dirs < 1 || cfg->dirs > (unsigned int)dirs_max)
@@ -181,15 +205,24 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &cfg);
 
-	vm_create(&vm, layout_mem_size(&cfg));
+	vm_create(&vm, layout_mem_size(&cfg), cfg.nested);
 	layout_build(vm.mem, &cfg);
-	vm_enter_paged(&vm, cfg.paging);
+	vm_enter_paged(&vm, cfg.paging,
+		       cfg.nested == WALK_NESTED_NPT ? WALK_L1_ROOT : WALK_ROOT);
 
 	status = vm_run(&vm);
 	if (status == WALK_ERR_MAGIC)
 		die("guest found no parameter block");
 	if (status == WALK_ERR_MODE)
 		die("guest cannot run this knob combination");
+	if (status == WALK_ERR_L2_EXIT) {
+		struct walk_params p;
+
+		memcpy(&p, vm.mem + WALK_PARAMS, sizeof(p));
+		die("L2 left with exit code 0x%llx, not VMMCALL (stage %s, round %llu): KVM refused the nested VMRUN or L2 faulted",
+		    p.l2_exit, p.stage == WALK_STAGE_PRIME ? "prime" : "rounds",
+		    p.round);
+	}
 	if (status)
 		die("guest failed with status %u", status);
 
@@ -197,10 +230,12 @@ int main(int argc, char **argv)
 		vm_print_stats(&vm);
 	vm_destroy(&vm);
 
-	printf("kvmwalk: ok pid=%d paging=%s tables=%u dirs=%u rounds=%u sync=%s flood-zap=%d exit-unsync=%d\n",
+	printf("kvmwalk: ok pid=%d paging=%s tables=%u dirs=%u rounds=%u sync=%s flood-zap=%d exit-unsync=%d nested=%s\n",
 	       (int)getpid(), cfg.paging == WALK_PAE ? "pae" : "4level",
 	       cfg.tables, cfg.dirs, cfg.rounds,
 	       cfg.sync == WALK_SYNC_FAULT ? "fault" : "cr3",
-	       cfg.flood_zap, cfg.exit_unsync);
+	       cfg.flood_zap, cfg.exit_unsync,
+	       cfg.nested == WALK_NESTED_NPT ? "npt" :
+	       cfg.nested == WALK_NESTED_SHADOW ? "shadow" : "off");
 	return 0;
 }

@@ -17,6 +17,7 @@ struct walk_config {
 	enum walk_sync sync;
 	int flood_zap;
 	int exit_unsync;
+	int nested;		/* enum walk_nested */
 	int stats;		/* print KVM's VM stats before closing */
 };
 
@@ -39,8 +40,8 @@ size_t layout_mem_size(const struct walk_config *cfg);
 void layout_build(uint8_t *mem, const struct walk_config *cfg);
 
 /* vm.c: KVM plumbing; every failure dies with a one-line reason */
-void vm_create(struct vm *vm, size_t mem_size);
-void vm_enter_paged(struct vm *vm, enum walk_paging paging);
+void vm_create(struct vm *vm, size_t mem_size, int need_svm);
+void vm_enter_paged(struct vm *vm, enum walk_paging paging, uint64_t cr3);
 uint32_t vm_run(struct vm *vm);
 void vm_print_stats(struct vm *vm);
 void vm_destroy(struct vm *vm);

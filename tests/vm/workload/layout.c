@@ -41,7 +41,10 @@ void layout_build(uint8_t *mem, const struct walk_config *cfg)
 		.sync = cfg->sync,
 		.flood_zap = cfg->flood_zap,
 		.exit_unsync = cfg->exit_unsync,
+		.nested = cfg->nested,
 	};
+	/* An NPT entry needs the user bit: KVM walks it as a user access. */
+	uint64_t us = cfg->nested ? WALK_US : 0;	/* shadow too: same script */
 	unsigned int i, d, k;
 
 	if (cfg->paging == WALK_PAE) {
@@ -59,10 +62,11 @@ void layout_build(uint8_t *mem, const struct walk_config *cfg)
 	memset(mem + WALK_DATA_B, 0xdb, 4096);
 
 	if (cfg->paging == WALK_4LEVEL) {
-		set_entry(mem, WALK_ROOT, 0, WALK_PDPT0 | TABLE);
-		set_entry(mem, WALK_PDPT0, 0, WALK_PD_ID | TABLE);
+		set_entry(mem, WALK_ROOT, 0, WALK_PDPT0 | TABLE | us);
+		set_entry(mem, WALK_PDPT0, 0, WALK_PD_ID | TABLE | us);
 		for (d = 0; d < cfg->dirs; d++)
-			set_entry(mem, WALK_PDPT0, 1 + d, WALK_PD_T(d) | TABLE);
+			set_entry(mem, WALK_PDPT0, 1 + d,
+				  WALK_PD_T(d) | TABLE | us);
 	} else {
 		/* PAE PDPTEs have only P: RW, US, A, D are reserved there,
 		 * and KVM_SET_SREGS refuses a PDPT with reserved bits. */
@@ -73,12 +77,22 @@ void layout_build(uint8_t *mem, const struct walk_config *cfg)
 
 	/* PD_id: the first GiB, 1:1, in 2 MiB pages. */
 	for (i = 0; i < 512; i++)
-		set_entry(mem, WALK_PD_ID, i, i * WALK_2MIB | LEAF | WALK_PS);
+		set_entry(mem, WALK_PD_ID, i,
+			  i * WALK_2MIB | LEAF | WALK_PS | us);
 
 	/* PT[k] at PDE k / D of PD_t[k % D]; only its PTE 0 is present. */
 	for (k = 0; k < cfg->tables; k++) {
 		set_entry(mem, WALK_PD_T(k % cfg->dirs), k / cfg->dirs,
-			  WALK_PT(k) | TABLE);
-		set_entry(mem, WALK_PT(k), 0, WALK_DATA0 | LEAF);
+			  WALK_PT(k) | TABLE | us);
+		set_entry(mem, WALK_PT(k), 0, WALK_DATA0 | LEAF | us);
+	}
+
+	/* --nested: L1's own tables, the first GiB 1:1 in 2 MiB pages. */
+	if (cfg->nested == WALK_NESTED_NPT) {
+		set_entry(mem, WALK_L1_ROOT, 0, WALK_L1_PDPT | TABLE);
+		set_entry(mem, WALK_L1_PDPT, 0, WALK_L1_PD | TABLE);
+		for (i = 0; i < 512; i++)
+			set_entry(mem, WALK_L1_PD, i,
+				  i * WALK_2MIB | LEAF | WALK_PS);
 	}
 }

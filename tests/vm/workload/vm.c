@@ -28,9 +28,21 @@ static int kvm_ioctl(int fd, unsigned long req, void *arg, const char *what)
 	return ret;
 }
 
+/* CPUID 0x80000001 ECX bit 2: SVM. */
+static int cpuid_has_svm(const struct kvm_cpuid2 *cpuid)
+{
+	uint32_t i;
+
+	for (i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == 0x80000001)
+			return !!(cpuid->entries[i].ecx & (1U << 2));
+	return 0;
+}
+
 /* KVM refuses EFER.LME unless the vCPU's CPUID has long mode: give the
- * vCPU everything KVM supports before touching its registers. */
-static void set_cpuid(struct vm *vm)
+ * vCPU everything KVM supports before touching its registers.  That
+ * includes SVM when kvm_amd runs with nested=1, which --nested needs. */
+static void set_cpuid(struct vm *vm, int need_svm)
 {
 	struct kvm_cpuid2 *cpuid;
 	int nent = 64;
@@ -48,11 +60,13 @@ static void set_cpuid(struct vm *vm)
 		free(cpuid);
 		nent *= 2;
 	}
+	if (need_svm && !cpuid_has_svm(cpuid))
+		die("KVM offers no SVM to its guests: --nested needs kvm_amd loaded with nested=1 on an AMD host");
 	kvm_ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
 	free(cpuid);
 }
 
-void vm_create(struct vm *vm, size_t mem_size)
+void vm_create(struct vm *vm, size_t mem_size, int need_svm)
 {
 	struct kvm_userspace_memory_region region;
 	int ret;
@@ -93,7 +107,7 @@ void vm_create(struct vm *vm, size_t mem_size)
 		       vm->vcpu_fd, 0);
 	if (vm->run == MAP_FAILED)
 		die("cannot map kvm_run: %s", strerror(errno));
-	set_cpuid(vm);
+	set_cpuid(vm, need_svm);
 }
 
 static struct kvm_segment flat_segment(uint16_t selector, uint8_t type,
@@ -114,13 +128,13 @@ static struct kvm_segment flat_segment(uint16_t selector, uint8_t type,
 
 /*
  * Start the vCPU in the guest's final mode, paging on, CR3 at WALK_ROOT:
- * 4level is long mode (EFER.LME|LMA, a CS with L=1), pae is 32-bit
+ * (or, --nested, at WALK_L1_ROOT): 4level is long mode (EFER.LME|LMA, a CS with L=1), pae is 32-bit
  * protected mode with CR4.PAE.  For pae, KVM loads the PDPTEs from guest
  * memory here, so the page tables must already be in place.  The IDT is
  * empty on purpose: an exception in the guest is a triple fault, which
  * vm_run reports, rather than a silent loop.
  */
-void vm_enter_paged(struct vm *vm, enum walk_paging paging)
+void vm_enter_paged(struct vm *vm, enum walk_paging paging, uint64_t cr3)
 {
 	int code64 = paging == WALK_4LEVEL;
 	struct kvm_sregs sregs;
@@ -142,7 +156,7 @@ void vm_enter_paged(struct vm *vm, enum walk_paging paging)
 	sregs.idt.limit = 0;
 	sregs.cr0 = 0x80010033;	/* PG WP NE ET MP PE */
 	sregs.cr4 = 0x20;	/* PAE */
-	sregs.cr3 = WALK_ROOT;
+	sregs.cr3 = cr3;
 	sregs.efer = code64 ? 0x500 : 0;	/* LMA LME */
 	kvm_ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
 
@@ -165,7 +179,7 @@ static const char *const stage_names[] = {
 /* "stage rounds, round 3, rip 0x10042" for error messages. */
 static const char *where(struct vm *vm)
 {
-	static char buf[96];
+	static char buf[128];
 	struct walk_params p;
 	struct kvm_regs regs;
 	const char *stage = "?";
@@ -175,7 +189,10 @@ static const char *where(struct vm *vm)
 		stage = stage_names[p.stage];
 	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
 		regs.rip = 0;
-	if (p.stage == WALK_STAGE_ROUNDS)
+	if (p.stage == WALK_STAGE_ROUNDS && p.nested)
+		snprintf(buf, sizeof(buf), "stage %s, round %llu, last L2 exit 0x%llx, rip 0x%llx",
+			 stage, p.round, p.l2_exit, (unsigned long long)regs.rip);
+	else if (p.stage == WALK_STAGE_ROUNDS)
 		snprintf(buf, sizeof(buf), "stage %s, round %llu, rip 0x%llx",
 			 stage, p.round, (unsigned long long)regs.rip);
 	else

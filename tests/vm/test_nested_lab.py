@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Nested guests in the lab.
+
+npt=1 host, the production case: the lab VM's CPU gets nested paging
+(QEMU -cpu qemu64,+svm,+npt) and kvm_amd loads with npt=1 nested=1.
+kvmwalk --nested (tests/vm/SHAPES.md) is then an L1 hypervisor whose L2
+runs on L1's nested page tables: the only page tables KVM shadows, and the
+walk syncs them on nested VMRUN.
+
+npt=0 host: kvmwalk --nested=shadow runs its L2 without NPT on L1's own
+tables, so KVM shadows them twice in one VM, once per guest level
+(role.guest_mode), and both world switches sync.  Today's agent counts
+both together: its figures must equal the model's sum of both levels.
+
+  *ModelVsKernel  the kernel's own instruments (selfcheck.sh, no BPF)
+                  against tests/model/nested.py, shape by shape;
+  *Fentry/Kprobe  the agent in each attach mode (scenarios/agent.sh)
+                  against the same model and the kvmmmu tracepoints.
+"""
+
+import json
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "model"))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import lab  # noqa: E402
+import compare_nested  # noqa: E402
+from promtext import parse_metrics, select  # noqa: E402
+from test_lab import (AGENT, BPFTOOL, CHRT, CTX, KVMWALK, SYNC_FIELDS,  # noqa: E402
+                      WALK_HOOKS, LabSections, agent_figures, kv_lines,
+                      map_figures, map_values)
+
+NPT_HOST = {"qemu": ["-cpu", "qemu64,+svm,+npt"],
+            "env": {"KUE_KVM_AMD_PARAMS": "npt=1 nested=1"}}
+SHADOW_HOST = {"qemu": [], "env": {"KUE_KVM_AMD_PARAMS": "npt=0 nested=1"}}
+
+# name -> kvmwalk arguments; L2's pvec holds [root, PDPT0, PD_t, leaves].
+NPT_SHAPES = [
+    ("n_fit", "--nested --tables 12 --rounds 3"),        # 15 entries
+    ("n_boundary", "--nested --tables 13 --rounds 10"),  # the 13th fills it
+    ("n_over", "--nested --tables 14 --rounds 3"),       # one leaf past
+    ("n_dirs", "--nested --tables 40 --dirs 3 --rounds 2"),  # 3 NPT dirs
+    ("n_exitzap", "--nested --tables 20 --exit-unsync"),  # zap at VM destroy
+]
+# Each level's tree alone is the 4level shape: two of them in one VM.
+SHADOW_SHAPES = [
+    ("s_boundary", "--nested=shadow --tables 13 --rounds 3"),
+    ("s_over", "--nested=shadow --tables 14 --rounds 2"),
+    ("s_exitzap", "--nested=shadow --tables 12 --dirs 2 --exit-unsync"),
+]
+
+
+def predicted(args):
+    return compare_nested.model_for(args).report()
+
+
+def need(*paths):
+    for path in paths:
+        if not os.path.exists(path):
+            raise unittest.SkipTest("nested lab test needs %s (make all)" % path)
+
+
+class ModelVsKernel:
+    host = NPT_HOST
+    shapes = NPT_SHAPES
+
+    @classmethod
+    def setUpClass(cls):
+        need(KVMWALK, BPFTOOL)
+        shapes = ";".join("%s:%s" % (n, a) for n, a in cls.shapes)
+        cls.rc, cls.log = lab.run_scenario(
+            os.path.join(HERE, "scenarios", "selfcheck.sh"),
+            [KVMWALK, BPFTOOL], timeout=600, qemu_args=cls.host["qemu"],
+            env=dict(cls.host["env"], KUE_SHAPES=shapes))
+        cls.lines = [json.loads(l) for l in
+                     lab.sections(cls.log).get("selfcheck", "").splitlines()
+                     if l.startswith("{")]
+
+    def test_host_paging_as_asked(self):
+        d = lab.dmesg(self.log)
+        npt = "npt=1" in self.host["env"]["KUE_KVM_AMD_PARAMS"]
+        self.assertIn("Nested Paging %s" % ("enabled" if npt else "disabled"), d)
+        self.assertIn("Nested Virtualization enabled", d)
+
+    def test_every_shape_ran_and_walked(self):
+        self.assertEqual(self.rc, 0, lab.last_log)
+        self.assertEqual([l["shape"] for l in self.lines],
+                         [n for n, _ in self.shapes])
+        for l in self.lines:
+            self.assertTrue(l["ok"], l["shape"])
+            self.assertEqual(l["trace_lost"], 0, l["shape"])
+            self.assertGreater(l["sync_children"], 0, l["shape"])
+
+    def test_model_equals_kernel(self):
+        results = compare_nested.compare_nested(self.lines)
+        self.assertEqual(len(results), len(self.shapes))
+        for r in results:
+            with self.subTest(shape=r["shape"]):
+                self.assertFalse(r["no_kprobes"])
+                self.assertEqual(r["diffs"], [])
+
+
+class NestedModelVsKernel(ModelVsKernel, unittest.TestCase):
+    pass
+
+
+class ShadowNestedModelVsKernel(ModelVsKernel, unittest.TestCase):
+    host = SHADOW_HOST
+    shapes = SHADOW_SHAPES
+
+
+class Agent(LabSections):
+    mode = None
+    host = NPT_HOST
+    shapes = NPT_SHAPES
+
+    @classmethod
+    def setUpClass(cls):
+        need(AGENT, KVMWALK, BPFTOOL, CHRT)
+        shapes = ";".join("%s:%s" % (n, a.replace(" ", ","))
+                          for n, a in cls.shapes)
+        cls.rc, log = lab.run_scenario(
+            os.path.join(HERE, "scenarios", "agent.sh"),
+            [AGENT, KVMWALK, BPFTOOL, CHRT], timeout=600,
+            qemu_args=cls.host["qemu"],
+            env=dict(cls.host["env"], KUE_MODE=cls.mode, KUE_SHAPES=shapes,
+                     KUE_TRACE="syncs"))
+        cls.log = log
+        cls.sec = lab.sections(log)
+        cls.predicted = {n: predicted(a) for n, a in cls.shapes}
+        cls.records = [json.loads(line) for line in
+                       cls.sec.get("trace", "").splitlines()
+                       if line.startswith("{")]
+
+    def test_scenario_ran(self):
+        self.assertEqual(self.rc, 0, lab.last_log)
+
+    def test_kernel_stayed_healthy(self):
+        self.assertEqual(lab.kernel_splats(self.log), [])
+
+    def test_walk_hooks_attached_in_mode(self):
+        s = parse_metrics(self.section("metrics final"))
+        for hook in WALK_HOOKS:
+            self.assertEqual(select(s, "kvm_unsync_probe_attached",
+                                    probe=hook, mode=self.mode), [1], hook)
+
+    def test_metrics_equal_model(self):
+        for name, args in self.shapes:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                got = agent_figures(parse_metrics(self.section("metrics " + name)), pid)
+                self.assertEqual(got, {k: self.predicted[name][k] for k in got}, args)
+
+    def test_pinned_maps_equal_model(self):
+        for name, _ in self.shapes:
+            with self.subTest(shape=name):
+                v = map_values(self.section("maps " + name), self.pid_of(name))
+                self.assertIsNotNone(v)
+                got = map_figures(v)
+                self.assertEqual(got, {k: self.predicted[name][k] for k in got})
+
+    def test_kernel_tracepoints_agree(self):
+        for name, _ in self.shapes:
+            with self.subTest(shape=name):
+                tp = kv_lines(self.section("tp " + name))
+                self.assertEqual(tp["lost"], "0")
+                self.assertEqual(int(tp["sync_page"]),
+                                 self.predicted[name]["pages_synced"])
+                self.assertEqual(int(tp["unsync_page"]),
+                                 self.predicted[name]["pages_unsynced"])
+
+    def test_sync_records_equal_model(self):
+        for name, _ in self.shapes:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                got = [{f: r[f] for f in SYNC_FIELDS} for r in self.records
+                       if r["pid"] == pid and r["type"] == "sync"]
+                want = [{f: int(s[f]) for f in SYNC_FIELDS}
+                        for s in self.predicted[name]["syncs"]]
+                self.assertEqual(got, want)
+
+    def test_zap_records_equal_model(self):
+        for name, _ in self.shapes:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                zap = [r for r in self.records
+                       if r["pid"] == pid and r["type"] == "zap_walk"]
+                p = self.predicted[name]
+                self.assertEqual(len(zap), sum(p["walks"]["zap"].values()))
+                self.assertEqual(sum(r["frames"] for r in zap), p["frames"]["zap"])
+
+    def test_histograms_equal_model(self):
+        h = map_values(self.section("hists"), 0)
+        self.assertIsNotNone(h)
+        for i, ctx in enumerate(CTX):
+            want = [sum(self.predicted[n]["pvec_depth"][ctx][b]
+                        for n, _ in self.shapes) for b in range(17)]
+            self.assertEqual(h["pvec_depth"][i], want, ctx)
+
+
+class NestedFentry(Agent, unittest.TestCase):
+    mode = "fentry"
+
+
+class NestedKprobe(Agent, unittest.TestCase):
+    mode = "kprobe"
+
+
+class ShadowNestedFentry(Agent, unittest.TestCase):
+    mode = "fentry"
+    host = SHADOW_HOST
+    shapes = SHADOW_SHAPES
+
+
+class ShadowNestedKprobe(Agent, unittest.TestCase):
+    mode = "kprobe"
+    host = SHADOW_HOST
+    shapes = SHADOW_SHAPES
+
+
+def load_tests(loader, tests, pattern):
+    """Each host's model check first, then the agent compared with it."""
+    order = (NestedModelVsKernel, NestedFentry, NestedKprobe,
+             ShadowNestedModelVsKernel, ShadowNestedFentry, ShadowNestedKprobe)
+    return unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in order)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -84,6 +84,51 @@ $(APP): $(USER_OBJS)
 -include tests/unit/unit.mk
 -include tests/tests.mk
 
+# --- install, uninstall -------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSTEMDUNITDIR=...]: the
+# binary in sbin, the units (ExecStart= pointed at that binary) where
+# systemd looks for them under PREFIX, the man page, and under
+# share/kvm-unsync-exporter the Prometheus rules, the Grafana dashboard and
+# an example web config.  debian/rules uses it with PREFIX=/usr.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/kvm-unsync-exporter
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+UNITS := kvm-unsync-exporter.service kvm-unsync-exporter.socket
+RULES := kvm-unsync-exporter.rules.yml kvm-unsync-exporter.recording.yml
+
+.PHONY: install uninstall
+install: $(APP)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/prometheus \
+		$(DESTDIR)$(DATADIR)/grafana
+	$(Q)$(INSTALL) -m 0755 $(APP) $(DESTDIR)$(SBINDIR)/kvm-unsync-exporter
+	$(Q)for u in $(UNITS); do \
+		sed 's|/usr/local/sbin/kvm-unsync-exporter|$(SBINDIR)/kvm-unsync-exporter|' \
+			deploy/$$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
+	$(Q)$(INSTALL) -m 0644 docs/kvm-unsync-exporter.8 $(DESTDIR)$(MANDIR)/man8/
+	$(Q)$(INSTALL) -m 0644 $(addprefix deploy/prometheus/,$(RULES)) \
+		$(DESTDIR)$(DATADIR)/prometheus/
+	$(Q)$(INSTALL) -m 0644 deploy/grafana/kvm-unsync-exporter.json \
+		$(DESTDIR)$(DATADIR)/grafana/
+	$(Q)$(INSTALL) -m 0644 deploy/web-config.example.yml $(DESTDIR)$(DATADIR)/
+
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/kvm-unsync-exporter \
+		$(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS)) \
+		$(DESTDIR)$(MANDIR)/man8/kvm-unsync-exporter.8 \
+		$(addprefix $(DESTDIR)$(DATADIR)/prometheus/,$(RULES)) \
+		$(DESTDIR)$(DATADIR)/grafana/kvm-unsync-exporter.json \
+		$(DESTDIR)$(DATADIR)/web-config.example.yml
+	$(Q)rmdir $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR)/grafana \
+		$(DESTDIR)$(DATADIR) 2>/dev/null || true
+# --- end of install, uninstall -------------------------------------------
+
 clean:
 	$(call msg,CLEAN)
 	$(Q)rm -rf $(OUTPUT)

@@ -38,6 +38,8 @@ suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_
 	tests/model/test_model_nested.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
 	tests/bare/test_web.py tests/bare/test_alerts.py
+# make install, the man page, the dashboard, recording rules, the .deb
+suite "install, package" python3 tests/pyrun.py tests/bare/test_install.py
 # Reliability: every libFuzzer harness for KUE_FUZZ_TIME s (30), the unit
 # tests and a soak with the ASan+UBSan build (build/san), valgrind too.
 suite "fuzz" bash tests/fuzz/run.sh

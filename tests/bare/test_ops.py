@@ -410,7 +410,8 @@ class Service(Base):
         # verify wants ExecStart= to exist: point it at the build
         with open(UNIT) as f:
             text = f.read()
-        self.assertIn("ExecStart=/usr/local/sbin/kvm-unsync-exporter\n", text)
+        self.assertIn("ExecStart=/usr/local/sbin/kvm-unsync-exporter $ARGS\n",
+                      text)
         with open(os.path.join(tmp, os.path.basename(UNIT)), "w") as f:
             f.write(text.replace("/usr/local/sbin/kvm-unsync-exporter", AGENT))
         shutil.copy(SOCKET_UNIT, tmp)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include "expected.h"
 #include "rig.h"
 #include "test.h"
 
@@ -47,6 +48,7 @@ static void test_fold_beyond_max(void)
 	/* every family gets the "other" series, with its labels */
 	CHECK_LINE(t, "kvm_unsync_walks_total{vm=\"other\",pid=\"\",context=\"zap\",result=\"enospc\"} 0");
 	CHECK_LINE(t, "kvm_unsync_restarts_total{vm=\"other\",pid=\"\"} 0");
+	check_expected("metrics-folded.prom", t);
 
 	/* a fourth VM folds too; "other" sums both */
 	vm(&r, 400, ARGV("qemu\0-name\0guest=d\0"), 4);

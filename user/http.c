@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 #include "conn_guard.h"
 #include "http.h"
+#include "metrics.h"
 #include "web_config.h"
 
 #define FLAG_ADDR	"--web.listen-address"
@@ -317,23 +318,9 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn,
 static void render_guard(struct http_server *srv, struct strbuf *b)
 {
 	struct conn_guard_stats st;
-	struct prom_label l;
 
 	conn_guard_get_stats(srv->guard, &st);
-	prom_family(b, "kvm_unsync_http_connections", "gauge",
-		    "HTTP connections open, this one included.");
-	prom_sample_u64(b, "kvm_unsync_http_connections", NULL, NULL, 0,
-			st.open);
-	prom_family(b, "kvm_unsync_http_connections_closed_total", "counter",
-		    "HTTP connections the server shut down: deadline = a "
-		    "request not received and answered in time (slow "
-		    "client), evicted = dropped to make room for a new one.");
-	l = (struct prom_label){ "reason", "deadline" };
-	prom_sample_u64(b, "kvm_unsync_http_connections_closed_total", NULL,
-			&l, 1, st.closed_deadline);
-	l = (struct prom_label){ "reason", "evicted" };
-	prom_sample_u64(b, "kvm_unsync_http_connections_closed_total", NULL,
-			&l, 1, st.closed_evicted);
+	metrics_render_http(b, &st);
 }
 
 static enum MHD_Result reply_metrics(struct http_server *srv,

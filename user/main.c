@@ -23,7 +23,7 @@
 #include "discover.h"
 #include "hooks.h"
 #include "http.h"
-#include "metrics.h"
+#include "scrape.h"
 #include "pins.h"
 #include "service.h"
 #include "trace.h"

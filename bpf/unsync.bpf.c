@@ -350,18 +350,6 @@ static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* Slot k holds durations in [2^(k-1), 2^k) ns; slot 0 holds 0. */
-static __always_inline u32 duration_slot(u64 d)
-{
-	u32 slot = 0;
-
-	while (d && slot < DURATION_SLOTS - 1) {
-		d >>= 1;
-		slot++;
-	}
-	return slot;
-}
-
 /* ---- mmu_sync_children(vcpu, parent, can_yield) ---- */
 
 static __always_inline int on_sync_enter(struct kvm_mmu_page *parent,

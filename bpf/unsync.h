@@ -45,6 +45,35 @@ enum clear_site {
 };
 
 /*
+ * The duration histogram's bucket rule, written once for both sides: the
+ * BPF programs fill slot duration_slot(d) for a duration of d ns, user
+ * space publishes slot k < DURATION_SLOTS - 1 as the bucket
+ * le = duration_slot_bound_ns(k).
+ *   slot 0                      d == 0
+ *   slot k, 1 <= k <= 38        2^(k-1) <= d < 2^k
+ *   slot 39 (DURATION_SLOTS-1)  d >= 2^38 (~275 s): the clamp, no upper bound
+ * A bounded loop rather than a clz builtin, so the verifier of every kernel
+ * the agent supports takes it.
+ */
+static inline __attribute__((always_inline)) __u32 duration_slot(__u64 d)
+{
+	__u32 slot = 0;
+
+	while (d && slot < DURATION_SLOTS - 1) {
+		d >>= 1;
+		slot++;
+	}
+	return slot;
+}
+
+/* Every duration in slot k < DURATION_SLOTS - 1 is below this. */
+static inline __attribute__((always_inline)) __u64
+duration_slot_bound_ns(__u32 k)
+{
+	return 1ULL << k;
+}
+
+/*
  * Per-VM counters: value of the pinned per-CPU hash "vm_stats", keyed by
  * the VMM's tgid.  User space sums the per-CPU copies.
  */

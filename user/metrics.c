@@ -122,8 +122,8 @@ static void render_pvec_depth(struct strbuf *b, const struct family *f,
 }
 
 /*
- * Slot k < DURATION_SLOTS - 1 holds durations d < 2^k ns (bpf/unsync.h
- * duration_slot()), so it becomes the bucket le = 2^k ns.  Prometheus
+ * Slot k < DURATION_SLOTS - 1 holds durations below
+ * duration_slot_bound_ns(k) (bpf/unsync.h), its bucket's le.  Prometheus
  * reads le as "<=": a duration of exactly 2^k ns is counted in the next
  * bucket up, a one-nanosecond approximation at bucket edges that no
  * quantile estimate can see.  The last slot is the clamp for everything
@@ -142,7 +142,8 @@ static void render_sync_duration(struct strbuf *b, const struct family *f,
 	l.value = le;
 	for (k = 0; k < DURATION_SLOTS - 1; k++) {
 		cum += s->hists.sync_duration[k];
-		prom_fmt_ns_as_seconds(le, sizeof(le), 1ULL << k);
+		prom_fmt_ns_as_seconds(le, sizeof(le),
+				       duration_slot_bound_ns(k));
 		prom_sample_u64(b, f->name, "_bucket", &l, 1, cum);
 	}
 	cum += s->hists.sync_duration[DURATION_SLOTS - 1];

@@ -111,10 +111,18 @@ enum event_type {
 	EV_VM_NEW = 4,		/* a tgid's first appearance in vm_stats */
 };
 
+/*
+ * Every ring-buffer record starts with this header: the consumer reads it
+ * first, then the record its type names.
+ */
+struct event_hdr {
+	__u32 type;		/* enum event_type */
+	__u32 tgid;		/* the VMM the record is about */
+};
+
 /* Ring-buffer record: one per mmu_sync_children call or zap walk. */
 struct sync_event {
-	__u32 type;		/* EV_SYNC or EV_ZAP_WALK */
-	__u32 tgid;
+	struct event_hdr hdr;	/* EV_SYNC or EV_ZAP_WALK */
 	__u32 tid;
 	__s32 result;		/* sync: 0 / -EINTR; zap walk: walk's return */
 	__u64 start_ns;
@@ -134,8 +142,7 @@ struct sync_event {
 
 /* Ring-buffer record for one __mmu_unsync_walk frame (--trace=frames). */
 struct frame_event {
-	__u32 type;		/* EV_FRAME */
-	__u32 tgid;
+	struct event_hdr hdr;	/* EV_FRAME */
 	__u32 tid;
 	__u32 ctx;		/* enum walk_ctx */
 	__u32 depth;		/* 0 = top-level */
@@ -153,8 +160,7 @@ struct frame_event {
  * is gone from /proc by the time user space looks, but not its name.
  */
 struct vm_new_event {
-	__u32 type;		/* EV_VM_NEW */
-	__u32 tgid;
+	struct event_hdr hdr;	/* EV_VM_NEW */
 	__u32 args_len;		/* 0: argv could not be read */
 	__u32 pad;
 	char comm[TASK_COMM_LEN];

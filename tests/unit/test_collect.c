@@ -242,7 +242,7 @@ static void test_duration_slots(void)
 	}
 }
 
-void test_collect(void)
+UNIT_SUITE(collect)
 {
 	test_duration_slots();
 	test_stride_and_sum();

@@ -13,7 +13,6 @@
 
 #define ARGV(s)	s, sizeof(s) - 1
 
-void test_fold(void);
 
 /* A live VMM named guest=NAME with n synced pages (on CPU 1). */
 static void vm(struct rig *r, __u32 tgid, const char *argv, size_t len,
@@ -177,7 +176,7 @@ static void test_waiting_for_kvm(void)
 	rig_free(&r);
 }
 
-void test_fold(void)
+UNIT_SUITE(fold)
 {
 	test_fold_beyond_max();
 	test_no_fold_below_max();

@@ -327,7 +327,7 @@ static void test_dual_stack(void)
 	http_stop(srv);
 }
 
-void test_http(void)
+UNIT_SUITE(http)
 {
 	test_parse_good();
 	test_parse_bad();

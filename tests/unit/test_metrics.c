@@ -416,7 +416,7 @@ static void test_promtool(void)
 	snapshot_free(&s);
 }
 
-void test_metrics(void)
+UNIT_SUITE(metrics)
 {
 	test_full_page();
 	test_no_vms();

@@ -4,6 +4,8 @@
 # Makefile; paths are relative to the repository root.
 #
 #   make unit-test           build into build/unit/ and run
+#   make unit-test T=metrics one suite by name (T=a,b: several; the
+#                            names: build/unit/unit-tests -l)
 #   make unit-test SAN=1     same, with AddressSanitizer and UBSan
 #   make unit-test CC=clang
 #   make unit-fuzz           libFuzzer targets: the /proc parsers, the web
@@ -49,7 +51,7 @@ UNIT_FLAGS_NOW := $(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS)
 .PHONY: unit-test unit-build unit-fuzz unit-clean FORCE_UNIT_FLAGS
 
 unit-test: $(UNIT_BIN)
-	$(UNIT_BIN)
+	$(UNIT_BIN) $(T)
 
 unit-build: $(UNIT_BIN)
 

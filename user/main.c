@@ -419,7 +419,7 @@ static int bind_privileged_port(const char *addr)
 	struct listen_addr a;
 	const char *what;
 	char err[512];
-	int port, start = 1024, fd, one = 1, v6only, e;
+	int port, start = 1024, fd, e;
 	FILE *f;
 
 	if (http_parse_listen_address(addr, &a, err, sizeof(err)))
@@ -435,30 +435,10 @@ static int bind_privileged_port(const char *addr)
 	}
 	if (port == 0 || port >= start)
 		return -1;
-	what = "socket";
-	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (a.ss.ss_family == AF_INET6) {
-		v6only = !a.dual_stack;
-		what = "setsockopt(IPV6_V6ONLY)";
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
-			       sizeof(v6only)))
-			goto fail;
-	}
-	what = "bind";
-	if (bind(fd, (struct sockaddr *)&a.ss, a.len))
-		goto fail;
-	what = "listen";
-	if (listen(fd, 64))
-		goto fail;
-	return fd;
-fail:
-	e = errno;
+	fd = listen_socket_open(&a, &what);
 	if (fd >= 0)
-		close(fd);
+		return fd;
+	e = -fd;
 	fprintf(stderr, "cannot listen on --web.listen-address \"%s\": %s: %s\n",
 		addr, what, strerror(e));
 	return -2;

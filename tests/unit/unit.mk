@@ -36,7 +36,8 @@ UNIT_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 UNIT_LDFLAGS += -fsanitize=address,undefined
 endif
 
-UNIT_SRCS := user/collect.c user/metrics.c user/families.c user/scrape.c user/prom_text.c user/http.c \
+UNIT_SRCS := user/collect.c user/scrape.c user/families.c user/metrics.c \
+	     user/prom_text.c user/http.c user/listen_socket.c \
 	     user/vm_names.c user/vm_table.c user/web_config.c user/caps.c \
 	     user/conn_guard.c
 UNIT_TESTS := $(wildcard $(UNIT_DIR)/*.c)

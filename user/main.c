@@ -346,25 +346,10 @@ static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
 /* What /metrics says before KVM is loaded: nothing attached yet. */
 static void waiting_info(struct agent_info *info, const char *release)
 {
-	static const char *const probes[] = {
-		"mmu_sync_children", "__mmu_unsync_walk",
-		"mmu_pages_clear_parents", "kvm_mmu_sync_page",
-		"kvm_mmu_unsync_page",
-	};
-	int i;
-
 	snprintf(info->kernel_release, sizeof(info->kernel_release), "%s",
 		 release);
 	info->variant = "unknown";
-	info->nr_probes = 0;
-	for (i = 0; i < (int)(sizeof(probes) / sizeof(probes[0])); i++) {
-		struct probe_status *p = &info->probes[info->nr_probes++];
-
-		p->probe = probes[i];
-		p->mode = i < 3 ? "none" : "tracepoint";
-		p->attached = false;
-		snprintf(p->reason, sizeof(p->reason), "KVM not loaded yet");
-	}
+	hooks_report_waiting(info);
 }
 
 /*

@@ -5,6 +5,7 @@
 #
 #   make            build build/kvm-unsync-exporter
 #   make test       unit tests, bare-machine start-up test, VM lab
+#   make check      the fast subset (unit, model, quick bare tests): < 1 min
 #   make demo       boot the lab with the agent and a mix of workloads
 #   make V=1        show the commands
 
@@ -47,7 +48,7 @@ USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 APP := $(OUTPUT)/kvm-unsync-exporter
 
-.PHONY: all clean test unit-test bare-test lab-test demo check-deps
+.PHONY: all clean test unit-test bare-test lab-test demo check-deps check
 .DELETE_ON_ERROR:
 
 all: $(APP)
@@ -128,6 +129,15 @@ uninstall:
 	$(Q)rmdir $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR)/grafana \
 		$(DESTDIR)$(DATADIR) 2>/dev/null || true
 # --- end of install, uninstall -------------------------------------------
+
+# What to run before every commit: no VM, no root-only kernel features.
+CHECK_PY := tests/model/test_model.py tests/model/test_model_patched.py \
+	    tests/model/test_model_nested.py \
+	    tests/bare/test_startup.py tests/bare/test_ops.py \
+	    tests/bare/test_web.py tests/bare/test_alerts.py
+
+check: all unit-test
+	$(Q)python3 tests/pyrun.py $(CHECK_PY)
 
 clean:
 	$(call msg,CLEAN)

@@ -139,8 +139,8 @@ static __noinline void announce_vm(u32 tgid)
 		count_dropped();
 		return;
 	}
-	e->type = EV_VM_NEW;
-	e->tgid = tgid;
+	e->hdr.type = EV_VM_NEW;
+	e->hdr.tgid = tgid;
 	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	start = BPF_CORE_READ(task, mm, arg_start);
@@ -305,8 +305,8 @@ static __always_inline void emit_summary(u32 type, s32 result, u64 start,
 		count_dropped();
 		return;
 	}
-	e->type = type;
-	e->tgid = id >> 32;
+	e->hdr.type = type;
+	e->hdr.tgid = id >> 32;
 	e->tid = (u32)id;
 	e->result = result;
 	e->start_ns = start;
@@ -336,8 +336,8 @@ static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
 		count_dropped();
 		return;
 	}
-	e->type = EV_FRAME;
-	e->tgid = id >> 32;
+	e->hdr.type = EV_FRAME;
+	e->hdr.tgid = id >> 32;
 	e->tid = (u32)id;
 	e->ctx = ctx;
 	e->depth = depth;
@@ -348,18 +348,6 @@ static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
 	e->pad = 0;
 	e->ts_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_submit(e, 0);
-}
-
-/* Slot k holds durations in [2^(k-1), 2^k) ns; slot 0 holds 0. */
-static __always_inline u32 duration_slot(u64 d)
-{
-	u32 slot = 0;
-
-	while (d && slot < DURATION_SLOTS - 1) {
-		d >>= 1;
-		slot++;
-	}
-	return slot;
 }
 
 /* ---- mmu_sync_children(vcpu, parent, can_yield) ---- */

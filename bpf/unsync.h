@@ -45,6 +45,35 @@ enum clear_site {
 };
 
 /*
+ * The duration histogram's bucket rule, written once for both sides: the
+ * BPF programs fill slot duration_slot(d) for a duration of d ns, user
+ * space publishes slot k < DURATION_SLOTS - 1 as the bucket
+ * le = duration_slot_bound_ns(k).
+ *   slot 0                      d == 0
+ *   slot k, 1 <= k <= 38        2^(k-1) <= d < 2^k
+ *   slot 39 (DURATION_SLOTS-1)  d >= 2^38 (~275 s): the clamp, no upper bound
+ * A bounded loop rather than a clz builtin, so the verifier of every kernel
+ * the agent supports takes it.
+ */
+static inline __attribute__((always_inline)) __u32 duration_slot(__u64 d)
+{
+	__u32 slot = 0;
+
+	while (d && slot < DURATION_SLOTS - 1) {
+		d >>= 1;
+		slot++;
+	}
+	return slot;
+}
+
+/* Every duration in slot k < DURATION_SLOTS - 1 is below this. */
+static inline __attribute__((always_inline)) __u64
+duration_slot_bound_ns(__u32 k)
+{
+	return 1ULL << k;
+}
+
+/*
  * Per-VM counters: value of the pinned per-CPU hash "vm_stats", keyed by
  * the VMM's tgid.  User space sums the per-CPU copies.
  */
@@ -82,10 +111,18 @@ enum event_type {
 	EV_VM_NEW = 4,		/* a tgid's first appearance in vm_stats */
 };
 
+/*
+ * Every ring-buffer record starts with this header: the consumer reads it
+ * first, then the record its type names.
+ */
+struct event_hdr {
+	__u32 type;		/* enum event_type */
+	__u32 tgid;		/* the VMM the record is about */
+};
+
 /* Ring-buffer record: one per mmu_sync_children call or zap walk. */
 struct sync_event {
-	__u32 type;		/* EV_SYNC or EV_ZAP_WALK */
-	__u32 tgid;
+	struct event_hdr hdr;	/* EV_SYNC or EV_ZAP_WALK */
 	__u32 tid;
 	__s32 result;		/* sync: 0 / -EINTR; zap walk: walk's return */
 	__u64 start_ns;
@@ -105,8 +142,7 @@ struct sync_event {
 
 /* Ring-buffer record for one __mmu_unsync_walk frame (--trace=frames). */
 struct frame_event {
-	__u32 type;		/* EV_FRAME */
-	__u32 tgid;
+	struct event_hdr hdr;	/* EV_FRAME */
 	__u32 tid;
 	__u32 ctx;		/* enum walk_ctx */
 	__u32 depth;		/* 0 = top-level */
@@ -124,8 +160,7 @@ struct frame_event {
  * is gone from /proc by the time user space looks, but not its name.
  */
 struct vm_new_event {
-	__u32 type;		/* EV_VM_NEW */
-	__u32 tgid;
+	struct event_hdr hdr;	/* EV_VM_NEW */
 	__u32 args_len;		/* 0: argv could not be read */
 	__u32 pad;
 	char comm[TASK_COMM_LEN];

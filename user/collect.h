@@ -12,15 +12,8 @@
  *   hists:      BPF_MAP_TYPE_PERCPU_ARRAY, key __u32 0,    value struct hists
  *   self_stats: BPF_MAP_TYPE_PERCPU_ARRAY, key __u32 0,    value struct self_stats
  *
- * Duration histogram (struct hists.sync_duration), as the BPF side fills it:
- *   slot = d ? min(64 - clz(d), DURATION_SLOTS - 1) : 0
- * so, for a duration of d nanoseconds:
- *   slot 0                      d == 0
- *   slot k, 1 <= k <= 38        2^(k-1) <= d < 2^k
- *   slot 39 (DURATION_SLOTS-1)  d >= 2^38 (~275 s): the clamp, no upper bound
- * Every slot k < DURATION_SLOTS - 1 therefore holds d < 2^k ns, and the
- * renderer publishes it as the bucket le = 2^k ns; the last slot only counts
- * toward le="+Inf".
+ * The duration histogram's slots (struct hists.sync_duration) follow
+ * duration_slot() in bpf/unsync.h, the one statement of the bucket rule.
  */
 #ifndef __COLLECT_H
 #define __COLLECT_H

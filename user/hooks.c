@@ -9,13 +9,22 @@
 #include "probe.skel.h"
 #include "unsync.skel.h"
 
+/*
+ * Every probe the agent attaches, in the order kvm_unsync_probe_attached
+ * lists them: the function hooks (fentry or kprobe, enum hook_id), then
+ * the kvmmmu tracepoints.
+ */
+enum { PROBE_TP_SYNC = NR_HOOKS, PROBE_TP_UNSYNC, NR_PROBES };
+
 static const struct {
 	const char *func;
-	bool walk;
-} hook_defs[NR_HOOKS] = {
+	bool walk;		/* the walk itself: --check needs it */
+} probe_defs[NR_PROBES] = {
 	[HOOK_SYNC_CHILDREN] = { "mmu_sync_children", true },
 	[HOOK_UNSYNC_WALK] = { "__mmu_unsync_walk", true },
 	[HOOK_CLEAR_PARENTS] = { "mmu_pages_clear_parents", false },
+	[PROBE_TP_SYNC] = { "kvm_mmu_sync_page", false },
+	[PROBE_TP_UNSYNC] = { "kvm_mmu_unsync_page", false },
 };
 
 int parse_attach_mode(const char *s, enum attach_mode *m)
@@ -157,8 +166,8 @@ void hooks_choose(struct hook_set *hs, const struct kernel_view *kv,
 	for (i = 0; i < NR_HOOKS; i++) {
 		struct hook *h = &hs->hooks[i];
 
-		h->func = hook_defs[i].func;
-		h->walk = hook_defs[i].walk;
+		h->func = probe_defs[i].func;
+		h->walk = probe_defs[i].walk;
 		choose_one(h, kv, mode);
 		if (verbose)
 			fprintf(stderr, "hook %s: %s%s%s\n", h->func,
@@ -324,13 +333,28 @@ void hooks_report(const struct hook_set *hs, struct agent_info *info)
 		snprintf(p->reason, sizeof(p->reason), "%s", h->why);
 	}
 	p = &info->probes[info->nr_probes++];
-	p->probe = "kvm_mmu_sync_page";
+	p->probe = probe_defs[PROBE_TP_SYNC].func;
 	p->mode = "tracepoint";
 	p->attached = hs->tp_sync != NULL;
 	snprintf(p->reason, sizeof(p->reason), "%s", hs->tp_sync ? "" : hs->tp_sync_why);
 	p = &info->probes[info->nr_probes++];
-	p->probe = "kvm_mmu_unsync_page";
+	p->probe = probe_defs[PROBE_TP_UNSYNC].func;
 	p->mode = "tracepoint";
 	p->attached = hs->tp_unsync != NULL;
 	snprintf(p->reason, sizeof(p->reason), "%s", hs->tp_unsync ? "" : hs->tp_unsync_why);
+}
+
+void hooks_report_waiting(struct agent_info *info)
+{
+	struct probe_status *p;
+	int i;
+
+	info->nr_probes = 0;
+	for (i = 0; i < NR_PROBES; i++) {
+		p = &info->probes[info->nr_probes++];
+		p->probe = probe_defs[i].func;
+		p->mode = i < NR_HOOKS ? "none" : "tracepoint";
+		p->attached = false;
+		snprintf(p->reason, sizeof(p->reason), "KVM not loaded yet");
+	}
 }

@@ -49,5 +49,7 @@ void hooks_detach(struct hook_set *hs);
 
 bool hooks_walk_attached(const struct hook_set *hs);
 void hooks_report(const struct hook_set *hs, struct agent_info *info);
+/* The same list before KVM is loaded: nothing attached yet. */
+void hooks_report_waiting(struct agent_info *info);
 
 #endif /* __HOOKS_H */

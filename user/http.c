@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 #include "conn_guard.h"
 #include "http.h"
+#include "metrics.h"
 #include "web_config.h"
 
 #define FLAG_ADDR	"--web.listen-address"
@@ -29,7 +30,6 @@
 #define AUTH_MAX	256	/* user name or password, bytes */
 #define RELOAD_GRACE_MS	1000	/* for requests in flight on a TLS change */
 #define CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
-#define LISTEN_BACKLOG	64
 
 /*
  * What one libmicrohttpd daemon was started with, handed to its callbacks:
@@ -173,56 +173,6 @@ bad:
 	return -EINVAL;
 }
 
-/* The wildcard IPv4 address, for hosts without IPv6. */
-static void any_v4(struct listen_addr *a)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
-	int port = ntohs(((struct sockaddr_in6 *)&a->ss)->sin6_port);
-
-	memset(a, 0, sizeof(*a));
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_ANY);
-	sin->sin_port = htons(port);
-	a->len = sizeof(*sin);
-}
-
-/* Bound, listening, non-blocking socket, or -errno with *what set. */
-static int open_listener(struct listen_addr *a, const char **what)
-{
-	int fd, one = 1, v6only;
-
-	*what = "socket";
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
-	if (fd < 0 && a->dual_stack && errno == EAFNOSUPPORT) {
-		any_v4(a);	/* IPv6 disabled on this host */
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC |
-				     SOCK_NONBLOCK, 0);
-	}
-	if (fd < 0)
-		return -errno;
-	/* restart without waiting for TIME_WAIT connections to expire */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (a->ss.ss_family == AF_INET6) {
-		v6only = !a->dual_stack;
-		*what = "setsockopt(IPV6_V6ONLY)";
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
-			       sizeof(v6only)))
-			goto fail;
-	}
-	*what = "bind";
-	if (bind(fd, (struct sockaddr *)&a->ss, a->len))
-		goto fail;
-	*what = "listen";
-	if (listen(fd, LISTEN_BACKLOG))
-		goto fail;
-	return fd;
-fail:
-	one = -errno;
-	close(fd);
-	return one;
-}
-
 static int bound_port(int fd)
 {
 	struct sockaddr_storage ss;
@@ -317,23 +267,9 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn,
 static void render_guard(struct http_server *srv, struct strbuf *b)
 {
 	struct conn_guard_stats st;
-	struct prom_label l;
 
 	conn_guard_get_stats(srv->guard, &st);
-	prom_family(b, "kvm_unsync_http_connections", "gauge",
-		    "HTTP connections open, this one included.");
-	prom_sample_u64(b, "kvm_unsync_http_connections", NULL, NULL, 0,
-			st.open);
-	prom_family(b, "kvm_unsync_http_connections_closed_total", "counter",
-		    "HTTP connections the server shut down: deadline = a "
-		    "request not received and answered in time (slow "
-		    "client), evicted = dropped to make room for a new one.");
-	l = (struct prom_label){ "reason", "deadline" };
-	prom_sample_u64(b, "kvm_unsync_http_connections_closed_total", NULL,
-			&l, 1, st.closed_deadline);
-	l = (struct prom_label){ "reason", "evicted" };
-	prom_sample_u64(b, "kvm_unsync_http_connections_closed_total", NULL,
-			&l, 1, st.closed_evicted);
+	metrics_render_http(b, &st);
 }
 
 static enum MHD_Result reply_metrics(struct http_server *srv,
@@ -803,7 +739,7 @@ struct http_server *http_start_opts(const struct http_options *o,
 		}
 		fd = o->listen_fd;
 	} else {
-		fd = open_listener(&a, &what);
+		fd = listen_socket_open(&a, &what);
 		snprintf(where, sizeof(where), "%s \"%s\"", FLAG_ADDR,
 			 o->listen_address);
 		if (fd < 0) {

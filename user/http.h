@@ -68,6 +68,13 @@ struct listen_addr {
 int http_parse_listen_address(const char *s, struct listen_addr *out,
 			      char *err, size_t err_size);
 
+/*
+ * A bound, listening, non-blocking socket on a (listen_socket.c), or
+ * -errno with *what naming the call that failed.  ":port" on a host
+ * without IPv6 falls back to IPv4's wildcard, and a is changed to match.
+ */
+int listen_socket_open(struct listen_addr *a, const char **what);
+
 struct http_server;
 
 struct http_options {

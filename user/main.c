@@ -23,7 +23,7 @@
 #include "discover.h"
 #include "hooks.h"
 #include "http.h"
-#include "metrics.h"
+#include "scrape.h"
 #include "pins.h"
 #include "service.h"
 #include "trace.h"
@@ -346,25 +346,10 @@ static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
 /* What /metrics says before KVM is loaded: nothing attached yet. */
 static void waiting_info(struct agent_info *info, const char *release)
 {
-	static const char *const probes[] = {
-		"mmu_sync_children", "__mmu_unsync_walk",
-		"mmu_pages_clear_parents", "kvm_mmu_sync_page",
-		"kvm_mmu_unsync_page",
-	};
-	int i;
-
 	snprintf(info->kernel_release, sizeof(info->kernel_release), "%s",
 		 release);
 	info->variant = "unknown";
-	info->nr_probes = 0;
-	for (i = 0; i < (int)(sizeof(probes) / sizeof(probes[0])); i++) {
-		struct probe_status *p = &info->probes[info->nr_probes++];
-
-		p->probe = probes[i];
-		p->mode = i < 3 ? "none" : "tracepoint";
-		p->attached = false;
-		snprintf(p->reason, sizeof(p->reason), "KVM not loaded yet");
-	}
+	hooks_report_waiting(info);
 }
 
 /*
@@ -419,7 +404,7 @@ static int bind_privileged_port(const char *addr)
 	struct listen_addr a;
 	const char *what;
 	char err[512];
-	int port, start = 1024, fd, one = 1, v6only, e;
+	int port, start = 1024, fd, e;
 	FILE *f;
 
 	if (http_parse_listen_address(addr, &a, err, sizeof(err)))
@@ -435,30 +420,10 @@ static int bind_privileged_port(const char *addr)
 	}
 	if (port == 0 || port >= start)
 		return -1;
-	what = "socket";
-	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (a.ss.ss_family == AF_INET6) {
-		v6only = !a.dual_stack;
-		what = "setsockopt(IPV6_V6ONLY)";
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
-			       sizeof(v6only)))
-			goto fail;
-	}
-	what = "bind";
-	if (bind(fd, (struct sockaddr *)&a.ss, a.len))
-		goto fail;
-	what = "listen";
-	if (listen(fd, 64))
-		goto fail;
-	return fd;
-fail:
-	e = errno;
+	fd = listen_socket_open(&a, &what);
 	if (fd >= 0)
-		close(fd);
+		return fd;
+	e = -fd;
 	fprintf(stderr, "cannot listen on --web.listen-address \"%s\": %s: %s\n",
 		addr, what, strerror(e));
 	return -2;

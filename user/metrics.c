@@ -1,237 +1,157 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Render a snapshot as Prometheus text, and run one scrape (metrics.h). */
-#include <errno.h>
+/*
+ * Render the families of families.h as Prometheus text: one function per
+ * value source, the table says which family uses which.
+ */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "metrics.h"
 
-#define M(name)	"kvm_unsync_" name
-
-static const char *const ctx_names[CTX_MAX] = { "sync", "zap" };
-static const char *const walk_results[WALK_RESULT_MAX] = { "done", "enospc" };
-static const char *const sync_results[SYNC_RESULT_MAX] = {
-	"ok", "eintr", "other",
+/* What one page is rendered from. */
+struct page_input {
+	const struct snapshot *s;	/* NULL: the maps could not be read */
+	const char *const *names;
+	const struct agent_info *info;
+	const struct metrics_extra *x;
+	struct agent_counters agent;
 };
-static const char *const site_names[SITE_MAX] = { "walk", "clear_parents" };
 
-/* The vm and pid labels of VM i, plus room for two more. */
-struct vm_labels {
+/* Labels of one series: vm and pid, then up to two of the family's dims. */
+struct series_labels {
 	struct prom_label l[4];
+	int nr;
 	char pid[16];
 };
 
-static void vm_labels(struct vm_labels *v, const struct snapshot *s,
-		      const char *const *names, size_t i)
+static int dim_nr(const struct family_dim *d)
 {
-	const char *name = names && names[i] ? names[i] : "unknown";
-
-	if (s->vms[i].tgid)
-		snprintf(v->pid, sizeof(v->pid), "%u", s->vms[i].tgid);
-	else
-		v->pid[0] = '\0';	/* "other": the folded VMs */
-	v->l[0] = (struct prom_label){ "vm", name };
-	v->l[1] = (struct prom_label){ "pid", v->pid };
-}
-
-static size_t nr_vms(const struct snapshot *s)
-{
-	return s ? s->nr_vms : 0;
-}
-
-static void render_sync_calls(struct strbuf *b, const struct snapshot *s,
-			      const char *const *names)
-{
-	const char *n = M("sync_calls_total");
-	struct vm_labels v;
-	size_t i;
-	int r;
-
-	prom_family(b, n, "counter",
-		    "mmu_sync_children calls, by result (other: neither 0 "
-		    "nor -EINTR, never expected).");
-	for (i = 0; i < nr_vms(s); i++) {
-		const struct vm_stats *st = &s->vms[i].stats;
-
-		vm_labels(&v, s, names, i);
-		for (r = 0; r < SYNC_RESULT_MAX; r++) {
-			if (r == SYNC_OTHER && !st->sync_calls[r])
-				continue;
-			v.l[2] = (struct prom_label){ "result", sync_results[r] };
-			prom_sample_u64(b, n, NULL, v.l, 3, st->sync_calls[r]);
-		}
-	}
+	return d->label ? d->nr : 1;
 }
 
 /*
- * A per-VM counter with a value per walk context and per second label:
- * field_off is a __u64 [CTX_MAX][nr] array in struct vm_stats, whose
- * second index is named label, with values vals.
+ * Every value of the __u64 array at vals, one sample each: the labels in
+ * v (the first v->nr of them) then one per dim of f.
  */
-static void render_per_ctx_by(struct strbuf *b, const struct snapshot *s,
-			      const char *const *names, const char *n,
-			      const char *help, size_t field_off,
-			      const char *label, const char *const *vals,
-			      int nr)
+static void render_dims(struct strbuf *b, const struct family *f,
+			struct series_labels *v, const __u64 *vals)
 {
-	struct vm_labels v;
-	const __u64 *a;
-	size_t i;
-	int c, k;
+	int n0 = dim_nr(&f->dims[0]), n1 = dim_nr(&f->dims[1]);
+	int nr = v->nr, i, j;
+	__u64 val;
 
-	prom_family(b, n, "counter", help);
-	for (i = 0; i < nr_vms(s); i++) {
-		vm_labels(&v, s, names, i);
-		a = (const __u64 *)((const char *)&s->vms[i].stats + field_off);
-		for (c = 0; c < CTX_MAX; c++) {
-			v.l[2] = (struct prom_label){ "context", ctx_names[c] };
-			for (k = 0; k < nr; k++) {
-				v.l[3] = (struct prom_label){ label, vals[k] };
-				prom_sample_u64(b, n, NULL, v.l, 4,
-						a[c * nr + k]);
-			}
+	for (i = 0; i < n0; i++) {
+		if (f->dims[0].label)
+			v->l[nr] = (struct prom_label){ f->dims[0].label,
+							f->dims[0].values[i] };
+		for (j = 0; j < n1; j++) {
+			if (f->dims[1].label)
+				v->l[nr + 1] = (struct prom_label){
+					f->dims[1].label, f->dims[1].values[j] };
+			memcpy(&val, &vals[i * n1 + j], sizeof(val));
+			if ((f->flags & FAMILY_OMIT_ZERO_LAST) && i == n0 - 1 &&
+			    !val)
+				continue;
+			prom_sample_u64(b, f->name, NULL, v->l,
+					nr + !!f->dims[0].label +
+					!!f->dims[1].label, val);
 		}
 	}
 }
 
-/* A per-VM counter with one value per walk context. */
-static void render_per_ctx(struct strbuf *b, const struct snapshot *s,
-			   const char *const *names, const char *n,
-			   const char *help, size_t field_off)
+/* A per-VM counter: one series per VM and per value of its dims. */
+static void render_vm(struct strbuf *b, const struct family *f,
+		      const struct page_input *in)
 {
-	struct vm_labels v;
-	const __u64 *vals;
+	const struct snapshot *s = in->s;
+	struct series_labels v;
+	const char *name;
 	size_t i;
-	int c;
 
-	prom_family(b, n, "counter", help);
-	for (i = 0; i < nr_vms(s); i++) {
-		vm_labels(&v, s, names, i);
-		vals = (const __u64 *)((const char *)&s->vms[i].stats +
-				       field_off);
-		for (c = 0; c < CTX_MAX; c++) {
-			v.l[2] = (struct prom_label){ "context", ctx_names[c] };
-			prom_sample_u64(b, n, NULL, v.l, 3, vals[c]);
-		}
+	for (i = 0; s && i < s->nr_vms; i++) {
+		name = in->names && in->names[i] ? in->names[i] : "unknown";
+		if (s->vms[i].tgid)
+			snprintf(v.pid, sizeof(v.pid), "%u", s->vms[i].tgid);
+		else
+			v.pid[0] = '\0';	/* "other": the folded VMs */
+		v.l[0] = (struct prom_label){ "vm", name };
+		v.l[1] = (struct prom_label){ "pid", v.pid };
+		v.nr = 2;
+		render_dims(b, f, &v, (const __u64 *)
+			    ((const char *)&s->vms[i].stats + f->off));
 	}
 }
 
-/* A per-VM counter with one value. */
-static void render_per_vm(struct strbuf *b, const struct snapshot *s,
-			  const char *const *names, const char *n,
-			  const char *help, size_t field_off)
+/* Counters of a struct at base (NULL: unknown, no sample). */
+static void render_fields(struct strbuf *b, const struct family *f,
+			  const void *base)
 {
-	struct vm_labels v;
-	const __u64 *val;
-	size_t i;
+	struct series_labels v = { .nr = 0 };
 
-	prom_family(b, n, "counter", help);
-	for (i = 0; i < nr_vms(s); i++) {
-		vm_labels(&v, s, names, i);
-		val = (const __u64 *)((const char *)&s->vms[i].stats +
-				      field_off);
-		prom_sample_u64(b, n, NULL, v.l, 2, *val);
-	}
+	if (base)
+		render_dims(b, f, &v,
+			    (const __u64 *)((const char *)base + f->off));
 }
 
-static void render_vm_families(struct strbuf *b, const struct snapshot *s,
-			       const char *const *names)
+static void render_pvec_depth(struct strbuf *b, const struct family *f,
+			      const struct snapshot *s)
 {
-	render_sync_calls(b, s, names);
-	render_per_ctx_by(b, s, names, M("walks_total"),
-			  "Top-level mmu_unsync_walk calls, by context (sync: "
-			  "inside mmu_sync_children, zap: elsewhere) and result "
-			  "(enospc: the page vector filled).",
-			  offsetof(struct vm_stats, walks), "result",
-			  walk_results, WALK_RESULT_MAX);
-	render_per_ctx(b, s, names, M("walk_frames_total"),
-		       "__mmu_unsync_walk frames, recursion included.",
-		       offsetof(struct vm_stats, frames));
-	render_per_vm(b, s, names, M("restarts_total"),
-		      "Top-level walks inside a sync that returned -ENOSPC, "
-		      "so the sync walked again.",
-		      offsetof(struct vm_stats, restarts));
-	render_per_ctx(b, s, names, M("walk_leaves_total"),
-		       "Unsync pages the walks handed to their caller.",
-		       offsetof(struct vm_stats, leaves));
-	render_per_ctx_by(b, s, names, M("bitmap_clears_total"),
-			  "unsync_child_bitmap bits cleared, by context and by "
-			  "site (walk: in __mmu_unsync_walk, clear_parents: in "
-			  "mmu_pages_clear_parents).",
-			  offsetof(struct vm_stats, clears), "site", site_names,
-			  SITE_MAX);
-	render_per_vm(b, s, names, M("pages_unsynced_total"),
-		      "Shadow pages marked unsync (kvmmmu:kvm_mmu_unsync_page).",
-		      offsetof(struct vm_stats, pages_unsynced));
-	render_per_vm(b, s, names, M("pages_synced_total"),
-		      "Shadow pages synced (kvmmmu:kvm_mmu_sync_page).",
-		      offsetof(struct vm_stats, pages_synced));
-}
-
-static void render_pvec_depth(struct strbuf *b, const struct snapshot *s)
-{
-	const char *n = M("pvec_depth");
 	struct prom_label l[2];
 	char le[16];
 	__u64 cum;
 	int c, i;
 
-	prom_family(b, n, "histogram",
-		    "Page vector fill (pvec->nr, 0 to 16) when a top-level "
-		    "walk returns.");
 	if (!s)
 		return;
 	for (c = 0; c < CTX_MAX; c++) {
-		l[0] = (struct prom_label){ "context", ctx_names[c] };
+		l[0] = (struct prom_label){ "context", family_ctx_names[c] };
 		l[1] = (struct prom_label){ "le", le };
 		cum = 0;
 		for (i = 0; i < PVEC_BUCKETS; i++) {
 			cum += s->hists.pvec_depth[c][i];
 			snprintf(le, sizeof(le), "%d", i);
-			prom_sample_u64(b, n, "_bucket", l, 2, cum);
+			prom_sample_u64(b, f->name, "_bucket", l, 2, cum);
 		}
 		snprintf(le, sizeof(le), "+Inf");
-		prom_sample_u64(b, n, "_bucket", l, 2, cum);
-		prom_sample_u64(b, n, "_sum", l, 1, s->hists.pvec_depth_sum[c]);
-		prom_sample_u64(b, n, "_count", l, 1, cum);
+		prom_sample_u64(b, f->name, "_bucket", l, 2, cum);
+		prom_sample_u64(b, f->name, "_sum", l, 1,
+				s->hists.pvec_depth_sum[c]);
+		prom_sample_u64(b, f->name, "_count", l, 1, cum);
 	}
 }
 
 /*
- * Slot k < DURATION_SLOTS - 1 holds durations d < 2^k ns (collect.h), so it
- * becomes the bucket le = 2^k ns.  Prometheus reads le as "<=": a duration
- * of exactly 2^k ns is counted in the next bucket up, a one-nanosecond
- * approximation at bucket edges that no quantile estimate can see.  The
- * last slot is the clamp for everything longer: it has no finite bound
- * and only counts toward +Inf.
+ * Slot k < DURATION_SLOTS - 1 holds durations below
+ * duration_slot_bound_ns(k) (bpf/unsync.h), its bucket's le.  Prometheus
+ * reads le as "<=": a duration of exactly 2^k ns is counted in the next
+ * bucket up, a one-nanosecond approximation at bucket edges that no
+ * quantile estimate can see.  The last slot is the clamp for everything
+ * longer: it has no finite bound and only counts toward +Inf.
  */
-static void render_sync_duration(struct strbuf *b, const struct snapshot *s)
+static void render_sync_duration(struct strbuf *b, const struct family *f,
+				 const struct snapshot *s)
 {
-	const char *n = M("sync_duration_seconds");
 	struct prom_label l = { "le", NULL };
 	char le[32], sum[32];
 	__u64 cum = 0;
 	int k;
 
-	prom_family(b, n, "histogram",
-		    "mmu_sync_children call duration (log2 buckets; le is "
-		    "exclusive to the nanosecond).");
 	if (!s)
 		return;
 	l.value = le;
 	for (k = 0; k < DURATION_SLOTS - 1; k++) {
 		cum += s->hists.sync_duration[k];
-		prom_fmt_ns_as_seconds(le, sizeof(le), 1ULL << k);
-		prom_sample_u64(b, n, "_bucket", &l, 1, cum);
+		prom_fmt_ns_as_seconds(le, sizeof(le),
+				       duration_slot_bound_ns(k));
+		prom_sample_u64(b, f->name, "_bucket", &l, 1, cum);
 	}
 	cum += s->hists.sync_duration[DURATION_SLOTS - 1];
-	prom_sample_u64(b, n, "_bucket",
+	prom_sample_u64(b, f->name, "_bucket",
 			&(struct prom_label){ "le", "+Inf" }, 1, cum);
 	prom_fmt_ns_as_seconds(sum, sizeof(sum), s->hists.sync_duration_sum_ns);
-	prom_sample_str(b, n, "_sum", NULL, 0, sum);
-	prom_sample_u64(b, n, "_count", NULL, 0, cum);
+	prom_sample_str(b, f->name, "_sum", NULL, 0, sum);
+	prom_sample_u64(b, f->name, "_count", NULL, 0, cum);
 }
 
 static bool same_str(const char *a, const char *b)
@@ -252,80 +172,95 @@ static bool probe_seen(const struct agent_info *info, int i)
 	return false;
 }
 
-static void render_probes(struct strbuf *b, const struct agent_info *info)
+static void render_probes(struct strbuf *b, const struct family *f,
+			  const struct agent_info *info)
 {
-	const char *n = M("probe_attached");
 	const struct probe_status *p;
 	struct prom_label l[2];
 	int i;
 
-	prom_family(b, n, "gauge",
-		    "1 if the probe is attached, 0 if not; mode is how "
-		    "(fentry, kprobe, tracepoint, none).");
 	for (i = 0; info && i < info->nr_probes && i < MAX_PROBES; i++) {
 		if (probe_seen(info, i))
 			continue;
 		p = &info->probes[i];
 		l[0] = (struct prom_label){ "probe", p->probe };
 		l[1] = (struct prom_label){ "mode", p->mode };
-		prom_sample_u64(b, n, NULL, l, 2, p->attached ? 1 : 0);
+		prom_sample_u64(b, f->name, NULL, l, 2, p->attached ? 1 : 0);
 	}
 }
 
-/* A counter without labels; no sample when the value is unknown. */
-static void render_counter(struct strbuf *b, const char *n, const char *help,
-			   const __u64 *val)
+static void render_build_info(struct strbuf *b, const struct family *f,
+			      const struct agent_info *info)
 {
-	prom_family(b, n, "counter", help);
-	if (val)
-		prom_sample_u64(b, n, NULL, NULL, 0, *val);
+	struct prom_label l = { "version", NULL };
+
+	if (!info)
+		return;
+	l.value = info->version;
+	prom_sample_u64(b, f->name, NULL, &l, 1, 1);
 }
 
-static void render_self(struct strbuf *b, const struct snapshot *s,
-			const struct metrics_extra *x)
-{
-	__u64 events = x ? x->ringbuf_events : 0;
-
-	render_counter(b, M("ringbuf_dropped_total"),
-		       "Events lost because the ring buffer was full.",
-		       s ? &s->self.ringbuf_dropped : NULL);
-	render_counter(b, M("task_state_full_total"),
-		       "Walks not traced: no room left for the task's walk "
-		       "state.",
-		       s ? &s->self.task_state_full : NULL);
-	render_counter(b, M("stack_overflow_total"),
-		       "Walk frames not traced: recursion deeper than the "
-		       "frame stack.",
-		       s ? &s->self.stack_overflow : NULL);
-	render_counter(b, M("orphan_exits_total"),
-		       "Function exits seen without their entry (probe "
-		       "attached mid-call).",
-		       s ? &s->self.orphan_exits : NULL);
-	render_counter(b, M("ringbuf_events_total"),
-		       "Ring-buffer events consumed by the daemon.", &events);
-}
-
-static void render_info(struct strbuf *b, const struct agent_info *info)
+static void render_kernel_info(struct strbuf *b, const struct family *f,
+			       const struct agent_info *info)
 {
 	char release[sizeof(info->kernel_release) + 1];
 	struct prom_label l[2];
 
-	prom_family(b, M("build_info"), "gauge",
-		    "Agent version; the value is always 1.");
-	if (info) {
-		l[0] = (struct prom_label){ "version", info->version };
-		prom_sample_u64(b, M("build_info"), NULL, l, 1, 1);
-	}
-	prom_family(b, M("kernel_info"), "gauge",
-		    "Running kernel release and KVM MMU variant; the value "
-		    "is always 1.");
-	if (info) {
-		/* the array may be full, with no NUL */
-		memcpy(release, info->kernel_release, sizeof(release) - 1);
-		release[sizeof(release) - 1] = '\0';
-		l[0] = (struct prom_label){ "release", release };
-		l[1] = (struct prom_label){ "variant", info->variant };
-		prom_sample_u64(b, M("kernel_info"), NULL, l, 2, 1);
+	if (!info)
+		return;
+	/* the array may be full, with no NUL */
+	memcpy(release, info->kernel_release, sizeof(release) - 1);
+	release[sizeof(release) - 1] = '\0';
+	l[0] = (struct prom_label){ "release", release };
+	l[1] = (struct prom_label){ "variant", info->variant };
+	prom_sample_u64(b, f->name, NULL, l, 2, 1);
+}
+
+static void render_vms(struct strbuf *b, const struct family *f,
+		       const struct page_input *in)
+{
+	if (in->x && in->x->tracked)
+		prom_sample_u64(b, f->name, NULL, NULL, 0,
+				in->x->tracked->nr_vms);
+	else if (in->s)
+		prom_sample_u64(b, f->name, NULL, NULL, 0, in->s->nr_vms);
+}
+
+/* One family: HELP and TYPE, then its samples from where the table says. */
+static void render_family(struct strbuf *b, const struct family *f,
+			  const struct page_input *in)
+{
+	prom_family(b, f->name, f->type, f->help);
+	switch (f->src) {
+	case FROM_VM:
+		render_vm(b, f, in);
+		break;
+	case FROM_PVEC_HIST:
+		render_pvec_depth(b, f, in->s);
+		break;
+	case FROM_DURATION_HIST:
+		render_sync_duration(b, f, in->s);
+		break;
+	case FROM_PROBES:
+		render_probes(b, f, in->info);
+		break;
+	case FROM_SELF:
+		render_fields(b, f, in->s ? &in->s->self : NULL);
+		break;
+	case FROM_AGENT:
+		render_fields(b, f, &in->agent);
+		break;
+	case FROM_BUILD_INFO:
+		render_build_info(b, f, in->info);
+		break;
+	case FROM_KERNEL_INFO:
+		render_kernel_info(b, f, in->info);
+		break;
+	case FROM_VMS:
+		render_vms(b, f, in);
+		break;
+	case FROM_HTTP:
+		break;	/* metrics_render_http() */
 	}
 }
 
@@ -333,132 +268,26 @@ int metrics_render(struct strbuf *b, const struct snapshot *s,
 		   const char *const *names, const struct agent_info *info,
 		   const struct metrics_extra *x)
 {
-	__u64 errors = x ? x->scrape_errors : 0;
+	struct page_input in = { .s = s, .names = names, .info = info, .x = x };
+	size_t i;
 
-	render_vm_families(b, s, names);
-	render_pvec_depth(b, s);
-	render_sync_duration(b, s);
-	render_probes(b, info);
-	render_self(b, s, x);
-	render_info(b, info);
-	prom_family(b, M("vms"), "gauge",
-		    "VMs tracked: tgids in the vm_stats map.");
-	if (x && x->tracked)
-		prom_sample_u64(b, M("vms"), NULL, NULL, 0, x->tracked->nr_vms);
-	else if (s)
-		prom_sample_u64(b, M("vms"), NULL, NULL, 0, s->nr_vms);
-	render_counter(b, M("vms_folded_total"),
-		       "VMs counted in vm=\"other\" rather than under their "
-		       "own labels (--max-vms).",
-		       &(const __u64){ x ? x->vms_folded : 0 });
-	render_counter(b, M("scrape_errors_total"),
-		       "Scrapes in which reading or cleaning up the BPF maps "
-		       "failed.", &errors);
+	if (x) {
+		in.agent.ringbuf_events = x->ringbuf_events;
+		in.agent.vms_folded = x->vms_folded;
+		in.agent.scrape_errors = x->scrape_errors;
+	}
+	for (i = 0; i < nr_agent_families; i++)
+		render_family(b, &agent_families[i], &in);
 	return sb_error(b);
 }
 
-void scrape_ctx_free(struct scrape_ctx *c)
+void metrics_render_http(struct strbuf *b, const struct conn_guard_stats *st)
 {
-	snapshot_free(&c->snap);
-	snapshot_free(&c->view);
-	free(c->view_names);
-	c->view_names = NULL;
-	c->cap_view_names = 0;
-}
+	size_t i;
 
-/*
- * --max-vms: c->view holds the VMs with their own labels, then "other"
- * (tgid 0) with the sum of the folded ones.  Returns 0, 1 when nothing was
- * ever folded (render s as it is), or -ENOMEM.
- */
-static int fold_view(struct scrape_ctx *c, const struct snapshot *s,
-		     const char *const *names)
-{
-	const bool *folded = vm_table_folded(c->vms);
-	struct vm_stats other;
-	const char **p;
-	size_t i, n = 0;
-
-	if (!folded || !vm_table_other(c->vms, &other))
-		return 1;
-	if (c->cap_view_names < s->nr_vms + 1) {
-		p = realloc(c->view_names, (s->nr_vms + 1) * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		c->view_names = p;
-		c->cap_view_names = s->nr_vms + 1;
+	for (i = 0; i < nr_http_families; i++) {
+		prom_family(b, http_families[i].name, http_families[i].type,
+			    http_families[i].help);
+		render_fields(b, &http_families[i], st);
 	}
-	snapshot_reset(&c->view);
-	for (i = 0; i < s->nr_vms; i++) {
-		if (folded[i])
-			continue;
-		if (snapshot_add_vm(&c->view, s->vms[i].tgid, &s->vms[i].stats))
-			return -ENOMEM;
-		c->view_names[n++] = names ? names[i] : NULL;
-	}
-	if (snapshot_add_vm(&c->view, 0, &other))
-		return -ENOMEM;
-	c->view_names[n] = "other";
-	c->view.hists = s->hists;
-	c->view.self = s->self;
-	return 0;
-}
-
-static int scrape_locked(struct scrape_ctx *c, struct strbuf *out)
-{
-	const struct snapshot *s = &c->snap;
-	const char *const *names = NULL;
-	struct metrics_extra x = { 0 };
-	int err;
-
-	if (c->waiting) {
-		/* no maps yet: the agent's own metrics, no error */
-		s = NULL;
-		goto render;
-	}
-	if (c->vms)
-		vm_table_check(c->vms);
-	err = collect_from(&c->snap, &c->src);
-	if (!err && c->vms)
-		err = vm_table_sync(c->vms, &c->snap);
-	if (err) {
-		c->scrape_errors++;
-		s = NULL;
-	} else if (c->vms) {
-		names = vm_table_names(c->vms);
-		err = fold_view(c, s, names);
-		if (err < 0)
-			return err;
-		if (!err) {
-			x.tracked = s;
-			s = &c->view;
-			names = (const char *const *)c->view_names;
-		}
-	}
-render:
-	x.scrape_errors = c->scrape_errors;
-	if (c->vms)
-		x.vms_folded = vm_table_folded_total(c->vms);
-	if (c->ringbuf_events)
-		x.ringbuf_events = __atomic_load_n(c->ringbuf_events,
-						   __ATOMIC_RELAXED);
-	if (metrics_render(out, s, names, c->info, &x))
-		return sb_error(out);
-	/* the body is built: dead VMs have been published, forget them */
-	if (s && c->vms && vm_table_reap(c->vms, &c->src.vm_stats) < 0)
-		c->scrape_errors++;
-	return 0;
-}
-
-int metrics_scrape(void *ctx, struct strbuf *out)
-{
-	struct scrape_ctx *c = ctx;
-	int err;
-
-	if (c->lock)
-		pthread_mutex_lock(c->lock);
-	err = scrape_locked(c, out);
-	if (c->lock)
-		pthread_mutex_unlock(c->lock);
-	return err;
 }

@@ -1,20 +1,19 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The /metrics page: Prometheus text format 0.0.4.  Metric and label names
- * are public API (dashboards and alerts use them); change them only with a
- * deprecation.
+ * The Prometheus output: text format 0.0.4, the families of families.h
+ * rendered over a snapshot.
  */
 #ifndef __METRICS_H
 #define __METRICS_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include "agent_info.h"
 #include "collect.h"
+#include "conn_guard.h"
+#include "families.h"
 #include "prom_text.h"
-#include "vm_table.h"
 
-/* Counters the daemon keeps itself. */
+/* Counters the daemon keeps itself (families.h FROM_AGENT, FROM_VMS). */
 struct metrics_extra {
 	unsigned long long ringbuf_events;	/* ring-buffer records consumed */
 	unsigned long long scrape_errors;	/* scrapes whose map read failed */
@@ -38,34 +37,7 @@ int metrics_render(struct strbuf *b, const struct snapshot *s,
 		   const char *const *names, const struct agent_info *info,
 		   const struct metrics_extra *extra);
 
-/*
- * One scrape, in the order vm_table.h explains: check, read, sync, render,
- * reap.  Matches http_render_fn, with a struct scrape_ctx as ctx.
- */
-struct scrape_ctx {
-	struct collect_src src;		/* collect_src_bpf(), or fakes */
-	struct vm_table *vms;
-	const struct agent_info *info;
-	/* bumped by the ring-buffer consumer; read with an atomic load */
-	const unsigned long long *ringbuf_events;
-	unsigned long long scrape_errors;
-	struct snapshot snap;		/* reused between scrapes */
-	/*
-	 * KVM is not loaded yet, so there are no maps: a scrape publishes
-	 * the agent's own metrics only.  The main thread changes this, src
-	 * and info under *lock (if set), which every scrape holds.
-	 */
-	bool waiting;
-	pthread_mutex_t *lock;
-	/* --max-vms: the snapshot with the folded VMs merged into "other" */
-	struct snapshot view;
-	const char **view_names;
-	size_t cap_view_names;
-};
-
-/* Free what scrapes allocated (snap, view). */
-void scrape_ctx_free(struct scrape_ctx *c);
-
-int metrics_scrape(void *ctx, struct strbuf *out);
+/* The HTTP server's own families (http_families), from st. */
+void metrics_render_http(struct strbuf *b, const struct conn_guard_stats *st);
 
 #endif /* __METRICS_H */

@@ -36,7 +36,7 @@ static void clean_comm(const char *in, char *out, size_t outlen)
 
 static void print_summary(struct trace_ctx *t, const struct sync_event *e)
 {
-	const char *kind = e->type == EV_SYNC ? "sync" : "zap_walk";
+	const char *kind = e->hdr.type == EV_SYNC ? "sync" : "zap_walk";
 	char comm[TASK_COMM_LEN + 1];
 
 	clean_comm(e->comm, comm, sizeof(comm));
@@ -46,7 +46,7 @@ static void print_summary(struct trace_ctx *t, const struct sync_event *e)
 			"\"duration_ns\":%llu,\"can_yield\":%u,\"root_level\":%u,\"walks\":%u,"
 			"\"restarts\":%u,\"frames\":%u,\"leaves\":%u,\"clears_walk\":%u,"
 			"\"clears_parents\":%u,\"max_nr\":%u}\n",
-			kind, e->tgid, e->tid, comm, e->result,
+			kind, e->hdr.tgid, e->tid, comm, e->result,
 			(unsigned long long)e->duration_ns, e->can_yield,
 			e->root_level, e->walks, e->restarts, e->frames,
 			e->leaves, e->clears_walk, e->clears_parents, e->max_nr);
@@ -55,7 +55,7 @@ static void print_summary(struct trace_ctx *t, const struct sync_event *e)
 	fprintf(t->out,
 		"%-8s pid=%u tid=%u comm=%s result=%d dur=%.3fus can_yield=%u root_level=%u "
 		"walks=%u restarts=%u frames=%u leaves=%u clears_walk=%u clears_parents=%u max_nr=%u\n",
-		kind, e->tgid, e->tid, comm, e->result, e->duration_ns / 1e3,
+		kind, e->hdr.tgid, e->tid, comm, e->result, e->duration_ns / 1e3,
 		e->can_yield, e->root_level, e->walks, e->restarts, e->frames,
 		e->leaves, e->clears_walk, e->clears_parents, e->max_nr);
 }
@@ -66,12 +66,12 @@ static void print_frame(struct trace_ctx *t, const struct frame_event *e)
 		fprintf(t->out,
 			"{\"type\":\"frame\",\"pid\":%u,\"tid\":%u,\"context\":\"%s\",\"depth\":%u,"
 			"\"level\":%u,\"ret\":%d,\"cleared\":%u,\"nr\":%u}\n",
-			e->tgid, e->tid, ctx_name(e->ctx), e->depth, e->level,
+			e->hdr.tgid, e->tid, ctx_name(e->ctx), e->depth, e->level,
 			e->ret, e->cleared, e->nr);
 		return;
 	}
 	fprintf(t->out, "  frame  pid=%u tid=%u context=%s depth=%u level=%u ret=%d cleared=%u nr=%u\n",
-		e->tgid, e->tid, ctx_name(e->ctx), e->depth, e->level, e->ret,
+		e->hdr.tgid, e->tid, ctx_name(e->ctx), e->depth, e->level, e->ret,
 		e->cleared, e->nr);
 }
 
@@ -94,13 +94,15 @@ static size_t record_size(__u32 type)
 int trace_handle(void *ctx, void *data, size_t len)
 {
 	struct trace_ctx *t = ctx;
+	struct event_hdr hdr;
 	__u32 type;
 
-	if (len < sizeof(type)) {
+	if (len < sizeof(hdr)) {
 		__atomic_add_fetch(&t->malformed, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
-	memcpy(&type, data, sizeof(type));
+	memcpy(&hdr, data, sizeof(hdr));
+	type = hdr.type;
 	if (len < record_size(type)) {
 		__atomic_add_fetch(&t->malformed, 1, __ATOMIC_RELAXED);
 		return 0;
@@ -112,18 +114,18 @@ int trace_handle(void *ctx, void *data, size_t len)
 
 		memcpy(comm, v->comm, TASK_COMM_LEN);
 		if (t->vms)
-			vm_table_note(t->vms, v->tgid, comm, v->args,
+			vm_table_note(t->vms, hdr.tgid, comm, v->args,
 				      v->args_len < VM_ARGS_MAX ? v->args_len : VM_ARGS_MAX);
 		return 0;
 	}
 	if (t->vms) {
 		/* No EV_VM_NEW (dropped, or attached after the VM started). */
-		const struct sync_event *e = data;
 		char comm[TASK_COMM_LEN + 1] = "";
 
 		if (type != EV_FRAME)
-			memcpy(comm, e->comm, TASK_COMM_LEN);
-		vm_table_note(t->vms, e->tgid, comm, NULL, 0);
+			memcpy(comm, ((const struct sync_event *)data)->comm,
+			       TASK_COMM_LEN);
+		vm_table_note(t->vms, hdr.tgid, comm, NULL, 0);
 	}
 	if (t->mode == TRACE_OFF)
 		return 0;

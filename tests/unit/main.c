@@ -1,21 +1,32 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Runs every suite; the last line is the summary the build checks. */
+/*
+ * Runs the suites that registered themselves (UNIT_SUITE in test.h): all of
+ * them, or those named on the command line, as the BPF selftests' -t does:
+ *
+ *   unit-tests                  every suite, in link order
+ *   unit-tests metrics,fold     two of them
+ *   unit-tests -l               list the names
+ *
+ * The last line is the summary the build checks.
+ */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include "test.h"
 
-/* suites of the production-operations work: capabilities, --max-vms */
-void test_caps(void);
-void test_fold(void);
-
 int test_passed, test_failed;
 
-void test_web_config(void);	/* test_web_config.c */
-void test_conn_guard(void);	/* test_conn_guard.c */
+static struct unit_suite *suites, **suites_tail = &suites;
+
+void unit_register(struct unit_suite *s)
+{
+	*suites_tail = s;
+	suites_tail = &s->next;
+}
 
 int test_has_line(const char *text, const char *line)
 {
@@ -30,20 +41,64 @@ int test_has_line(const char *text, const char *line)
 	return 0;
 }
 
-int main(void)
+/* name is one of the comma-separated names in list. */
+static bool listed(const char *list, const char *name)
 {
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && !strncmp(p, name, n))
+			return true;
+		p += len;
+		p += *p == ',';
+	}
+	return false;
+}
+
+/* Every name in list names a suite; else say which does not. */
+static bool all_known(const char *list)
+{
+	const struct unit_suite *s;
+	const char *p = list;
+	bool ok = true;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		for (s = suites; s; s = s->next)
+			if (strlen(s->name) == len && !strncmp(p, s->name, len))
+				break;
+		if (!s && len) {
+			fprintf(stderr, "no suite named \"%.*s\" (-l lists them)\n",
+				(int)len, p);
+			ok = false;
+		}
+		p += len;
+		p += *p == ',';
+	}
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = argc > 1 && argv[1][0] ? argv[1] : NULL;
+	const struct unit_suite *s;
+
+	if (only && !strcmp(only, "-l")) {
+		for (s = suites; s; s = s->next)
+			printf("%s\n", s->name);
+		return 0;
+	}
+	if (only && !all_known(only))
+		return 2;
 	/* the HTTP test writes to sockets that the server may have closed */
 	signal(SIGPIPE, SIG_IGN);
-	test_prom_text();
-	test_vm_names();
-	test_collect();
-	test_metrics();
-	test_vm_table();
-	test_http();
-	test_web_config();
-	test_conn_guard();
-	test_caps();
-	test_fold();
+	for (s = suites; s; s = s->next)
+		if (!only || listed(only, s->name))
+			s->run();
 	printf("%d passed, %d failed\n", test_passed, test_failed);
 	return test_failed ? 1 : 0;
 }

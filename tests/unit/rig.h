@@ -8,7 +8,7 @@
 
 #include <pthread.h>
 #include "fake.h"
-#include "metrics.h"
+#include "scrape.h"
 #include "vm_table.h"
 
 #define RIG_NCPUS	2

@@ -74,12 +74,25 @@ extern int test_passed, test_failed;
 
 int test_has_line(const char *text, const char *line);
 
-/* The suites, one per file. */
-void test_prom_text(void);
-void test_vm_names(void);
-void test_collect(void);
-void test_metrics(void);
-void test_vm_table(void);
-void test_http(void);
+/*
+ * A suite, one per file, registers itself: UNIT_SUITE(name) { ... } is
+ * its body, and `unit-tests name` (make unit-test T=name) runs it alone.
+ */
+struct unit_suite {
+	const char *name;
+	void (*run)(void);
+	struct unit_suite *next;
+};
+
+void unit_register(struct unit_suite *s);
+
+#define UNIT_SUITE(name)						\
+	static void unit_##name(void);					\
+	static struct unit_suite unit_suite_##name = { #name, unit_##name, NULL }; \
+	__attribute__((constructor)) static void unit_reg_##name(void)	\
+	{								\
+		unit_register(&unit_suite_##name);			\
+	}								\
+	static void unit_##name(void)
 
 #endif /* __UNIT_TEST_H */

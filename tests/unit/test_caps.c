@@ -15,7 +15,6 @@
 #include "caps.h"
 #include "test.h"
 
-void test_caps(void);
 
 #define BIT(c)	((caps_mask)1 << (c))
 
@@ -96,7 +95,7 @@ static void test_drop_on_a_thread(void)
 	CHECK_INT(caps_effective(), before);
 }
 
-void test_caps(void)
+UNIT_SUITE(caps)
 {
 	test_parse();
 	test_format();

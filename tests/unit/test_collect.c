@@ -224,8 +224,27 @@ static void test_snapshot_growth(void)
 	snapshot_free(&s);
 }
 
-void test_collect(void)
+/* The bucket rule of bpf/unsync.h, at its edges. */
+static void test_duration_slots(void)
 {
+	__u32 k;
+
+	CHECK_INT(duration_slot(0), 0);
+	CHECK_INT(duration_slot(1), 1);
+	CHECK_INT(duration_slot(2), 2);
+	CHECK_INT(duration_slot(3), 2);
+	CHECK_INT(duration_slot(1ULL << 38), DURATION_SLOTS - 1);
+	CHECK_INT(duration_slot(~0ULL), DURATION_SLOTS - 1);
+	/* each finite bucket's bound is the first duration past its slot */
+	for (k = 0; k < DURATION_SLOTS - 1; k++) {
+		CHECK_INT(duration_slot(duration_slot_bound_ns(k) - 1), k);
+		CHECK_INT(duration_slot(duration_slot_bound_ns(k)), k + 1);
+	}
+}
+
+UNIT_SUITE(collect)
+{
+	test_duration_slots();
 	test_stride_and_sum();
 	test_collect_maps();
 	test_vanishing_entry();

@@ -142,7 +142,7 @@ out:
 	conn_guard_free(g);
 }
 
-void test_conn_guard(void)
+UNIT_SUITE(conn_guard)
 {
 	test_deadline();
 	test_evict();

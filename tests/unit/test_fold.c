@@ -7,12 +7,12 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include "expected.h"
 #include "rig.h"
 #include "test.h"
 
 #define ARGV(s)	s, sizeof(s) - 1
 
-void test_fold(void);
 
 /* A live VMM named guest=NAME with n synced pages (on CPU 1). */
 static void vm(struct rig *r, __u32 tgid, const char *argv, size_t len,
@@ -47,6 +47,7 @@ static void test_fold_beyond_max(void)
 	/* every family gets the "other" series, with its labels */
 	CHECK_LINE(t, "kvm_unsync_walks_total{vm=\"other\",pid=\"\",context=\"zap\",result=\"enospc\"} 0");
 	CHECK_LINE(t, "kvm_unsync_restarts_total{vm=\"other\",pid=\"\"} 0");
+	check_expected("metrics-folded.prom", t);
 
 	/* a fourth VM folds too; "other" sums both */
 	vm(&r, 400, ARGV("qemu\0-name\0guest=d\0"), 4);
@@ -175,7 +176,7 @@ static void test_waiting_for_kvm(void)
 	rig_free(&r);
 }
 
-void test_fold(void)
+UNIT_SUITE(fold)
 {
 	test_fold_beyond_max();
 	test_no_fold_below_max();

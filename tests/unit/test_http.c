@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "http.h"
+#include "expected.h"
 #include "test.h"
 
 static int parse(const char *s, struct listen_addr *a, char *err, size_t n)
@@ -191,6 +192,8 @@ static void test_server(void)
 		   "{reason=\"deadline\"} 0");
 	CHECK_LINE(body_of(resp), "kvm_unsync_http_connections_closed_total"
 		   "{reason=\"evicted\"} 0");
+	/* the server's own families, byte for byte */
+	check_expected("metrics-http.prom", body_of(resp));
 	CHECK_INT(fr.calls, 1);
 
 	/* the query string is not part of the path */
@@ -324,7 +327,7 @@ static void test_dual_stack(void)
 	http_stop(srv);
 }
 
-void test_http(void)
+UNIT_SUITE(http)
 {
 	test_parse_good();
 	test_parse_bad();

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "expected.h"
 #include "metrics.h"
 #include "test.h"
 
@@ -306,6 +307,7 @@ static void test_full_page(void)
 	test_agent_samples(t);
 	CHECK(check_cumulative(t, "kvm_unsync_pvec_depth"));
 	CHECK(check_cumulative(t, "kvm_unsync_sync_duration_seconds"));
+	check_expected("metrics-full.prom", t);
 	free(t);
 	snapshot_free(&s);
 }
@@ -334,6 +336,7 @@ static void test_no_vms(void)
 	CHECK_NO_SUBSTR(t, "\nkvm_unsync_orphan_exits_total ");
 	CHECK_LINE(t, "kvm_unsync_scrape_errors_total 2");
 	CHECK_LINE(t, "kvm_unsync_ringbuf_events_total 77");
+	check_expected("metrics-no-maps.prom", t);
 	free(t);
 	snapshot_free(&s);
 }
@@ -413,7 +416,7 @@ static void test_promtool(void)
 	snapshot_free(&s);
 }
 
-void test_metrics(void)
+UNIT_SUITE(metrics)
 {
 	test_full_page();
 	test_no_vms();

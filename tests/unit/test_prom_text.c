@@ -100,7 +100,7 @@ static void test_seconds(void)
 	CHECK_STR(secs(UINT64_MAX), "18446744073.709551615");
 }
 
-void test_prom_text(void)
+UNIT_SUITE(prom_text)
 {
 	test_growth();
 	test_label_escaping();

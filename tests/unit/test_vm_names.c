@@ -189,7 +189,7 @@ static void test_proc_reader(void)
 	fake_proc_free(root);
 }
 
-void test_vm_names(void)
+UNIT_SUITE(vm_names)
 {
 	test_qemu_forms();
 	test_qemu_escaping();

@@ -218,7 +218,7 @@ static void test_noted_before_death(void)
 	rig_free(&r);
 }
 
-void test_vm_table(void)
+UNIT_SUITE(vm_table)
 {
 	test_noted_before_death();
 	test_dead_vm_published_once();

@@ -653,7 +653,7 @@ static void rm_tmpdir(void)
 	rmdir(tmpdir);
 }
 
-void test_web_config(void)
+UNIT_SUITE(web_config)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/unit-web.XXXXXX");
 	if (!mkdtemp(tmpdir)) {

@@ -4,6 +4,8 @@
 # Makefile; paths are relative to the repository root.
 #
 #   make unit-test           build into build/unit/ and run
+#   make unit-test T=metrics one suite by name (T=a,b: several; the
+#                            names: build/unit/unit-tests -l)
 #   make unit-test SAN=1     same, with AddressSanitizer and UBSan
 #   make unit-test CC=clang
 #   make unit-fuzz           libFuzzer targets: the /proc parsers, the web
@@ -34,7 +36,8 @@ UNIT_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 UNIT_LDFLAGS += -fsanitize=address,undefined
 endif
 
-UNIT_SRCS := user/collect.c user/metrics.c user/prom_text.c user/http.c \
+UNIT_SRCS := user/collect.c user/scrape.c user/families.c user/metrics.c \
+	     user/prom_text.c user/http.c user/listen_socket.c \
 	     user/vm_names.c user/vm_table.c user/web_config.c user/caps.c \
 	     user/conn_guard.c
 UNIT_TESTS := $(wildcard $(UNIT_DIR)/*.c)
@@ -49,7 +52,7 @@ UNIT_FLAGS_NOW := $(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_LDFLAGS)
 .PHONY: unit-test unit-build unit-fuzz unit-clean FORCE_UNIT_FLAGS
 
 unit-test: $(UNIT_BIN)
-	$(UNIT_BIN)
+	$(UNIT_BIN) $(T)
 
 unit-build: $(UNIT_BIN)
 

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The table of every published figure (families.h). */
+#include <stddef.h>
+#include <linux/types.h>
+#include "../bpf/unsync.h"
+#include "conn_guard.h"
+#include "families.h"
+
+const char *const family_ctx_names[CTX_MAX] = { "sync", "zap" };
+static const char *const walk_results[WALK_RESULT_MAX] = { "done", "enospc" };
+static const char *const sync_results[SYNC_RESULT_MAX] = {
+	"ok", "eintr", "other",
+};
+static const char *const site_names[SITE_MAX] = { "walk", "clear_parents" };
+static const char *const closed_reasons[] = { "deadline", "evicted" };
+
+#define CONTEXT		{ "context", family_ctx_names, CTX_MAX }
+#define VM(field)	\
+	.src = FROM_VM, .off = offsetof(struct vm_stats, field)
+#define SELF(field)	\
+	.src = FROM_SELF, .off = offsetof(struct self_stats, field)
+#define AGENT(field)	\
+	.src = FROM_AGENT, .off = offsetof(struct agent_counters, field)
+#define HTTP(field)	\
+	.src = FROM_HTTP, .off = offsetof(struct conn_guard_stats, field)
+
+const struct family agent_families[] = {
+	/* per VM, from the vm_stats map */
+	{ .name = "kvm_unsync_sync_calls_total", .type = "counter",
+	  .help = "mmu_sync_children calls, by result (other: neither 0 nor -EINTR, "
+	  "never expected).",
+	  VM(sync_calls), .dims = { { "result", sync_results, SYNC_RESULT_MAX } },
+	  .flags = FAMILY_OMIT_ZERO_LAST },
+	{ .name = "kvm_unsync_walks_total", .type = "counter",
+	  .help = "Top-level mmu_unsync_walk calls, by context (sync: inside "
+	  "mmu_sync_children, zap: elsewhere) and result (enospc: the page "
+	  "vector filled).",
+	  VM(walks),
+	  .dims = { CONTEXT, { "result", walk_results, WALK_RESULT_MAX } } },
+	{ .name = "kvm_unsync_walk_frames_total", .type = "counter",
+	  .help = "__mmu_unsync_walk frames, recursion included.",
+	  VM(frames), .dims = { CONTEXT } },
+	{ .name = "kvm_unsync_restarts_total", .type = "counter",
+	  .help = "Top-level walks inside a sync that returned -ENOSPC, so the sync "
+	  "walked again.",
+	  VM(restarts) },
+	{ .name = "kvm_unsync_walk_leaves_total", .type = "counter",
+	  .help = "Unsync pages the walks handed to their caller.",
+	  VM(leaves), .dims = { CONTEXT } },
+	{ .name = "kvm_unsync_bitmap_clears_total", .type = "counter",
+	  .help = "unsync_child_bitmap bits cleared, by context and by site (walk: in "
+	  "__mmu_unsync_walk, clear_parents: in mmu_pages_clear_parents).",
+	  VM(clears), .dims = { CONTEXT, { "site", site_names, SITE_MAX } } },
+	{ .name = "kvm_unsync_pages_unsynced_total", .type = "counter",
+	  .help = "Shadow pages marked unsync (kvmmmu:kvm_mmu_unsync_page).",
+	  VM(pages_unsynced) },
+	{ .name = "kvm_unsync_pages_synced_total", .type = "counter",
+	  .help = "Shadow pages synced (kvmmmu:kvm_mmu_sync_page).",
+	  VM(pages_synced) },
+
+	/* global histograms, from the hists map */
+	{ .name = "kvm_unsync_pvec_depth", .type = "histogram",
+	  .help = "Page vector fill (pvec->nr, 0 to 16) when a top-level walk "
+	  "returns.",
+	  .src = FROM_PVEC_HIST, .dims = { CONTEXT } },
+	{ .name = "kvm_unsync_sync_duration_seconds", .type = "histogram",
+	  .help = "mmu_sync_children call duration (log2 buckets; le is exclusive to "
+	  "the nanosecond).",
+	  .src = FROM_DURATION_HIST },
+
+	/* the agent's own health */
+	{ .name = "kvm_unsync_probe_attached", .type = "gauge",
+	  .help = "1 if the probe is attached, 0 if not; mode is how (fentry, kprobe, "
+	  "tracepoint, none).",
+	  .src = FROM_PROBES },
+	{ .name = "kvm_unsync_ringbuf_dropped_total", .type = "counter",
+	  .help = "Events lost because the ring buffer was full.",
+	  SELF(ringbuf_dropped) },
+	{ .name = "kvm_unsync_task_state_full_total", .type = "counter",
+	  .help = "Walks not traced: no room left for the task's walk state.",
+	  SELF(task_state_full) },
+	{ .name = "kvm_unsync_stack_overflow_total", .type = "counter",
+	  .help = "Walk frames not traced: recursion deeper than the frame stack.",
+	  SELF(stack_overflow) },
+	{ .name = "kvm_unsync_orphan_exits_total", .type = "counter",
+	  .help = "Function exits seen without their entry (probe attached mid-call).",
+	  SELF(orphan_exits) },
+	{ .name = "kvm_unsync_ringbuf_events_total", .type = "counter",
+	  .help = "Ring-buffer events consumed by the daemon.",
+	  AGENT(ringbuf_events) },
+	{ .name = "kvm_unsync_build_info", .type = "gauge",
+	  .help = "Agent version; the value is always 1.",
+	  .src = FROM_BUILD_INFO },
+	{ .name = "kvm_unsync_kernel_info", .type = "gauge",
+	  .help = "Running kernel release and KVM MMU variant; the value is always 1.",
+	  .src = FROM_KERNEL_INFO },
+	{ .name = "kvm_unsync_vms", .type = "gauge",
+	  .help = "VMs tracked: tgids in the vm_stats map.",
+	  .src = FROM_VMS },
+	{ .name = "kvm_unsync_vms_folded_total", .type = "counter",
+	  .help = "VMs counted in vm=\"other\" rather than under their own labels "
+	  "(--max-vms).",
+	  AGENT(vms_folded) },
+	{ .name = "kvm_unsync_scrape_errors_total", .type = "counter",
+	  .help = "Scrapes in which reading or cleaning up the BPF maps failed.",
+	  AGENT(scrape_errors) },
+};
+const size_t nr_agent_families =
+	sizeof(agent_families) / sizeof(agent_families[0]);
+
+const struct family http_families[] = {
+	{ .name = "kvm_unsync_http_connections", .type = "gauge",
+	  .help = "HTTP connections open, this one included.",
+	  HTTP(open) },
+	{ .name = "kvm_unsync_http_connections_closed_total", .type = "counter",
+	  .help = "HTTP connections the server shut down: deadline = a request not "
+	  "received and answered in time (slow client), evicted = dropped to "
+	  "make room for a new one.",
+	  HTTP(closed_deadline), .dims = { { "reason", closed_reasons, 2 } } },
+};
+const size_t nr_http_families =
+	sizeof(http_families) / sizeof(http_families[0]);
+
+/* closed_total's reason dim reads the two counters as one array */
+_Static_assert(offsetof(struct conn_guard_stats, closed_evicted) ==
+	       offsetof(struct conn_guard_stats, closed_deadline) +
+	       sizeof(__u64), "closed_deadline, closed_evicted adjacent");

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Every figure the agent publishes, described once, as data: its full
+ * name, type, help, labels and where its value comes from.  Outputs (the
+ * Prometheus page in metrics.c today) are renderers that walk this table
+ * over a snapshot; a new figure, label or source is an edit of
+ * families.c, not of every output.
+ *
+ * Metric and label names are public API (dashboards and alerts use them);
+ * change them only with a deprecation.  `grep -rn NAME user/` finds the
+ * one line where a figure is born.
+ */
+#ifndef __FAMILIES_H
+#define __FAMILIES_H
+
+#include <stddef.h>
+
+/* Where a family's values come from, and so how a renderer reads them. */
+enum family_source {
+	FROM_VM,		/* struct vm_stats at off: one series per VM */
+	FROM_PVEC_HIST,		/* struct hists pvec_depth, per context */
+	FROM_DURATION_HIST,	/* struct hists sync_duration, log2 ns slots */
+	FROM_PROBES,		/* struct agent_info probes[] */
+	FROM_SELF,		/* struct self_stats at off (BPF side) */
+	FROM_AGENT,		/* struct agent_counters at off (the daemon) */
+	FROM_BUILD_INFO,	/* struct agent_info version */
+	FROM_KERNEL_INFO,	/* struct agent_info kernel_release, variant */
+	FROM_VMS,		/* VMs in the vm_stats map */
+	FROM_HTTP,		/* struct conn_guard_stats at off */
+};
+
+/*
+ * A label whose values index an array of counters: the value of label
+ * values[k] is the k-th __u64 (row-major when a family has two).
+ */
+struct family_dim {
+	const char *label;
+	const char *const *values;
+	int nr;
+};
+
+/* The last value of dims[0] is left out while it is zero (never expected). */
+#define FAMILY_OMIT_ZERO_LAST	(1u << 0)
+
+struct family {
+	const char *name;	/* full metric name, as published */
+	const char *type;	/* "counter", "gauge", "histogram" */
+	const char *help;
+	enum family_source src;
+	size_t off;		/* FROM_VM, _SELF, _AGENT, _HTTP: first __u64 */
+	/* after vm and pid for FROM_VM; unused labels have a NULL label */
+	struct family_dim dims[2];
+	unsigned int flags;
+};
+
+/* The daemon's own counters, kept outside the BPF maps. */
+struct agent_counters {
+	unsigned long long ringbuf_events;	/* ring-buffer records consumed */
+	unsigned long long vms_folded;		/* --max-vms: VMs put in "other" */
+	unsigned long long scrape_errors;	/* scrapes whose map read failed */
+};
+
+/* Label values of the walk context (enum walk_ctx in bpf/unsync.h). */
+extern const char *const family_ctx_names[];
+
+/* The /metrics page from the maps and the agent, in page order. */
+extern const struct family agent_families[];
+extern const size_t nr_agent_families;
+
+/* The HTTP server's own families, after the page's. */
+extern const struct family http_families[];
+extern const size_t nr_http_families;
+
+#endif /* __FAMILIES_H */

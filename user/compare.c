@@ -654,6 +654,7 @@ static int plot_one(const char *dir, const char *name, const char *title,
 		"set style data histograms\n"
 		"set style histogram clustered gap 1\n"
 		"set style fill solid 0.8 border -1\nset yrange [0:*]\n"
+		"set key top center\nset offsets 0, 0, graph 0.15, 0\n"
 		"plot '%s' using 2:xtic(1) title 'A', '' using 3 title 'B'\n",
 		dir, name, title, xlabel, path);
 	if (pclose(g) == 0)

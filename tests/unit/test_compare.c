@@ -205,10 +205,35 @@ static void test_round_trip(void)
 	unlink(path);
 }
 
+static void test_plot(void)
+{
+	char dir[] = "/tmp/kue-plot-XXXXXX", png[64], cmd[96];
+	FILE *null = fopen("/dev/null", "w");
+
+	if (access("/usr/bin/gnuplot", X_OK)) {
+		SKIP("no gnuplot (apt-get install gnuplot-nox): --plot not tested");
+		return;
+	}
+	if (!null || !mkdtemp(dir)) {
+		SKIP("cannot make a temporary directory");
+		return;
+	}
+	CHECK_INT(compare_files(REC("stock.json"), REC("patched.json"), dir,
+				null, stderr), 0);
+	snprintf(png, sizeof(png), "%s/pvec-depth.png", dir);
+	CHECK_INT(access(png, R_OK), 0);
+	snprintf(png, sizeof(png), "%s/sync-duration.png", dir);
+	CHECK_INT(access(png, R_OK), 0);
+	fclose(null);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_INT(system(cmd), 0);
+}
+
 void test_compare(void)
 {
 	test_figures();
 	test_no_vm();
 	test_bad_files();
 	test_round_trip();
+	test_plot();
 }

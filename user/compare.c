@@ -20,6 +20,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "compare.h"
+#include "duration_hist.h"
 #include "record.h"
 
 struct cvm {
@@ -515,25 +516,6 @@ static bool sum_vms(const struct rec *r, const char *name, struct cvm *out)
 	return found;
 }
 
-/* Upper bound in ns of the slot that holds the q-th fraction of calls. */
-static bool quantile_ns(const struct hists *h, double q, double *ns)
-{
-	__u64 total = 0, seen = 0;
-	int k;
-
-	for (k = 0; k < DURATION_SLOTS; k++)
-		total += h->sync_duration[k];
-	if (!total)
-		return false;
-	for (k = 0; k < DURATION_SLOTS; k++) {
-		seen += h->sync_duration[k];
-		if (seen >= q * total)
-			break;
-	}
-	*ns = (double)(1ULL << (k < 63 ? k : 63));
-	return true;
-}
-
 static void global_tables(FILE *o, const struct rec *a, const struct rec *b)
 {
 	const struct rec *r[2] = { a, b };
@@ -574,9 +556,12 @@ static void global_tables(FILE *o, const struct rec *a, const struct rec *b)
 	}
 	row_real(o, "sync duration mean (us)", p[0], p[1]);
 	for (i = 0; i < 2; i++) {
-		p[i] = quantile_ns(&r[i]->h, 0.99, &v[i]) ? &v[i] : NULL;
-		if (p[i])
-			v[i] /= 1000.0;
+		__u64 calls;
+		int k = duration_quantile_slot(r[i]->h.sync_duration, NULL, 99,
+					       &calls);
+
+		v[i] = k >= 0 ? duration_slot_below_us(k) : 0;
+		p[i] = k >= 0 ? &v[i] : NULL;
 	}
 	row_real(o, "sync duration p99 below (us)", p[0], p[1]);
 	row_count(o, "ringbuf dropped", &a->self.ringbuf_dropped,

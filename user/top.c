@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "duration_hist.h"
 #include "top.h"
 
 static const char *const sort_names[TOP_SORT_NR] = {
@@ -166,20 +167,15 @@ static void footer(struct out *o, const struct top_snap *prev,
 {
 	static const struct hists zero;
 	const struct hists *a = &cur->hists, *b = prev ? &prev->hists : &zero;
-	__u64 calls = 0, seen = 0, n;
+	__u64 calls, seen, n;
 	int k, c;
 
-	for (k = 0; k < DURATION_SLOTS; k++)
-		calls += delta(a->sync_duration[k], b->sync_duration[k]);
-	if (calls) {
-		for (k = 0; k < DURATION_SLOTS; k++) {
-			seen += delta(a->sync_duration[k], b->sync_duration[k]);
-			if (seen * 100 >= calls * 99)
-				break;
-		}
+	k = duration_quantile_slot(a->sync_duration, b->sync_duration, 99,
+				   &calls);
+	if (k >= 0) {
 		put(o, "sync duration: mean %.2f us, p99 < %.2f us (%llu syncs)\n",
 		    delta(a->sync_duration_sum_ns, b->sync_duration_sum_ns) /
-		    1000.0 / calls, (double)(1ULL << (k < 63 ? k : 63)) / 1000.0,
+		    1000.0 / calls, duration_slot_below_us(k),
 		    (unsigned long long)calls);
 	} else {
 		put(o, "sync duration: no syncs\n");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fake.h"
 #include "kvm_stats.h"
 #include "test.h"
 
@@ -42,16 +43,6 @@ static void add_vm(const char *root, const char *name, unsigned base)
 	/* a vCPU directory, as KVM makes one per vCPU: not a VM */
 	snprintf(dir, sizeof(dir), "%s/%s/vcpu0", root, name);
 	mkdir(dir, 0755);
-}
-
-static void rm_tree(const char *root)
-{
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' && rm -rf '%s'",
-		 root, root);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", root);
 }
 
 static void test_kinds(void)
@@ -130,7 +121,7 @@ static void test_read(void)
 		CHECK_INT(kvm_stats_read(&src, out, 8), -EACCES);
 	}
 	chmod(root, 0700);
-	rm_tree(root);
+	fake_proc_free(strdup(root));
 }
 
 static void test_tgid(void)
@@ -156,8 +147,8 @@ static void test_tgid(void)
 	src.proc = NULL;
 	CHECK_INT(kvm_stats_read(&src, out, 4), 1);
 	CHECK_INT(out[0].pid, 501);
-	rm_tree(root);
-	rm_tree(proc);
+	fake_proc_free(strdup(root));
+	fake_proc_free(strdup(proc));
 }
 
 static void test_missing_and_warn_once(void)

@@ -11,8 +11,10 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include "duration_hist.h"
 #include "test.h"
 #include "top.h"
 
@@ -59,6 +61,7 @@ void test_top(void)
 	char buf[4096], small[16];
 	const char *a_row, *b_row, *c_row;
 	size_t need;
+	__u64 calls;
 
 	set(&p[0], "a", 10, 10, 10, 20, 100, 50, 45, 50, 50);
 	set(&p[1], "c", 30, 7, 7, 0, 7, 7, 7, 7, 7);
@@ -110,6 +113,18 @@ void test_top(void)
 	CHECK_INT(top_render(&prev, &cur, 2.0, TOP_SORT_SYNCS, 0, small,
 			     sizeof(small)), need);
 	CHECK_INT(strlen(small), sizeof(small) - 1);
+
+	/* the last duration slot has no upper bound */
+	memset(cur.hists.sync_duration, 0, sizeof(cur.hists.sync_duration));
+	cur.hists.sync_duration[DURATION_SLOTS - 1] = 1;
+	CHECK_INT(duration_quantile_slot(cur.hists.sync_duration, NULL, 99,
+					 &calls), DURATION_SLOTS - 1);
+	CHECK_INT(calls, 1);
+	CHECK(isinf(duration_slot_below_us(DURATION_SLOTS - 1)));
+	CHECK(duration_slot_below_us(0) == 0.001);
+	memset(cur.hists.sync_duration, 0, sizeof(cur.hists.sync_duration));
+	CHECK_INT(duration_quantile_slot(cur.hists.sync_duration, NULL, 99,
+					 &calls), -1);
 
 	CHECK_INT(top_sort_parse("restarts", &sort), 0);
 	CHECK_INT(sort, TOP_SORT_RESTARTS);

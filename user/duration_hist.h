@@ -8,7 +8,7 @@
 #define __DURATION_HIST_H
 
 #include <linux/types.h>
-#include "unsync.h"
+#include "../bpf/unsync.h"
 
 /*
  * The slot holding the pct-th percentile of now[] - before[] (before may

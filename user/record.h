@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <time.h>
 #include <linux/types.h>
-#include "unsync.h"
+#include "../bpf/unsync.h"
 #include "agent_info.h"
 #include "kvm_stats.h"
 #include "vm_names.h"

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
-#include "unsync.h"
+#include "../bpf/unsync.h"
 #include "kvm_stats.h"
 #include "vm_names.h"
 

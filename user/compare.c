@@ -34,6 +34,7 @@ struct cvm {
 struct rec {
 	const char *path;
 	char release[65], variant[16], version[32];
+	char hooks[1024];	/* "probe=mode ..." for the header */
 	double duration;
 	struct cvm *vms;
 	int nr_vms;
@@ -204,6 +205,32 @@ static bool get_vm(struct rec *r, json_object *o, int i, struct cvm *v)
 	return true;
 }
 
+/* hooks[]: probe=mode, or probe=none when it did not attach */
+static bool get_hooks(struct rec *r, json_object *d)
+{
+	json_object *a = need(r, d, "", "hooks", json_type_array), *h, *v;
+	char path[32], probe[64], mode[16];
+	size_t i, off = 0;
+
+	if (!a)
+		return false;
+	for (i = 0; i < json_object_array_length(a); i++) {
+		h = json_object_array_get_idx(a, i);
+		snprintf(path, sizeof(path), "hooks[%zu]", i);
+		if (!json_object_is_type(h, json_type_object))
+			return fail(r, "field %s is not an object", path);
+		if (!get_str(r, h, path, "probe", probe, sizeof(probe)) ||
+		    !get_str(r, h, path, "mode", mode, sizeof(mode)) ||
+		    !(v = need(r, h, path, "attached", json_type_boolean)))
+			return false;
+		if (off < sizeof(r->hooks))
+			off += snprintf(r->hooks + off, sizeof(r->hooks) - off,
+					"%s%s=%s", off ? " " : "", probe,
+					json_object_get_boolean(v) ? mode : "none");
+	}
+	return true;
+}
+
 static bool get_doc(struct rec *r, json_object *d)
 {
 	json_object *o, *h, *dur, *vms;
@@ -232,6 +259,8 @@ static bool get_doc(struct rec *r, json_object *d)
 	    !(dur = need(r, o, "time", "duration_seconds", json_type_double)))
 		return false;
 	r->duration = json_object_get_double(dur);
+	if (!get_hooks(r, d))
+		return false;
 	if (!(o = need(r, d, "", "self", json_type_object)) ||
 	    !get_u64(r, o, "self", "ringbuf_dropped", &r->self.ringbuf_dropped) ||
 	    !get_u64(r, o, "self", "task_state_full", &r->self.task_state_full) ||
@@ -585,6 +614,7 @@ static void report(FILE *o, const struct rec *a, const struct rec *b)
 		a->release, a->variant, a->version, a->duration);
 	fprintf(o, "B: %s, kernel %s (%s), agent %s, %.1f s\n", b->path,
 		b->release, b->variant, b->version, b->duration);
+	fprintf(o, "A hooks: %s\nB hooks: %s\n", a->hooks, b->hooks);
 	/* A's VMs in A's order, then B's that A lacks; each name once */
 	for (i = 0; i < a->nr_vms + b->nr_vms; i++) {
 		const struct rec *r = i < a->nr_vms ? a : b;

@@ -105,6 +105,7 @@ static void test_figures(void)
 			    "0.50"));
 	CHECK_LINE(all, row("sync duration p99 below (us)", "1.02", "0.51",
 			    "-0.51", "0.50"));
+	CHECK_LINE(out, "B hooks: mmu_sync_children=fentry");
 	CHECK_LINE(out, "A: " REC("stock.json")
 		   ", kernel 6.1.0-lab (stock), agent 0.1.0, 10.0 s");
 	free(vm);
@@ -190,6 +191,7 @@ static void test_round_trip(void)
 	CHECK_INT(run(path, path, &out, &eout), 0);
 	CHECK_STR(eout, "");
 	CHECK_LINE(out, "## vm rt\"q");
+	CHECK_LINE(out, "A hooks: mmu_sync_children=kprobe");
 	CHECK_LINE(out, row("restarts", "6", "6", "+0", "1.00"));
 	CHECK_LINE(out, row("zap walks enospc", "3", "3", "+0", "1.00"));
 	CHECK_LINE(out, row("kvm: mmu_flooded", "5", "5", "+0", "1.00"));

@@ -2,9 +2,10 @@
 /*
  * Two records compared.  The report is the one `make compare` makes in the
  * lab, for records taken anywhere: every figure of the two runs side by
- * side, B - A and B / A; then the figures not zero on both sides per sync and per
- * page synced (kvm_mmu_sync_page: the work the walk is there to do, so the
- * figure does not depend on how a workload splits it into syncs).
+ * side, B - A and B / A; then the figures not zero on both sides per sync
+ * and per page synced (kvm_mmu_sync_page: the work the walk is there to
+ * do, so the figure does not depend on how a workload splits it into
+ * syncs).  record_read.c parses and checks the files.
  *
  * VMs are matched by name (the vm label): pids differ from run to run.
  * Several VMMs of one name in a record are summed.  A VM in one record only
@@ -18,342 +19,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <json-c/json.h>
 #include "compare.h"
 #include "duration_hist.h"
 #include "record.h"
-
-struct cvm {
-	char name[VM_NAME_MAX];
-	struct vm_stats st;
-	bool has_kvm;
-	__u64 kvm_vms;
-	__u64 kvm[KVM_STAT_NR];
-};
-
-struct rec {
-	const char *path;
-	char release[65], variant[16], version[32];
-	char hooks[1024];	/* "probe=mode ..." for the header */
-	double duration;
-	struct cvm *vms;
-	int nr_vms;
-	struct hists h;
-	struct self_stats self;
-	char err[512];		/* the first problem found */
-};
-
-static bool fail(struct rec *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (r->err[0])
-		return false;
-	va_start(ap, fmt);
-	vsnprintf(r->err, sizeof(r->err), fmt, ap);
-	va_end(ap);
-	return false;
-}
-
-/* o[key] of type t, or NULL with "missing field PATH.KEY" recorded. */
-static json_object *need(struct rec *r, json_object *o, const char *path,
-			 const char *key, json_type t)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !v) {
-		fail(r, "missing field %s%s%s", path, *path ? "." : "", key);
-		return NULL;
-	}
-	if (!json_object_is_type(v, t) &&
-	    !(t == json_type_double && json_object_is_type(v, json_type_int))) {
-		fail(r, "field %s%s%s is not a %s", path, *path ? "." : "", key,
-		     json_type_to_name(t));
-		return NULL;
-	}
-	return v;
-}
-
-static bool get_u64(struct rec *r, json_object *o, const char *path,
-		    const char *key, __u64 *val)
-{
-	json_object *v = need(r, o, path, key, json_type_int);
-
-	if (!v)
-		return false;
-	if (json_object_get_int64(v) < 0 && json_object_get_uint64(v) == 0)
-		return fail(r, "field %s.%s is negative", path, key);
-	*val = json_object_get_uint64(v);
-	return true;
-}
-
-static bool get_str(struct rec *r, json_object *o, const char *path,
-		    const char *key, char *buf, size_t len)
-{
-	json_object *v = need(r, o, path, key, json_type_string);
-
-	if (!v)
-		return false;
-	snprintf(buf, len, "%s", json_object_get_string(v));
-	return true;
-}
-
-/* {"names[0]": u64, ...} at o[key] */
-static bool get_named(struct rec *r, json_object *o, const char *path,
-		      const char *key, const char *const *names, int n,
-		      __u64 *out)
-{
-	json_object *v = need(r, o, path, key, json_type_object);
-	char sub[160];
-	int i;
-
-	if (!v)
-		return false;
-	snprintf(sub, sizeof(sub), "%s.%s", path, key);
-	for (i = 0; i < n; i++)
-		if (!get_u64(r, v, sub, names[i], &out[i]))
-			return false;
-	return true;
-}
-
-/* exactly n u64s at o[key] */
-static bool get_array(struct rec *r, json_object *o, const char *path,
-		      const char *key, int n, __u64 *out)
-{
-	json_object *v = need(r, o, path, key, json_type_array), *e;
-	int i;
-
-	if (!v)
-		return false;
-	if ((int)json_object_array_length(v) != n)
-		return fail(r, "field %s.%s has %zu entries, want %d", path, key,
-			    json_object_array_length(v), n);
-	for (i = 0; i < n; i++) {
-		e = json_object_array_get_idx(v, i);
-		if (!json_object_is_type(e, json_type_int) ||
-		    (json_object_get_int64(e) < 0 &&
-		     json_object_get_uint64(e) == 0))
-			return fail(r, "field %s.%s[%d] is not a count", path,
-				    key, i);
-		out[i] = json_object_get_uint64(e);
-	}
-	return true;
-}
-
-static bool get_counters(struct rec *r, json_object *o, const char *path,
-			 struct vm_stats *s)
-{
-	char sub[128];
-	json_object *w, *c;
-	int x;
-
-	if (!get_named(r, o, path, "sync_calls", record_sync_names,
-		       SYNC_RESULT_MAX, s->sync_calls) ||
-	    !get_named(r, o, path, "frames", record_ctx_names, CTX_MAX,
-		       s->frames) ||
-	    !get_named(r, o, path, "leaves", record_ctx_names, CTX_MAX,
-		       s->leaves) ||
-	    !get_u64(r, o, path, "restarts", &s->restarts) ||
-	    !get_u64(r, o, path, "pages_unsynced", &s->pages_unsynced) ||
-	    !get_u64(r, o, path, "pages_synced", &s->pages_synced))
-		return false;
-	w = need(r, o, path, "walks", json_type_object);
-	c = need(r, o, path, "clears", json_type_object);
-	if (!w || !c)
-		return false;
-	for (x = 0; x < CTX_MAX; x++) {
-		snprintf(sub, sizeof(sub), "%s.walks", path);
-		if (!get_named(r, w, sub, record_ctx_names[x],
-			       record_walk_names, WALK_RESULT_MAX, s->walks[x]))
-			return false;
-		snprintf(sub, sizeof(sub), "%s.clears", path);
-		if (!get_named(r, c, sub, record_ctx_names[x],
-			       record_site_names, SITE_MAX, s->clears[x]))
-			return false;
-	}
-	return true;
-}
-
-static bool get_vm(struct rec *r, json_object *o, int i, struct cvm *v)
-{
-	json_object *c, *k;
-	char path[48], sub[64];
-	int s;
-
-	snprintf(path, sizeof(path), "vms[%d]", i);
-	if (!json_object_is_type(o, json_type_object))
-		return fail(r, "field %s is not an object", path);
-	if (!get_str(r, o, path, "name", v->name, sizeof(v->name)))
-		return false;
-	c = need(r, o, path, "counters", json_type_object);
-	snprintf(sub, sizeof(sub), "%s.counters", path);
-	if (!c || !get_counters(r, c, sub, &v->st))
-		return false;
-	if (!json_object_object_get_ex(o, "kvm", &k))
-		return fail(r, "missing field %s.kvm", path);
-	if (!k)
-		return true;	/* null: KVM's stats were not read */
-	if (!json_object_is_type(k, json_type_object))
-		return fail(r, "field %s.kvm is not an object", path);
-	snprintf(sub, sizeof(sub), "%s.kvm", path);
-	if (!get_u64(r, k, sub, "vms", &v->kvm_vms))
-		return false;
-	for (s = 0; s < KVM_STAT_NR; s++)
-		if (!get_u64(r, k, sub, kvm_stat_descs[s].name, &v->kvm[s]))
-			return false;
-	v->has_kvm = true;
-	return true;
-}
-
-/* hooks[]: probe=mode, or probe=none when it did not attach */
-static bool get_hooks(struct rec *r, json_object *d)
-{
-	json_object *a = need(r, d, "", "hooks", json_type_array), *h, *v;
-	char path[32], probe[64], mode[16];
-	size_t i, off = 0;
-
-	if (!a)
-		return false;
-	for (i = 0; i < json_object_array_length(a); i++) {
-		h = json_object_array_get_idx(a, i);
-		snprintf(path, sizeof(path), "hooks[%zu]", i);
-		if (!json_object_is_type(h, json_type_object))
-			return fail(r, "field %s is not an object", path);
-		if (!get_str(r, h, path, "probe", probe, sizeof(probe)) ||
-		    !get_str(r, h, path, "mode", mode, sizeof(mode)) ||
-		    !(v = need(r, h, path, "attached", json_type_boolean)))
-			return false;
-		if (off < sizeof(r->hooks))
-			off += snprintf(r->hooks + off, sizeof(r->hooks) - off,
-					"%s%s=%s", off ? " " : "", probe,
-					json_object_get_boolean(v) ? mode : "none");
-	}
-	return true;
-}
-
-static bool get_doc(struct rec *r, json_object *d)
-{
-	json_object *o, *h, *dur, *vms;
-	char schema[64];
-	__u64 ver;
-	int i;
-
-	if (!json_object_is_type(d, json_type_object))
-		return fail(r, "not a record (the document is not a JSON object)");
-	if (!get_str(r, d, "", "schema", schema, sizeof(schema)))
-		return false;
-	if (strcmp(schema, RECORD_SCHEMA))
-		return fail(r, "not a record (schema \"%s\", want \"%s\")",
-			    schema, RECORD_SCHEMA);
-	if (!get_u64(r, d, "", "schema_version", &ver))
-		return false;
-	if (ver != RECORD_SCHEMA_VERSION)
-		return fail(r, "schema version %llu, this compare reads version %d: use the agent that wrote it",
-			    (unsigned long long)ver, RECORD_SCHEMA_VERSION);
-	if (!(o = need(r, d, "", "agent", json_type_object)) ||
-	    !get_str(r, o, "agent", "version", r->version, sizeof(r->version)) ||
-	    !(o = need(r, d, "", "kernel", json_type_object)) ||
-	    !get_str(r, o, "kernel", "release", r->release, sizeof(r->release)) ||
-	    !get_str(r, o, "kernel", "variant", r->variant, sizeof(r->variant)) ||
-	    !(o = need(r, d, "", "time", json_type_object)) ||
-	    !(dur = need(r, o, "time", "duration_seconds", json_type_double)))
-		return false;
-	r->duration = json_object_get_double(dur);
-	if (!get_hooks(r, d))
-		return false;
-	if (!(o = need(r, d, "", "self", json_type_object)) ||
-	    !get_u64(r, o, "self", "ringbuf_dropped", &r->self.ringbuf_dropped) ||
-	    !get_u64(r, o, "self", "task_state_full", &r->self.task_state_full) ||
-	    !get_u64(r, o, "self", "stack_overflow", &r->self.stack_overflow) ||
-	    !get_u64(r, o, "self", "orphan_exits", &r->self.orphan_exits))
-		return false;
-	if (!(h = need(r, d, "", "hists", json_type_object)) ||
-	    !get_named(r, h, "hists", "pvec_depth_sum", record_ctx_names,
-		       CTX_MAX, r->h.pvec_depth_sum) ||
-	    !(o = need(r, h, "hists", "pvec_depth", json_type_object)) ||
-	    !get_array(r, o, "hists.pvec_depth", "sync", PVEC_BUCKETS,
-		       r->h.pvec_depth[CTX_SYNC]) ||
-	    !get_array(r, o, "hists.pvec_depth", "zap", PVEC_BUCKETS,
-		       r->h.pvec_depth[CTX_ZAP]) ||
-	    !(o = need(r, h, "hists", "sync_duration_ns", json_type_object)) ||
-	    !get_array(r, o, "hists.sync_duration_ns", "slots", DURATION_SLOTS,
-		       r->h.sync_duration) ||
-	    !get_u64(r, o, "hists.sync_duration_ns", "sum_ns",
-		     &r->h.sync_duration_sum_ns))
-		return false;
-	if (!(vms = need(r, d, "", "vms", json_type_array)))
-		return false;
-	r->nr_vms = json_object_array_length(vms);
-	r->vms = calloc(r->nr_vms ? r->nr_vms : 1, sizeof(*r->vms));
-	if (!r->vms)
-		return fail(r, "out of memory");
-	for (i = 0; i < r->nr_vms; i++)
-		if (!get_vm(r, json_object_array_get_idx(vms, i), i,
-			    &r->vms[i]))
-			return false;
-	return true;
-}
-
-/* Parse and check one file; false with r->err set. */
-static bool load(struct rec *r, const char *path)
-{
-	struct json_tokener *tok;
-	enum json_tokener_error jerr;
-	json_object *doc = NULL;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f, *m;
-	bool ok;
-
-	r->path = path;
-	f = fopen(path, "re");
-	if (!f)
-		return fail(r, "cannot open: %s", strerror(errno));
-	m = open_memstream(&text, &len);
-	if (m) {
-		char buf[65536];
-		size_t n;
-
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-			fwrite(buf, 1, n, m);
-		fclose(m);
-	}
-	ok = !ferror(f);
-	fclose(f);
-	if (!m || !ok) {
-		free(text);
-		return fail(r, "cannot read: %s", strerror(errno));
-	}
-	if (!len) {
-		free(text);
-		return fail(r, "empty file: not a record");
-	}
-	tok = json_tokener_new();
-	if (!tok) {
-		free(text);
-		return fail(r, "out of memory");
-	}
-	doc = json_tokener_parse_ex(tok, text, len);
-	jerr = json_tokener_get_error(tok);
-	if (!doc && jerr == json_tokener_continue)
-		fail(r, "truncated: the JSON ends after %zu bytes, before the document does", len);
-	else if (!doc)
-		fail(r, "not JSON: %s at byte %zu", json_tokener_error_desc(jerr),
-		     json_tokener_get_parse_end(tok));
-	else if (json_tokener_get_parse_end(tok) < len &&
-		 strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
-		 len - json_tokener_get_parse_end(tok))
-		fail(r, "not JSON: text after the document at byte %zu",
-		     json_tokener_get_parse_end(tok));
-	else
-		get_doc(r, doc);
-	json_object_put(doc);
-	json_tokener_free(tok);
-	free(text);
-	return !r->err[0];
-}
-
-/* ---- the report ---- */
+#include "record_read.h"
 
 #define MAX_FIGS	48
 
@@ -377,7 +46,7 @@ static int add(struct fig *f, int n, bool rate, __u64 val, const char *fmt,
 }
 
 /* The figures of one VM (or a total), in the order of make compare. */
-static int figures(const struct cvm *v, bool kvm, struct fig *f)
+static int figures(const struct record_doc_vm *v, bool kvm, struct fig *f)
 {
 	const struct vm_stats *s = &v->st;
 	int n = 0, c, i;
@@ -409,7 +78,7 @@ static int figures(const struct cvm *v, bool kvm, struct fig *f)
 	return n;
 }
 
-static __u64 syncs(const struct cvm *v)
+static __u64 syncs(const struct record_doc_vm *v)
 {
 	__u64 n = 0;
 	int i;
@@ -472,8 +141,8 @@ static void row_real(FILE *o, const char *label, const double *a,
 }
 
 /* a or b may be NULL: the VM is in one record only. */
-static void vm_tables(FILE *o, const char *title, const struct cvm *a,
-		      const struct cvm *b)
+static void vm_tables(FILE *o, const char *title, const struct record_doc_vm *a,
+		      const struct record_doc_vm *b)
 {
 	bool kvm = (a && a->has_kvm) || (b && b->has_kvm);
 	struct fig fa[MAX_FIGS], fb[MAX_FIGS];
@@ -517,7 +186,7 @@ static void vm_tables(FILE *o, const char *title, const struct cvm *a,
 }
 
 /* Sum the VMs of r named name (every VM when name is NULL). */
-static bool sum_vms(const struct rec *r, const char *name, struct cvm *out)
+static bool sum_vms(const struct record_doc *r, const char *name, struct record_doc_vm *out)
 {
 	__u64 *d, *s;
 	bool found = false;
@@ -526,7 +195,7 @@ static bool sum_vms(const struct rec *r, const char *name, struct cvm *out)
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < r->nr_vms; i++) {
-		const struct cvm *v = &r->vms[i];
+		const struct record_doc_vm *v = &r->vms[i];
 
 		if (name && strcmp(v->name, name))
 			continue;
@@ -545,9 +214,9 @@ static bool sum_vms(const struct rec *r, const char *name, struct cvm *out)
 	return found;
 }
 
-static void global_tables(FILE *o, const struct rec *a, const struct rec *b)
+static void global_tables(FILE *o, const struct record_doc *a, const struct record_doc *b)
 {
-	const struct rec *r[2] = { a, b };
+	const struct record_doc *r[2] = { a, b };
 	double v[2], *p[2];
 	char label[48];
 	int c, nr, i;
@@ -604,9 +273,9 @@ static void global_tables(FILE *o, const struct rec *a, const struct rec *b)
 	row_real(o, "run duration (s)", &a->duration, &b->duration);
 }
 
-static void report(FILE *o, const struct rec *a, const struct rec *b)
+static void report(FILE *o, const struct record_doc *a, const struct record_doc *b)
 {
-	struct cvm va, vb;
+	struct record_doc_vm va, vb;
 	int i;
 
 	fprintf(o, "# %s vs %s\n\n", a->path, b->path);
@@ -617,9 +286,9 @@ static void report(FILE *o, const struct rec *a, const struct rec *b)
 	fprintf(o, "A hooks: %s\nB hooks: %s\n", a->hooks, b->hooks);
 	/* A's VMs in A's order, then B's that A lacks; each name once */
 	for (i = 0; i < a->nr_vms + b->nr_vms; i++) {
-		const struct rec *r = i < a->nr_vms ? a : b;
+		const struct record_doc *r = i < a->nr_vms ? a : b;
 		const char *name = r->vms[i < a->nr_vms ? i : i - a->nr_vms].name;
-		const struct cvm *seen = r->vms;
+		const struct record_doc_vm *seen = r->vms;
 		bool dup = false, ha, hb;
 		char title[VM_NAME_MAX + 8];
 		int j, end = i < a->nr_vms ? i : i - a->nr_vms;
@@ -679,7 +348,7 @@ fail:
 	return 2;
 }
 
-static int plots(const char *dir, const struct rec *a, const struct rec *b,
+static int plots(const char *dir, const struct record_doc *a, const struct record_doc *b,
 		 FILE *err)
 {
 	__u64 da[PVEC_BUCKETS], db[PVEC_BUCKETS];
@@ -701,13 +370,13 @@ static int plots(const char *dir, const struct rec *a, const struct rec *b,
 int compare_files(const char *a, const char *b, const char *plot_dir,
 		  FILE *out, FILE *err)
 {
-	struct rec ra = { 0 }, rb = { 0 };
+	struct record_doc ra = { 0 }, rb = { 0 };
 	int ret = 0;
 
-	if (!load(&ra, a)) {
+	if (!record_read(&ra, a)) {
 		fprintf(err, "kvm-unsync-exporter compare: %s: %s\n", a, ra.err);
 		ret = 2;
-	} else if (!load(&rb, b)) {
+	} else if (!record_read(&rb, b)) {
 		fprintf(err, "kvm-unsync-exporter compare: %s: %s\n", b, rb.err);
 		ret = 2;
 	} else {
@@ -715,8 +384,8 @@ int compare_files(const char *a, const char *b, const char *plot_dir,
 		if (plot_dir)
 			ret = plots(plot_dir, &ra, &rb, err);
 	}
-	free(ra.vms);
-	free(rb.vms);
+	record_doc_free(&ra);
+	record_doc_free(&rb);
 	return ret;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * compare (compare.c) on hand-written records (tests/unit/records/), and
+ * compare (compare.c, record_read.c) on hand-written records
+ * (tests/unit/records/), and
  * the records record.c writes read back by compare.
  *
  * stock.json vs patched.json, VM "lab": 10 syncs each; restarts 30 vs 10,

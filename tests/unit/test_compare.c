@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * compare (compare.c, record_read.c) on hand-written records
- * (tests/unit/records/), and
- * the records record.c writes read back by compare.
+ * (tests/unit/records/), and the records record.c writes, read back.
  *
  * stock.json vs patched.json, VM "lab": 10 syncs each; restarts 30 vs 10,
  * so 3.00 vs 1.00 per sync and 0.75 vs 0.25 per page synced (40 each):

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * compare (compare.c, record_read.c) on hand-written records
+ * (tests/unit/records/), and the records record.c writes, read back.
+ *
+ * stock.json vs patched.json, VM "lab": 10 syncs each; restarts 30 vs 10,
+ * so 3.00 vs 1.00 per sync and 0.75 vs 0.25 per page synced (40 each):
+ * ratio 0.33.  Frames 120 vs 60: 12.00 vs 6.00 per sync, ratio 0.50.
+ * VM "only-a" (1 sync) is in stock.json alone: all VMs then have 11 syncs
+ * in A, and restarts per sync 30/11 = 2.73 vs 1.00, ratio 0.37.
+ * Mean pvec->nr: (10*4 + 30*16)/40 = 13.00 vs (10*12 + 10*16)/20 = 14.00.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "compare.h"
+#include "record.h"
+#include "test.h"
+
+void test_compare(void);
+
+#define REC(f)	"tests/unit/records/" f
+
+/* Run compare; the report in *out, the error output in *err (free both). */
+static int run(const char *a, const char *b, char **out, char **err)
+{
+	size_t no, ne;
+	FILE *fo = open_memstream(out, &no), *fe = open_memstream(err, &ne);
+	int rc;
+
+	rc = compare_files(a, b, NULL, fo, fe);
+	fclose(fo);
+	fclose(fe);
+	return rc;
+}
+
+/* "| label | a | b | d | r |" as compare lays it out. */
+static const char *row(const char *label, const char *a, const char *b,
+		       const char *d, const char *r)
+{
+	static char buf[160];
+
+	snprintf(buf, sizeof(buf), "| %-34s | %12s | %12s | %12s | %7s |",
+		 label, a, b, d, r);
+	return buf;
+}
+
+/* A copy of text from the line "from" up to "to" (or the end). */
+static char *section(const char *text, const char *from, const char *to)
+{
+	const char *s = strstr(text, from), *e;
+
+	if (!s)
+		return strdup("");
+	e = to ? strstr(s + strlen(from), to) : NULL;
+	return strndup(s, e ? (size_t)(e - s) : strlen(s));
+}
+
+static void test_figures(void)
+{
+	char *out, *err, *vm, *per_sync, *per_page, *all;
+
+	CHECK_INT(run(REC("stock.json"), REC("patched.json"), &out, &err), 0);
+	CHECK_STR(err, "");
+	/* the lab VM's counts, its per-sync and per-page tables, all VMs */
+	vm = section(out, "\n## vm lab\n", "\nper sync:\n");
+	per_sync = section(strstr(out, "\n## vm lab\n") ?: "", "\nper sync:\n",
+			   "\nper page synced:\n");
+	all = section(out, "\n## all VMs\n", NULL);
+	per_page = section(strstr(out, "\n## vm lab\n") ?: "",
+			   "\nper page synced:\n", "\n## ");
+	CHECK(*vm && *per_sync && *per_page && *all);
+
+	CHECK_LINE(vm, row("restarts", "30", "10", "-20", "0.33"));
+	CHECK_LINE(vm, row("sync frames", "120", "60", "-60", "0.50"));
+	/* 0 in A, 40 in B: no ratio; 40 to 0: ratio 0 */
+	CHECK_LINE(vm, row("sync clears in walk", "0", "40", "+40", "-"));
+	CHECK_LINE(vm, row("sync clears in clear_parents", "40", "0", "-40",
+			   "0.00"));
+	CHECK_LINE(vm, row("zap frames", "0", "0", "+0", "="));
+	/* KVM's stats were read in A only */
+	CHECK_LINE(vm, row("kvm: mmu_cache_miss", "45", "-", "-", "-"));
+	CHECK_LINE(vm, row("kvm: mmu_unsync (at end)", "0", "-", "-", "-"));
+	CHECK_LINE(per_sync, row("restarts", "3.00", "1.00", "-2.00", "0.33"));
+	CHECK_LINE(per_sync, row("sync frames", "12.00", "6.00", "-6.00",
+				 "0.50"));
+	CHECK_LINE(per_page, row("restarts", "0.75", "0.25", "-0.50", "0.33"));
+	/* a gauge is not divided; a figure zero on both sides is left out */
+	CHECK_NO_SUBSTR(per_sync, "mmu_unsync");
+	CHECK_NO_SUBSTR(per_sync, "zap frames");
+	CHECK_NO_SUBSTR(per_page, "only-a");
+
+	CHECK_LINE(out, "## vm only-a (in A only)");
+	CHECK_LINE(all, row("sync calls ok", "11", "10", "-1", "0.91"));
+	CHECK_LINE(all, row("restarts", "2.73", "1.00", "-1.73", "0.37"));
+	CHECK_LINE(all, row("sync mean pvec->nr", "13.00", "14.00", "+1.00",
+			    "1.08"));
+	CHECK_LINE(all, row("sync walks with pvec->nr 12", "0", "10", "+10",
+			    "-"));
+	/* 10 syncs in slot 10 (< 1024 ns, sum 8000) vs slot 9 (sum 4000) */
+	CHECK_LINE(all, row("sync duration mean (us)", "0.80", "0.40", "-0.40",
+			    "0.50"));
+	CHECK_LINE(all, row("sync duration p99 below (us)", "1.02", "0.51",
+			    "-0.51", "0.50"));
+	CHECK_LINE(out, "B hooks: mmu_sync_children=fentry");
+	CHECK_LINE(out, "A: " REC("stock.json")
+		   ", kernel 6.1.0-lab (stock), agent 0.1.0, 10.0 s");
+	free(vm);
+	free(per_sync);
+	free(per_page);
+	free(all);
+	free(out);
+	free(err);
+}
+
+static void test_no_vm(void)
+{
+	char *out, *err;
+
+	/* a run that saw no VM is a valid record; the other side shows */
+	CHECK_INT(run(REC("no_vm.json"), REC("patched.json"), &out, &err), 0);
+	CHECK_LINE(out, "## vm lab (in B only)");
+	CHECK_LINE(out, row("sync mean pvec->nr", "-", "14.00", "-", "-"));
+	free(out);
+	free(err);
+}
+
+/* compare fails with exit 2 and one line naming the file and the problem */
+static void bad(const char *file, const char *problem)
+{
+	char *out, *err, want[512];
+
+	CHECK_INT(run(REC("stock.json"), file, &out, &err), 2);
+	snprintf(want, sizeof(want), "kvm-unsync-exporter compare: %s: %s",
+		 file, problem);
+	CHECK_LINE(err, want);
+	CHECK(strchr(err, '\n') == err + strlen(err) - 1);
+	CHECK_STR(out, "");
+	free(out);
+	free(err);
+}
+
+static void test_bad_files(void)
+{
+	bad(REC("truncated.json"),
+	    "truncated: the JSON ends after 1364 bytes, before the document does");
+	bad(REC("version2.json"),
+	    "schema version 2, this compare reads version 1: use the agent that wrote it");
+	bad(REC("no_version.json"), "missing field schema_version");
+	bad(REC("missing_field.json"), "missing field vms[0].counters.restarts");
+	bad(REC("not_json.json"), "not JSON: unexpected character at byte 0");
+	bad(REC("absent.json"), "cannot open: No such file or directory");
+	bad("/dev/null", "empty file: not a record");
+}
+
+/* record.c's document is what compare reads: write, read back, compare. */
+static void test_round_trip(void)
+{
+	struct agent_info info = { .version = "9.9.9", .variant = "patched",
+				   .nr_probes = 1 };
+	struct record_vm vm = { .name = "rt\"q", .pid = 7, .has_kvm = true };
+	struct record r = { .info = &info, .vms = &vm, .nr_vms = 1,
+			    .duration_s = 2.5 };
+	char path[] = "/tmp/kue-record-XXXXXX", err[256], *out, *eout;
+	int fd;
+
+	strcpy(info.kernel_release, "6.1.0-rt");
+	info.probes[0] = (struct probe_status){ "mmu_sync_children",
+						"kprobe", true, "" };
+	vm.stats.sync_calls[SYNC_OK] = 4;
+	vm.stats.restarts = 6;
+	vm.stats.pages_synced = 12;
+	vm.stats.walks[CTX_ZAP][WALK_ENOSPC] = 3;
+	vm.kvm.nr_vms = 2;
+	vm.kvm.val[KVM_STAT_MMU_FLOODED] = 5;
+	r.hists.pvec_depth[CTX_SYNC][PVEC_NR_MAX] = 6;
+	r.hists.pvec_depth_sum[CTX_SYNC] = 96;
+	r.hists.sync_duration[DURATION_SLOTS - 1] = 1;
+	r.hists.sync_duration_sum_ns = 18446744073709551615ULL; /* u64 max */
+	fd = mkstemp(path);
+	if (fd < 0) {
+		SKIP("mkstemp failed");
+		return;
+	}
+	close(fd);
+	CHECK_INT(record_write(path, &r, err, sizeof(err)), 0);
+	CHECK_INT(access(path, R_OK), 0);
+	CHECK_INT(run(path, path, &out, &eout), 0);
+	CHECK_STR(eout, "");
+	CHECK_LINE(out, "## vm rt\"q");
+	CHECK_LINE(out, "A hooks: mmu_sync_children=kprobe");
+	CHECK_LINE(out, row("restarts", "6", "6", "+0", "1.00"));
+	CHECK_LINE(out, row("zap walks enospc", "3", "3", "+0", "1.00"));
+	CHECK_LINE(out, row("kvm: mmu_flooded", "5", "5", "+0", "1.00"));
+	CHECK_LINE(out, row("kvm: VMs", "2", "2", "+0", "1.00"));
+	CHECK_LINE(out, row("restarts", "1.50", "1.50", "+0.00", "1.00"));
+	CHECK_LINE(out, row("sync mean pvec->nr", "16.00", "16.00", "+0.00",
+			    "1.00"));
+	free(out);
+	free(eout);
+	/* a directory that does not exist: an error, no file left behind */
+	CHECK(record_write("/nonexistent/dir/r.json", &r, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "/nonexistent/dir/r.json") != NULL);
+	unlink(path);
+}
+
+static void test_plot(void)
+{
+	char dir[] = "/tmp/kue-plot-XXXXXX", png[64], cmd[96];
+	FILE *null = fopen("/dev/null", "w");
+
+	if (access("/usr/bin/gnuplot", X_OK)) {
+		SKIP("no gnuplot (apt-get install gnuplot-nox): --plot not tested");
+		return;
+	}
+	if (!null || !mkdtemp(dir)) {
+		SKIP("cannot make a temporary directory");
+		return;
+	}
+	CHECK_INT(compare_files(REC("stock.json"), REC("patched.json"), dir,
+				null, stderr), 0);
+	snprintf(png, sizeof(png), "%s/pvec-depth.png", dir);
+	CHECK_INT(access(png, R_OK), 0);
+	snprintf(png, sizeof(png), "%s/sync-duration.png", dir);
+	CHECK_INT(access(png, R_OK), 0);
+	fclose(null);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_INT(system(cmd), 0);
+}
+
+void test_compare(void)
+{
+	test_figures();
+	test_no_vm();
+	test_bad_files();
+	test_round_trip();
+	test_plot();
+}

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Two records compared.  The report is the one `make compare` makes in the
+ * lab, for records taken anywhere: every figure of the two runs side by
+ * side, B - A and B / A; then the figures not zero on both sides per sync
+ * and per page synced (kvm_mmu_sync_page: the work the walk is there to
+ * do, so the figure does not depend on how a workload splits it into
+ * syncs).  record_read.c parses and checks the files.
+ *
+ * VMs are matched by name (the vm label): pids differ from run to run.
+ * Several VMMs of one name in a record are summed.  A VM in one record only
+ * shows "-" on the other side.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "compare.h"
+#include "duration_hist.h"
+#include "record.h"
+#include "record_read.h"
+
+#define MAX_FIGS	48
+
+struct fig {
+	char label[48];
+	__u64 val;
+	bool rate;	/* a count: also shown per sync and per page */
+};
+
+static int add(struct fig *f, int n, bool rate, __u64 val, const char *fmt,
+	       ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f[n].label, sizeof(f[n].label), fmt, ap);
+	va_end(ap);
+	f[n].val = val;
+	f[n].rate = rate;
+	return n + 1;
+}
+
+/* The figures of one VM (or a total), in the order of make compare. */
+static int figures(const struct record_doc_vm *v, bool kvm, struct fig *f)
+{
+	const struct vm_stats *s = &v->st;
+	int n = 0, c, i;
+
+	for (i = 0; i < SYNC_RESULT_MAX; i++)
+		n = add(f, n, true, s->sync_calls[i], "sync calls %s",
+			record_sync_names[i]);
+	for (c = 0; c < CTX_MAX; c++) {
+		const char *x = record_ctx_names[c];
+
+		n = add(f, n, true, s->walks[c][WALK_DONE], "%s walks done", x);
+		n = add(f, n, true, s->walks[c][WALK_ENOSPC], "%s walks enospc", x);
+		n = add(f, n, true, s->frames[c], "%s frames", x);
+		n = add(f, n, true, s->leaves[c], "%s leaves", x);
+		n = add(f, n, true, s->clears[c][SITE_WALK], "%s clears in walk", x);
+		n = add(f, n, true, s->clears[c][SITE_CLEAR_PARENTS],
+			"%s clears in clear_parents", x);
+	}
+	n = add(f, n, true, s->restarts, "restarts");
+	n = add(f, n, true, s->pages_unsynced, "pages unsynced");
+	n = add(f, n, true, s->pages_synced, "pages synced");
+	if (!kvm)
+		return n;
+	n = add(f, n, false, v->kvm_vms, "kvm: VMs");
+	for (i = 0; i < KVM_STAT_NR; i++)
+		n = add(f, n, !kvm_stat_descs[i].gauge, v->kvm[i], "kvm: %s%s",
+			kvm_stat_descs[i].name,
+			kvm_stat_descs[i].gauge ? " (at end)" : "");
+	return n;
+}
+
+static __u64 syncs(const struct record_doc_vm *v)
+{
+	__u64 n = 0;
+	int i;
+
+	for (i = 0; i < SYNC_RESULT_MAX; i++)
+		n += v->st.sync_calls[i];
+	return n;
+}
+
+static void fmt_ratio(char *buf, size_t len, double a, double b)
+{
+	if (a == 0)
+		snprintf(buf, len, "%s", b == 0 ? "=" : "-");
+	else
+		snprintf(buf, len, "%.2f", b / a);
+}
+
+static void header(FILE *o)
+{
+	fprintf(o, "| %-34s | %12s | %12s | %12s | %7s |\n", "figure", "A",
+		"B", "B-A", "B/A");
+	fprintf(o, "| %.34s | %.12s | %.12s | %.12s | %.7s |\n",
+		"----------------------------------", "------------",
+		"------------", "------------", "-------");
+}
+
+static void row_count(FILE *o, const char *label, const __u64 *a,
+		      const __u64 *b)
+{
+	char sa[24] = "-", sb[24] = "-", sd[24] = "-", sr[16] = "-";
+
+	if (a)
+		snprintf(sa, sizeof(sa), "%llu", (unsigned long long)*a);
+	if (b)
+		snprintf(sb, sizeof(sb), "%llu", (unsigned long long)*b);
+	if (a && b) {
+		snprintf(sd, sizeof(sd), "%+lld", (long long)(*b - *a));
+		fmt_ratio(sr, sizeof(sr), *a, *b);
+	}
+	fprintf(o, "| %-34s | %12s | %12s | %12s | %7s |\n", label, sa, sb,
+		sd, sr);
+}
+
+/* a, b: values or NULL (absent, or nothing to divide by) */
+static void row_real(FILE *o, const char *label, const double *a,
+		     const double *b)
+{
+	char sa[24] = "-", sb[24] = "-", sd[24] = "-", sr[16] = "-";
+
+	if (a)
+		snprintf(sa, sizeof(sa), "%.2f", *a);
+	if (b)
+		snprintf(sb, sizeof(sb), "%.2f", *b);
+	if (a && b) {
+		snprintf(sd, sizeof(sd), "%+.2f", *b - *a);
+		fmt_ratio(sr, sizeof(sr), *a, *b);
+	}
+	fprintf(o, "| %-34s | %12s | %12s | %12s | %7s |\n", label, sa, sb,
+		sd, sr);
+}
+
+/* a or b may be NULL: the VM is in one record only. */
+static void vm_tables(FILE *o, const char *title, const struct record_doc_vm *a,
+		      const struct record_doc_vm *b)
+{
+	bool kvm = (a && a->has_kvm) || (b && b->has_kvm);
+	struct fig fa[MAX_FIGS], fb[MAX_FIGS];
+	const char *per[2] = { "per sync", "per page synced" };
+	int n, i, k;
+
+	n = figures(a ? a : b, kvm, fa);
+	figures(b ? b : a, kvm, fb);
+	fprintf(o, "\n## %s%s\n\n", title,
+		!a ? " (in B only)" : !b ? " (in A only)" : "");
+	header(o);
+	for (i = 0; i < n; i++) {
+		bool ka = a && (a->has_kvm || strncmp(fa[i].label, "kvm:", 4));
+		bool kb = b && (b->has_kvm || strncmp(fb[i].label, "kvm:", 4));
+
+		row_count(o, fa[i].label, ka ? &fa[i].val : NULL,
+			  kb ? &fb[i].val : NULL);
+	}
+	for (k = 0; k < 2; k++) {
+		double da = a ? (k ? a->st.pages_synced : syncs(a)) : 0;
+		double db = b ? (k ? b->st.pages_synced : syncs(b)) : 0;
+
+		fprintf(o, "\n%s:\n\n", per[k]);
+		header(o);
+		for (i = 0; i < n; i++) {
+			bool ka = a && da && (a->has_kvm ||
+					      strncmp(fa[i].label, "kvm:", 4));
+			bool kb = b && db && (b->has_kvm ||
+					      strncmp(fb[i].label, "kvm:", 4));
+			double va = ka ? fa[i].val / da : 0;
+			double vb = kb ? fb[i].val / db : 0;
+
+			/* the counts table has every figure; here, only
+			 * those with something to divide */
+			if (!fa[i].rate || (!va && !vb))
+				continue;
+			row_real(o, fa[i].label, ka ? &va : NULL,
+				 kb ? &vb : NULL);
+		}
+	}
+}
+
+/* Sum the VMs of r named name (every VM when name is NULL). */
+static bool sum_vms(const struct record_doc *r, const char *name, struct record_doc_vm *out)
+{
+	__u64 *d, *s;
+	bool found = false;
+	size_t j;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < r->nr_vms; i++) {
+		const struct record_doc_vm *v = &r->vms[i];
+
+		if (name && strcmp(v->name, name))
+			continue;
+		found = true;
+		d = (__u64 *)&out->st;
+		s = (__u64 *)&v->st;
+		for (j = 0; j < sizeof(v->st) / sizeof(__u64); j++)
+			d[j] += s[j];
+		if (v->has_kvm) {
+			out->has_kvm = true;
+			out->kvm_vms += v->kvm_vms;
+			for (j = 0; j < KVM_STAT_NR; j++)
+				out->kvm[j] += v->kvm[j];
+		}
+	}
+	return found;
+}
+
+static void global_tables(FILE *o, const struct record_doc *a, const struct record_doc *b)
+{
+	const struct record_doc *r[2] = { a, b };
+	double v[2], *p[2];
+	char label[48];
+	int c, nr, i;
+
+	fprintf(o, "\n## global\n\n");
+	header(o);
+	for (c = 0; c < CTX_MAX; c++) {
+		for (nr = 0; nr < PVEC_BUCKETS; nr++) {
+			if (!a->h.pvec_depth[c][nr] && !b->h.pvec_depth[c][nr])
+				continue;
+			snprintf(label, sizeof(label), "%s walks with pvec->nr %d",
+				 record_ctx_names[c], nr);
+			row_count(o, label, &a->h.pvec_depth[c][nr],
+				  &b->h.pvec_depth[c][nr]);
+		}
+		for (i = 0; i < 2; i++) {
+			__u64 walks = 0;
+
+			for (nr = 0; nr < PVEC_BUCKETS; nr++)
+				walks += r[i]->h.pvec_depth[c][nr];
+			v[i] = walks ? (double)r[i]->h.pvec_depth_sum[c] / walks : 0;
+			p[i] = walks ? &v[i] : NULL;
+		}
+		snprintf(label, sizeof(label), "%s mean pvec->nr",
+			 record_ctx_names[c]);
+		row_real(o, label, p[0], p[1]);
+	}
+	for (i = 0; i < 2; i++) {
+		__u64 calls = 0;
+
+		for (nr = 0; nr < DURATION_SLOTS; nr++)
+			calls += r[i]->h.sync_duration[nr];
+		v[i] = calls ? r[i]->h.sync_duration_sum_ns / 1000.0 / calls : 0;
+		p[i] = calls ? &v[i] : NULL;
+	}
+	row_real(o, "sync duration mean (us)", p[0], p[1]);
+	for (i = 0; i < 2; i++) {
+		__u64 calls;
+		int k = duration_quantile_slot(r[i]->h.sync_duration, NULL, 99,
+					       &calls);
+
+		v[i] = k >= 0 ? duration_slot_below_us(k) : 0;
+		p[i] = k >= 0 ? &v[i] : NULL;
+	}
+	row_real(o, "sync duration p99 below (us)", p[0], p[1]);
+	row_count(o, "ringbuf dropped", &a->self.ringbuf_dropped,
+		  &b->self.ringbuf_dropped);
+	row_count(o, "task state full", &a->self.task_state_full,
+		  &b->self.task_state_full);
+	row_count(o, "stack overflow", &a->self.stack_overflow,
+		  &b->self.stack_overflow);
+	row_count(o, "orphan exits", &a->self.orphan_exits,
+		  &b->self.orphan_exits);
+	row_real(o, "run duration (s)", &a->duration, &b->duration);
+}
+
+static void report(FILE *o, const struct record_doc *a, const struct record_doc *b)
+{
+	struct record_doc_vm va, vb;
+	int i;
+
+	fprintf(o, "# %s vs %s\n\n", a->path, b->path);
+	fprintf(o, "A: %s, kernel %s (%s), agent %s, %.1f s\n", a->path,
+		a->release, a->variant, a->version, a->duration);
+	fprintf(o, "B: %s, kernel %s (%s), agent %s, %.1f s\n", b->path,
+		b->release, b->variant, b->version, b->duration);
+	fprintf(o, "A hooks: %s\nB hooks: %s\n", a->hooks, b->hooks);
+	/* A's VMs in A's order, then B's that A lacks; each name once */
+	for (i = 0; i < a->nr_vms + b->nr_vms; i++) {
+		const struct record_doc *r = i < a->nr_vms ? a : b;
+		const char *name = r->vms[i < a->nr_vms ? i : i - a->nr_vms].name;
+		const struct record_doc_vm *seen = r->vms;
+		bool dup = false, ha, hb;
+		char title[VM_NAME_MAX + 8];
+		int j, end = i < a->nr_vms ? i : i - a->nr_vms;
+
+		for (j = 0; j < end; j++)
+			dup |= !strcmp(seen[j].name, name);
+		if (dup || (r == b && sum_vms(a, name, &va)))
+			continue;
+		ha = sum_vms(a, name, &va);
+		hb = sum_vms(b, name, &vb);
+		snprintf(title, sizeof(title), "vm %s", name);
+		vm_tables(o, title, ha ? &va : NULL, hb ? &vb : NULL);
+	}
+	sum_vms(a, NULL, &va);
+	sum_vms(b, NULL, &vb);
+	vm_tables(o, "all VMs", &va, &vb);
+	global_tables(o, a, b);
+}
+
+/* ---- --plot=DIR: the two PNGs make compare draws, with gnuplot ---- */
+
+static int plot_one(const char *dir, const char *name, const char *title,
+		    const char *xlabel, const __u64 *a, const __u64 *b,
+		    int n, FILE *err)
+{
+	char path[4096];
+	FILE *f, *g;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/%s.dat", dir, name);
+	f = fopen(path, "we");
+	if (!f) {
+		fprintf(err, "kvm-unsync-exporter compare: --plot: cannot write %s: %s\n",
+			path, strerror(errno));
+		return 2;
+	}
+	for (i = 0; i < n; i++)
+		fprintf(f, "%d %llu %llu\n", i, (unsigned long long)a[i],
+			(unsigned long long)b[i]);
+	fclose(f);
+	g = popen("gnuplot 2>&1", "w");
+	if (!g)
+		goto fail;
+	fprintf(g, "set terminal pngcairo size 640,360 noenhanced\n"
+		"set output '%s/%s.png'\n"
+		"set title '%s'\nset xlabel '%s'\nset ylabel 'count'\n"
+		"set style data histograms\n"
+		"set style histogram clustered gap 1\n"
+		"set style fill solid 0.8 border -1\nset yrange [0:*]\n"
+		"set key top center\nset offsets 0, 0, graph 0.15, 0\n"
+		"plot '%s' using 2:xtic(1) title 'A', '' using 3 title 'B'\n",
+		dir, name, title, xlabel, path);
+	if (pclose(g) == 0)
+		return 0;
+fail:
+	fprintf(err, "kvm-unsync-exporter compare: --plot: gnuplot failed (apt-get install gnuplot-nox)\n");
+	return 2;
+}
+
+static int plots(const char *dir, const struct record_doc *a, const struct record_doc *b,
+		 FILE *err)
+{
+	__u64 da[PVEC_BUCKETS], db[PVEC_BUCKETS];
+	int i;
+
+	for (i = 0; i < PVEC_BUCKETS; i++) {
+		da[i] = a->h.pvec_depth[CTX_SYNC][i] + a->h.pvec_depth[CTX_ZAP][i];
+		db[i] = b->h.pvec_depth[CTX_SYNC][i] + b->h.pvec_depth[CTX_ZAP][i];
+	}
+	return plot_one(dir, "pvec-depth",
+			"pvec->nr when a top-level walk returns", "pvec->nr",
+			da, db, PVEC_BUCKETS, err) ?:
+	       plot_one(dir, "sync-duration",
+			"mmu_sync_children duration", "log2(ns) slot",
+			a->h.sync_duration, b->h.sync_duration, DURATION_SLOTS,
+			err);
+}
+
+int compare_files(const char *a, const char *b, const char *plot_dir,
+		  FILE *out, FILE *err)
+{
+	struct record_doc ra = { 0 }, rb = { 0 };
+	int ret = 0;
+
+	if (!record_read(&ra, a)) {
+		fprintf(err, "kvm-unsync-exporter compare: %s: %s\n", a, ra.err);
+		ret = 2;
+	} else if (!record_read(&rb, b)) {
+		fprintf(err, "kvm-unsync-exporter compare: %s: %s\n", b, rb.err);
+		ret = 2;
+	} else {
+		report(out, &ra, &rb);
+		if (plot_dir)
+			ret = plots(plot_dir, &ra, &rb, err);
+	}
+	record_doc_free(&ra);
+	record_doc_free(&rb);
+	return ret;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kvm-unsync-exporter compare A.json B.json [--plot=DIR]\n"
+		"  A.json, B.json  records written by --record=FILE (docs/record.md)\n"
+		"  --plot=DIR      also draw DIR/pvec-depth.png and DIR/sync-duration.png (gnuplot)\n");
+}
+
+int compare_main(int argc, char **argv)
+{
+	const char *files[2], *plot = NULL;
+	int i, n = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (!strncmp(argv[i], "--plot=", 7) && argv[i][7]) {
+			plot = argv[i] + 7;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "kvm-unsync-exporter compare: unknown option %s\n",
+				argv[i]);
+			usage(stderr);
+			return 2;
+		} else if (n < 2) {
+			files[n++] = argv[i];
+		} else {
+			n++;
+		}
+	}
+	if (n != 2) {
+		fprintf(stderr, "kvm-unsync-exporter compare: want two records, got %d\n",
+			n);
+		usage(stderr);
+		return 2;
+	}
+	return compare_files(files[0], files[1], plot, stdout, stderr);
+}

@@ -20,6 +20,7 @@
 #include "capless.h"
 #include "caps.h"
 #include "collect.h"
+#include "compare.h"
 #include "discover.h"
 #include "hooks.h"
 #include "http.h"
@@ -500,6 +501,10 @@ int main(int argc, char **argv)
 	struct trace_ctx tctx = { .out = stdout };
 	struct scrape_ctx sctx = { .lock = &scrape_lock };
 	struct vm_table vms = {};
+
+	/* A subcommand, not a flag: it reads records and attaches nothing. */
+	if (argc > 1 && strcmp(argv[1], "compare") == 0)
+		return compare_main(argc - 1, argv + 1);
 	struct http_server *srv = NULL;
 	struct http_options hopts = HTTP_OPTIONS_INIT;
 	struct http_start_call hcall = { .opts = &hopts, .sctx = &sctx };

@@ -20,7 +20,6 @@
 #include "record.h"
 #include "test.h"
 
-void test_compare(void);
 
 #define REC(f)	"tests/unit/records/" f
 
@@ -231,7 +230,7 @@ static void test_plot(void)
 	CHECK_INT(system(cmd), 0);
 }
 
-void test_compare(void)
+UNIT_SUITE(compare)
 {
 	test_figures();
 	test_no_vm();

@@ -13,7 +13,6 @@
 #include "kvm_stats.h"
 #include "test.h"
 
-void test_kvm_stats(void);
 
 static void put(const char *dir, const char *name, const char *text)
 {
@@ -172,7 +171,7 @@ static void test_missing_and_warn_once(void)
 	CHECK(strstr(buf, "sandbox") != NULL);
 }
 
-void test_kvm_stats(void)
+UNIT_SUITE(kvm_stats)
 {
 	test_kinds();
 	test_read();

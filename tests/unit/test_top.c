@@ -18,7 +18,6 @@
 #include "test.h"
 #include "top.h"
 
-void test_top(void);
 
 static void set(struct top_vm *v, const char *name, __u32 pid, __u64 ok,
 		__u64 done, __u64 enospc, __u64 frames, __u64 leaves,
@@ -52,7 +51,7 @@ static const char *line(const char *fmt, ...)
 	return buf;
 }
 
-void test_top(void)
+UNIT_SUITE(top)
 {
 	struct top_vm p[2], c[3];
 	struct top_snap prev = { .vms = p, .nr_vms = 2 };

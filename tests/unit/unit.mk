@@ -29,7 +29,7 @@ UNIT_OUT := build/unit
 UNIT_DIR := tests/unit
 
 UNIT_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Iuser -I$(UNIT_DIR)
-UNIT_LDLIBS := -lbpf -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -lpthread
+UNIT_LDLIBS := -lbpf -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -ljson-c -lpthread
 ifeq ($(SAN),1)
 UNIT_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=undefined
@@ -39,7 +39,8 @@ endif
 UNIT_SRCS := user/collect.c user/scrape.c user/families.c user/metrics.c \
 	     user/prom_text.c user/http.c user/listen_socket.c \
 	     user/vm_names.c user/vm_table.c user/web_config.c user/caps.c \
-	     user/conn_guard.c
+	     user/conn_guard.c user/kvm_stats.c user/record.c user/record_read.c \
+	     user/compare.c user/top.c user/duration_hist.c
 UNIT_TESTS := $(wildcard $(UNIT_DIR)/*.c)
 UNIT_OBJS := $(patsubst user/%.c,$(UNIT_OUT)/user/%.o,$(UNIT_SRCS)) \
 	     $(patsubst $(UNIT_DIR)/%.c,$(UNIT_OUT)/tests/%.o,$(UNIT_TESTS))

@@ -57,16 +57,33 @@ int pins_open(struct pins *p, const char *dir, char *err, size_t errlen)
 		return err_;
 	}
 	/* Two agents must never share (and later unpin) the same maps. */
-	if (flock(p->lock_fd, LOCK_EX | LOCK_NB)) {
-		err_ = -errno;
+	if (flock(p->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	err_ = -errno;
+	if (errno == ENOSYS) {
+		/*
+		 * A kernel built without CONFIG_FILE_LOCKING has no flock()
+		 * at all (sys_ni: -ENOSYS).  Refusing to start there would
+		 * leave such hosts with no agent for a guard that only
+		 * matters when an operator starts two on one directory, so
+		 * run unguarded and say so.
+		 */
+		fprintf(stderr,
+			"warning: cannot lock pin directory %s: the kernel has no file locking (CONFIG_FILE_LOCKING): a second agent on it would not be refused\n",
+			dir);
+		return 0;
+	}
+	if (errno == EWOULDBLOCK)
 		snprintf(err, errlen,
 			 "pin directory %s is in use by another kvm-unsync-exporter: stop it or pass another --pin-dir",
 			 dir);
-		close(p->lock_fd);
-		p->lock_fd = -1;
-		return err_;
-	}
-	return 0;
+	else
+		snprintf(err, errlen,
+			 "cannot lock pin directory %s: %s: pass another --pin-dir",
+			 dir, strerror(errno));
+	close(p->lock_fd);
+	p->lock_fd = -1;
+	return err_;
 }
 
 int pins_add(struct pins *p, struct bpf_map *map, char *err, size_t errlen)

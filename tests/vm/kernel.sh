@@ -1,7 +1,7 @@
 #!/bin/sh
 # Fetch and unpack Debian's current stock kernel image for the VM lab.
 #
-# Usage: kernel.sh [PACKAGE]
+# Usage: kernel.sh [-s SUITE] [PACKAGE]
 #
 # Resolves the image behind the linux-image-amd64 metapackage (the ABI
 # number moves with every security update, so it is never hard-coded),
@@ -13,6 +13,15 @@
 # Nothing is installed on the host.  A warm run only asks apt-cache which
 # package is current and finds it already unpacked.  PACKAGE (or
 # $KUE_KERNEL_PKG) pins a package name instead of resolving the metapackage.
+#
+# -s SUITE (or $KUE_KERNEL_SUITE) takes the image from another Debian suite
+# (trixie, sid) through a private apt configuration under the cache
+# (kernel/apt/<suite>/: its own sources.list, lists and package cache), on
+# the mirror the host's own sources name.  The host's sources and package
+# cache are never touched: a host that saw trixie or sid would upgrade
+# itself from them.  sid splits the image into linux-binary-* (vmlinuz
+# under usr/lib/modules/<release>/) and linux-modules-*: every linux-*
+# package the image depends on is unpacked into the same tree.
 #
 # Output on stdout, shell-sourceable (eval "$(tests/vm/kernel.sh)"):
 #   KUE_KERNEL_PKG=linux-image-6.1.0-56-amd64
@@ -31,48 +40,110 @@ die() {
 
 cache=${KUE_CACHE:-${HOME:?HOME is not set}/.cache/kvm-unsync-exporter}/kernel
 
+suite=${KUE_KERNEL_SUITE:-}
+if [ "${1:-}" = -s ]; then
+	[ $# -ge 2 ] || die "-s needs a suite (trixie, sid)"
+	suite=$2
+	shift 2
+fi
+case $suite in
+'' | stock) suite= ;;
+*[!a-z0-9-]*) die "bad suite name '$suite': a Debian suite such as trixie or sid" ;;
+esac
+
+# The mirror of the host's own Debian sources (one-line or deb822 format).
+host_mirror() {
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null |
+		sed -n -e 's|^deb \(\[[^]]*\] \)\{0,1\}\(https\{0,1\}://[^ ]*/debian\)/\{0,1\} .*|\2|p' \
+			-e 's|^URIs: *\(https\{0,1\}://[^ ]*/debian\)/\{0,1\}$|\1|p' | head -n 1
+}
+
+# apt with the suite's private configuration (none for the host's suite).
+apt_opts=
+if [ -n "$suite" ]; then
+	aptdir=$cache/apt/$suite
+	apt_opts="-o Dir::Etc::sourcelist=$aptdir/sources.list -o Dir::Etc::sourceparts=-
+		-o Dir::State::Lists=$aptdir/lists -o Dir::Cache=$aptdir/cache
+		-o Dir::State::status=/dev/null"
+fi
+# shellcheck disable=SC2086
+apt_cache() { apt-cache $apt_opts "$@"; }
+
+private_update() {
+	mirror=$(host_mirror)
+	mirror=${mirror:-http://deb.debian.org/debian}
+	mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
+	echo "deb $mirror $suite main" >"$aptdir/sources.list"
+	echo "kernel.sh: apt-get update for $suite from $mirror (private lists in $aptdir)" >&2
+	# shellcheck disable=SC2086
+	apt-get -qq $apt_opts $sandbox update >&2 || die "apt-get update for $suite failed"
+}
+
+# As root, apt drops to user _apt to download, which cannot write into a
+# private temporary directory; there is nothing to drop to.
+sandbox=
+[ "$(id -u)" -ne 0 ] || sandbox="-o APT::Sandbox::User=root"
+
 # The metapackage's first dependency on a linux-image-* package is the image.
 resolve_pkg() {
-	apt-cache depends linux-image-amd64 2>/dev/null |
+	apt_cache depends linux-image-amd64 2>/dev/null |
 		sed -n 's/^ *|\{0,1\}Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n 1
 }
 
+# The image and the linux-binary-*/linux-modules-* packages it depends on.
+image_pkgs() {
+	echo "$1"
+	apt_cache depends "$1" 2>/dev/null |
+		sed -n 's/^ *|\{0,1\}Depends: \(linux-\(binary\|modules\)-[^ ]*\)$/\1/p'
+}
+
 pkg=${1:-${KUE_KERNEL_PKG:-}}
+# A private suite's lists are refreshed once a day; the host's are its own.
+if [ -n "$suite" ] && [ -z "$pkg" ] &&
+	{ [ ! -e "$aptdir/sources.list" ] ||
+		[ -n "$(find "$aptdir/sources.list" -mtime +0)" ]; }; then
+	[ "$(id -u)" -eq 0 ] || [ -w "$cache" ] || die "cannot write $cache"
+	private_update
+	touch "$aptdir/sources.list"
+fi
 if [ -z "$pkg" ]; then
 	pkg=$(resolve_pkg)
 	if [ -z "$pkg" ]; then
 		# A fresh machine (CI) may have an empty package cache.
 		[ "$(id -u)" -eq 0 ] || die "apt-cache knows no linux-image-amd64; run apt-get update as root"
 		echo "kernel.sh: package cache empty, running apt-get update" >&2
-		apt-get update -qq >&2 || die "apt-get update failed"
+		if [ -n "$suite" ]; then
+			private_update
+		else
+			apt-get update -qq >&2 || die "apt-get update failed"
+		fi
 		pkg=$(resolve_pkg)
 	fi
 	[ -n "$pkg" ] || die "cannot resolve linux-image-amd64 to an image package"
 fi
 
-dir=$cache/$pkg
+dir=$cache/${suite:+$suite/}$pkg
 if [ ! -e "$dir/.unpacked" ]; then
 	command -v apt-get >/dev/null || die "apt-get not found"
 	command -v dpkg-deb >/dev/null || die "dpkg-deb not found"
-	mkdir -p "$cache"
+	mkdir -p "$cache" "$(dirname "$dir")"
 	# Download and unpack beside the final place, then rename: an
 	# interrupted or concurrent run never leaves a half-unpacked tree.
 	tmp=$(mktemp -d "$cache/.tmp.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
-	echo "kernel.sh: downloading $pkg" >&2
-	# As root, apt drops to user _apt to download, which cannot write
-	# into a private temporary directory; there is nothing to drop to.
-	sandbox=
-	[ "$(id -u)" -ne 0 ] || sandbox="-o APT::Sandbox::User=root"
+	pkgs=$(image_pkgs "$pkg")
+	echo "kernel.sh: downloading" $pkgs >&2
 	# shellcheck disable=SC2086
-	(cd "$tmp" && apt-get download -q $sandbox "$pkg" >&2) ||
-		die "apt-get download $pkg failed"
+	(cd "$tmp" && apt-get download -q $apt_opts $sandbox $pkgs >&2) ||
+		die "apt-get download $pkgs failed"
 	set -- "$tmp"/*.deb
-	deb=$1
-	[ -e "$deb" ] || die "apt-get download left no .deb"
-	echo "kernel.sh: unpacking $(basename "$deb")" >&2
-	dpkg-deb -x "$deb" "$tmp/root" || die "dpkg-deb -x failed"
-	rm -f "$deb"
+	[ -e "$1" ] || die "apt-get download left no .deb"
+	for deb; do
+		echo "kernel.sh: unpacking $(basename "$deb")" >&2
+		dpkg-deb -x "$deb" "$tmp/root" || die "dpkg-deb -x $deb failed"
+		rm -f "$deb"
+	done
 	touch "$tmp/root/.unpacked"
 	if ! mv -T "$tmp/root" "$dir" 2>/dev/null; then
 		# Another run won the race; its tree is as good as ours.
@@ -82,15 +153,25 @@ if [ ! -e "$dir/.unpacked" ]; then
 	trap - EXIT
 fi
 
-set -- "$dir"/boot/vmlinuz-*
-vmlinuz=$1
-[ -e "$vmlinuz" ] || die "no boot/vmlinuz-* in $dir"
-release=${vmlinuz##*/vmlinuz-}
+# boot/vmlinuz-REL (bookworm, trixie) or usr/lib/modules/REL/vmlinuz (sid).
+set -- "$dir"/boot/vmlinuz-* "$dir"/usr/lib/modules/*/vmlinuz
+for vmlinuz; do
+	[ -e "$vmlinuz" ] && break
+done
+[ -e "$vmlinuz" ] || die "no boot/vmlinuz-* or usr/lib/modules/*/vmlinuz in $dir"
+case $vmlinuz in
+*/boot/vmlinuz-*) release=${vmlinuz##*/vmlinuz-} ;;
+*) release=${vmlinuz%/vmlinuz}; release=${release##*/} ;;
+esac
 modules=$dir/lib/modules/$release
-[ -d "$modules" ] || die "no modules directory $modules"
+[ -d "$modules" ] || modules=$dir/usr/lib/modules/$release
+[ -d "$modules/kernel" ] || die "no modules directory lib/modules/$release or usr/lib/modules/$release in $dir"
+config=$dir/boot/config-$release
+[ -e "$config" ] || config=$modules/config
 
 echo "KUE_KERNEL_PKG=$pkg"
 echo "KUE_KERNEL_RELEASE=$release"
 echo "KUE_KERNEL_VMLINUZ=$vmlinuz"
 echo "KUE_KERNEL_MODULES=$modules"
-echo "KUE_KERNEL_CONFIG=$dir/boot/config-$release"
+echo "KUE_KERNEL_CONFIG=$config"
+echo "KUE_KERNEL_SUITE=${suite:-stock}"

@@ -53,6 +53,8 @@
  */
 typedef int (*http_render_fn)(void *ctx, struct strbuf *out);
 
+#define HTTP_FLAG_LISTEN_ADDRESS	"--web.listen-address"
+
 struct listen_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -63,7 +65,7 @@ struct listen_addr {
  * Parse a --web.listen-address value strictly: "host:port", ":port" or
  * "[v6addr]:port"; port is decimal 0-65535 (0: any free port).  host is a
  * numeric address or a name resolved now.  On error returns -EINVAL and
- * writes a one-line message naming the flag into err.
+ * writes a one-line message naming the flag into err (listen_address.c).
  */
 int http_parse_listen_address(const char *s, struct listen_addr *out,
 			      char *err, size_t err_size);

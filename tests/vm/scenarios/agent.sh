@@ -26,6 +26,14 @@ kvm-unsync-exporter --check --attach="$KUE_MODE" $KUE_AGENT_ARGS 2>&1
 echo "rc=$?"
 end check
 
+# The layout CO-RE relocates against: KVM's own BTF when it is a module.
+if [ -e /sys/kernel/btf/kvm ]; then
+	begin "btf kvm_mmu_page"
+	bpftool btf dump file /sys/kernel/btf/kvm format c 2>&1 |
+		awk '/^struct kvm_mmu_page \{/, /^\};/'
+	end "btf kvm_mmu_page"
+fi
+
 # shellcheck disable=SC2086
 kvm-unsync-exporter --attach="$KUE_MODE" $KUE_AGENT_ARGS --web.listen-address="$ADDR" \
 	--trace="${KUE_TRACE:-syncs}" --json >/tmp/trace.jsonl 2>/tmp/agent.err &

@@ -181,12 +181,21 @@ static __always_inline struct vm_stats *vm_of_current(void)
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct vm_stats *vs;
 
+	struct self_stats *ss;
+
 	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
 	if (vs)
 		return vs;
 	if (bpf_map_update_elem(&vm_stats, &tgid, &zero_vm, BPF_NOEXIST) == 0)
 		announce_vm(tgid);
-	return bpf_map_lookup_elem(&vm_stats, &tgid);
+	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
+	if (!vs) {
+		/* the map is full: this VM's counts are lost, and said so */
+		ss = self();
+		if (ss)
+			ss->vm_stats_full++;
+	}
+	return vs;
 }
 
 static __always_inline struct task_state *task_get(bool create)

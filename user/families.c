@@ -86,6 +86,10 @@ const struct family agent_families[] = {
 	{ .name = "kvm_unsync_orphan_exits_total", .type = "counter",
 	  .help = "Function exits seen without their entry (probe attached mid-call).",
 	  SELF(orphan_exits) },
+	{ .name = "kvm_unsync_vm_stats_full_total", .type = "counter",
+	  .help = "Per-VM counts lost because the vm_stats map was full (more VMMs "
+	  "than it holds): each is one sync, zap walk or tracepoint hit.",
+	  SELF(vm_stats_full) },
 	{ .name = "kvm_unsync_ringbuf_events_total", .type = "counter",
 	  .help = "Ring-buffer events consumed by the daemon.",
 	  AGENT(ringbuf_events) },

@@ -141,6 +141,7 @@ static json_object *self(const struct self_stats *s)
 	put_u64(o, "task_state_full", s->task_state_full);
 	put_u64(o, "stack_overflow", s->stack_overflow);
 	put_u64(o, "orphan_exits", s->orphan_exits);
+	put_u64(o, "vm_stats_full", s->vm_stats_full);
 	return o;
 }
 

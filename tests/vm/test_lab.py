@@ -288,6 +288,7 @@ class LabMode(LabRun):
                      "kvm_unsync_task_state_full_total",
                      "kvm_unsync_stack_overflow_total",
                      "kvm_unsync_orphan_exits_total",
+                     "kvm_unsync_vm_stats_full_total",
                      "kvm_unsync_scrape_errors_total"):
             self.assertEqual(select(s, name), [0], name)
 

@@ -19,45 +19,15 @@
 #include <microhttpd.h>
 #include "conn_guard.h"
 #include "http.h"
+#include "http_internal.h"
 #include "metrics.h"
 #include "web_config.h"
 
 #define FLAG_ADDR	HTTP_FLAG_LISTEN_ADDRESS
 #define FLAG_PATH	"--web.telemetry-path"
 #define FLAG_CONFIG	"--web.config.file"
-#define REALM		"Basic realm=\"kvm-unsync-exporter\", charset=\"UTF-8\""
-#define AUTH_MAX	256	/* user name or password, bytes */
 #define RELOAD_GRACE_MS	1000	/* for requests in flight on a TLS change */
 #define CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
-
-/*
- * What one libmicrohttpd daemon was started with, handed to its callbacks:
- * copies of the TLS settings, so a reload can free its config while the
- * daemon still runs.  Plain HTTP when cert is NULL.
- */
-struct tls_run {
-	struct http_server *srv;
-	char *cert, *key, *ca;
-	char priorities[128];
-	enum web_client_auth client_auth;
-};
-
-struct http_server {
-	struct MHD_Daemon *daemon;
-	struct tls_run *tls;	/* the running daemon's */
-	pthread_mutex_t lock;	/* one scrape at a time */
-	pthread_mutex_t auth_lock;	/* guards cfg */
-	struct web_config *cfg;	/* NULL: no --web.config.file */
-	char *config_path;
-	http_render_fn render;
-	void *ctx;
-	char *path;
-	char *landing;		/* HTML of "/" */
-	int listen_fd;		/* owned by the daemon while it runs */
-	struct conn_guard *guard;	/* deadlines, eviction */
-	unsigned int mhd_flags;
-	int port;
-};
 
 static int bound_port(int fd)
 {
@@ -187,72 +157,6 @@ static enum MHD_Result reply_metrics(struct http_server *srv,
 		     MHD_RESPMEM_MUST_FREE);
 }
 
-/* 401 with a Basic challenge: wrong password, or none. */
-static enum MHD_Result reply_unauthorized(struct MHD_Connection *conn)
-{
-	static const char text[] = "401 unauthorized\n";
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
-					       MHD_RESPMEM_PERSISTENT);
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/plain; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, REALM);
-	ret = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-/* No users configured, or the request's Basic credentials match one. */
-static bool authorized(struct http_server *srv, struct MHD_Connection *conn)
-{
-	char user[AUTH_MAX], pass[AUTH_MAX];
-	const char *hdr;
-	bool ok;
-
-	pthread_mutex_lock(&srv->auth_lock);
-	if (!srv->cfg || !srv->cfg->nr_users) {
-		pthread_mutex_unlock(&srv->auth_lock);
-		return true;
-	}
-	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-					  MHD_HTTP_HEADER_AUTHORIZATION);
-	ok = hdr && !web_parse_basic_auth(hdr, user, sizeof(user), pass,
-					  sizeof(pass)) &&
-	     web_config_check_user(srv->cfg, user, pass);
-	pthread_mutex_unlock(&srv->auth_lock);
-	explicit_bzero(pass, sizeof(pass));
-	return ok;
-}
-
-/*
- * The handshake already enforced the client-certificate policy (see
- * on_connection); check again here so that a session this code did not
- * configure can never get through.
- */
-static bool client_cert_ok(const struct tls_run *tls,
-			   struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci;
-	gnutls_session_t session;
-	unsigned int status = 1, n = 0;
-
-	if (!tls->cert || (tls->client_auth != WEB_CLIENT_AUTH_REQUIRE_VERIFY &&
-		     tls->client_auth != WEB_CLIENT_AUTH_VERIFY_IF_GIVEN))
-		return true;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (!ci || !ci->tls_session)
-		return false;
-	session = ci->tls_session;
-	if (!gnutls_certificate_get_peers(session, &n) || !n)
-		return tls->client_auth == WEB_CLIENT_AUTH_VERIFY_IF_GIVEN;
-	return gnutls_certificate_verify_peers2(session, &status) == 0 &&
-	       status == 0;
-}
-
 /* The guard's handle of a connection (set by on_connection), or NULL. */
 static struct conn_guard_conn *guarded(struct MHD_Connection *conn)
 {
@@ -286,10 +190,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	(void)upload_data_size;
 	(void)req_ctx;
 	conn_guard_request(srv->guard, guarded(conn));	/* headers are in */
-	if (!client_cert_ok(tls, conn))
+	if (!http_client_cert_ok(tls, conn))
 		return MHD_NO;	/* close, no answer */
-	if (!authorized(srv, conn))
-		return reply_unauthorized(conn);
+	if (!http_authorized(srv, conn))
+		return http_reply_unauthorized(conn);
 	/* answered on the first call, before any body is read */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
@@ -302,64 +206,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 			     srv->landing, strlen(srv->landing),
 			     MHD_RESPMEM_PERSISTENT);
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "404 page not found\n");
-}
-
-/*
- * Run by GnuTLS during the handshake once the client's certificate (or
- * none) has arrived: 0 lets the handshake go on.  A missing certificate
- * is the business of GNUTLS_CERT_REQUIRE; one that is there must chain
- * to client_ca_file.
- */
-static int verify_client(gnutls_session_t session)
-{
-	unsigned int status = 1, n = 0;
-
-	if (!gnutls_certificate_get_peers(session, &n) || !n)
-		return 0;
-	if (gnutls_certificate_verify_peers2(session, &status) || status)
-		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
-	return 0;
-}
-
-/*
- * A new TLS connection, before its handshake: set what the handshake
- * demands of the client.  libmicrohttpd only ever "requests" a
- * certificate and never verifies it; GNUTLS_CERT_REQUIRE and a verify
- * function make a missing or untrusted certificate fail the handshake.
- */
-static void tls_setup(const struct tls_run *tls, struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci;
-	gnutls_session_t session;
-
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (!ci || !ci->tls_session)
-		return;		/* client_cert_ok() refuses the requests */
-	session = ci->tls_session;
-	switch (tls->client_auth) {
-	case WEB_CLIENT_AUTH_NONE:
-		gnutls_certificate_server_set_request(session,
-						      GNUTLS_CERT_IGNORE);
-		break;
-	case WEB_CLIENT_AUTH_REQUEST:
-		gnutls_certificate_server_set_request(session,
-						      GNUTLS_CERT_REQUEST);
-		break;
-	case WEB_CLIENT_AUTH_REQUIRE_ANY:
-		gnutls_certificate_server_set_request(session,
-						      GNUTLS_CERT_REQUIRE);
-		break;
-	case WEB_CLIENT_AUTH_VERIFY_IF_GIVEN:
-		gnutls_certificate_server_set_request(session,
-						      GNUTLS_CERT_REQUEST);
-		gnutls_session_set_verify_function(session, verify_client);
-		break;
-	case WEB_CLIENT_AUTH_REQUIRE_VERIFY:
-		gnutls_certificate_server_set_request(session,
-						      GNUTLS_CERT_REQUIRE);
-		gnutls_session_set_verify_function(session, verify_client);
-		break;
-	}
 }
 
 /*
@@ -383,7 +229,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 	*socket_ctx = ci ? conn_guard_opened(tls->srv->guard, ci->connect_fd) :
 		      NULL;
 	if (tls->cert)
-		tls_setup(tls, conn);
+		http_tls_setup(tls, conn);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What the HTTP server's files share, and nothing else includes: the
+ * server's state and the calls between its parts.  http.h is the API.
+ *
+ *   http.c           the server core: start, stop, libmicrohttpd's daemon
+ *   http_auth.c      basic auth and client certificates
+ */
+#ifndef __HTTP_INTERNAL_H
+#define __HTTP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <microhttpd.h>
+#include "conn_guard.h"
+#include "http.h"
+#include "web_config.h"
+
+/*
+ * What one libmicrohttpd daemon was started with, handed to its callbacks:
+ * copies of the TLS settings, so a reload can free its config while the
+ * daemon still runs.  Plain HTTP when cert is NULL.
+ */
+struct tls_run {
+	struct http_server *srv;
+	char *cert, *key, *ca;
+	char priorities[128];
+	enum web_client_auth client_auth;
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct tls_run *tls;	/* the running daemon's */
+	pthread_mutex_t lock;	/* one scrape at a time */
+	pthread_mutex_t auth_lock;	/* guards cfg */
+	struct web_config *cfg;	/* NULL: no --web.config.file */
+	char *config_path;
+	http_render_fn render;
+	void *ctx;
+	char *path;
+	char *landing;		/* HTML of "/" */
+	int listen_fd;		/* owned by the daemon while it runs */
+	struct conn_guard *guard;	/* deadlines, eviction */
+	unsigned int mhd_flags;
+	int port;
+};
+
+/* http_auth.c */
+
+/* No users configured, or the request's Basic credentials match one. */
+bool http_authorized(struct http_server *srv, struct MHD_Connection *conn);
+/* 401 with a Basic challenge: wrong password, or none. */
+enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn);
+/* The client-certificate policy holds for this connection's session. */
+bool http_client_cert_ok(const struct tls_run *tls,
+			 struct MHD_Connection *conn);
+/* Set what a new TLS connection's handshake demands of the client. */
+void http_tls_setup(const struct tls_run *tls, struct MHD_Connection *conn);
+
+#endif /* __HTTP_INTERNAL_H */

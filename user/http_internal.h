@@ -4,6 +4,7 @@
  * server's state and the calls between its parts.  http.h is the API.
  *
  *   http.c           the server core: start, stop, libmicrohttpd's daemon
+ *   http_dispatch.c  one request: routing and the answers
  *   http_auth.c      basic auth and client certificates
  */
 #ifndef __HTTP_INTERNAL_H
@@ -45,6 +46,19 @@ struct http_server {
 	unsigned int mhd_flags;
 	int port;
 };
+
+/* http_dispatch.c */
+
+/* The HTML of "/", linking to path; NULL when out of memory. */
+char *http_landing_page(const char *path);
+/* libmicrohttpd's access handler; cls is the daemon's struct tls_run. */
+enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
+			    const char *url, const char *method,
+			    const char *version, const char *upload_data,
+			    size_t *upload_data_size, void **req_ctx);
+/* A request answered, or given up: its connection may wait for the next. */
+void http_on_completed(void *cls, struct MHD_Connection *conn,
+		       void **req_ctx, enum MHD_RequestTerminationCode toe);
 
 /* http_auth.c */
 

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* HTTP endpoint on libmicrohttpd (see http.h). */
+/*
+ * HTTP endpoint on libmicrohttpd (see http.h): the server core.  Start
+ * and stop, the listening socket adopted or opened, the web config loaded
+ * and the libmicrohttpd daemon started with its limits and callbacks;
+ * each request goes to http_dispatch.c, a reload to tls_reload.c.
+ */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* SOCK_CLOEXEC under -std=c11 */
+#define _GNU_SOURCE	/* strdup under -std=c11 */
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,24 +14,20 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include "conn_guard.h"
 #include "http.h"
 #include "http_internal.h"
-#include "metrics.h"
 #include "web_config.h"
 
 #define FLAG_ADDR	HTTP_FLAG_LISTEN_ADDRESS
 #define FLAG_PATH	"--web.telemetry-path"
 #define FLAG_CONFIG	"--web.config.file"
-#define RELOAD_GRACE_MS	1000	/* for requests in flight on a TLS change */
 
 static int bound_port(int fd)
 {
@@ -71,41 +72,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
-static void tls_run_free(struct tls_run *t)
-{
-	if (!t)
-		return;
-	free(t->cert);
-	if (t->key) {
-		explicit_bzero(t->key, strlen(t->key));
-		free(t->key);
-	}
-	free(t->ca);
-	free(t);
-}
-
-static struct tls_run *tls_run_new(struct http_server *srv,
-				   const struct web_config *cfg)
-{
-	struct tls_run *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return NULL;
-	t->srv = srv;
-	if (!cfg || !cfg->tls)
-		return t;
-	t->cert = strdup(cfg->cert_pem);
-	t->key = strdup(cfg->key_pem);
-	t->ca = cfg->client_ca_pem ? strdup(cfg->client_ca_pem) : NULL;
-	t->client_auth = cfg->client_auth;
-	if (!t->cert || !t->key || (cfg->client_ca_pem && !t->ca) ||
-	    web_config_priorities(cfg, t->priorities, sizeof(t->priorities))) {
-		tls_run_free(t);
-		return NULL;
-	}
-	return t;
-}
-
 static void server_free(struct http_server *srv)
 {
 	conn_guard_free(srv->guard);	/* every connection is closed */
@@ -147,8 +113,8 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 }
 
 /* A daemon on srv->listen_fd, with TLS when tls->cert is set. */
-static struct MHD_Daemon *start_daemon(struct http_server *srv,
-				       struct tls_run *tls)
+struct MHD_Daemon *http_start_daemon(struct http_server *srv,
+				     struct tls_run *tls)
 {
 	/*
 	 * What both kinds of daemon take.  In an option array a callback
@@ -187,7 +153,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv,
  * Load the web config; NULL and one line on stderr if it is bad, with
  * suffix (may be "") at its end.
  */
-static struct web_config *load_config(const char *path, const char *suffix)
+struct web_config *http_load_config(const char *path, const char *suffix)
 {
 	struct web_config *cfg = calloc(1, sizeof(*cfg));
 	char err[1024];
@@ -211,7 +177,7 @@ int http_check_web_config(const char *path)
 
 	if (!path || !*path)
 		return 0;
-	cfg = load_config(path, "");
+	cfg = http_load_config(path, "");
 	if (!cfg)
 		return -EINVAL;
 	web_config_free(cfg);
@@ -270,7 +236,7 @@ struct http_server *http_start_opts(const struct http_options *o,
 	if (o->web_config_file && *o->web_config_file) {
 		srv->config_path = strdup(o->web_config_file);
 		srv->cfg = srv->config_path ?
-			   load_config(srv->config_path, "") : NULL;
+			   http_load_config(srv->config_path, "") : NULL;
 		if (!srv->cfg)
 			goto fail;
 		if (srv->cfg->tls && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
@@ -317,7 +283,7 @@ struct http_server *http_start_opts(const struct http_options *o,
 	}
 	srv->listen_fd = fd;
 	srv->port = bound_port(fd);
-	srv->daemon = start_daemon(srv, srv->tls);
+	srv->daemon = http_start_daemon(srv, srv->tls);
 	if (!srv->daemon) {
 		fprintf(stderr, "cannot serve on %s: libmicrohttpd failed to "
 			"start\n", where);
@@ -342,87 +308,6 @@ struct http_server *http_start(const char *listen_address,
 	};
 
 	return http_start_opts(&o, render, ctx);
-}
-
-/* Give requests in flight on a quiesced daemon a moment to finish. */
-static void drain(struct MHD_Daemon *d)
-{
-	const union MHD_DaemonInfo *di;
-	int ms;
-
-	for (ms = 0; ms < RELOAD_GRACE_MS; ms += 50) {
-		di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (!di || !di->num_connections)
-			return;
-		usleep(50 * 1000);
-	}
-}
-
-int http_reload(struct http_server *srv)
-{
-	struct web_config *cfg, *old;
-	struct tls_run *tls = NULL, *old_tls;
-	struct MHD_Daemon *old_daemon;
-	MHD_socket fd;
-
-	if (!srv || !srv->config_path)
-		return 0;
-	cfg = load_config(srv->config_path, "; keeping the previous one");
-	if (!cfg)
-		return -EINVAL;
-	if (!web_config_same_tls(cfg, srv->cfg)) {
-		tls = tls_run_new(srv, cfg);
-		if (!tls) {
-			fprintf(stderr, "web config %s: out of memory, keeping "
-				"the previous one\n", srv->config_path);
-			goto bad;
-		}
-		/*
-		 * The listening socket stays open throughout: connections
-		 * that arrive meanwhile wait in its backlog.
-		 */
-		fd = MHD_quiesce_daemon(srv->daemon);
-		if (fd == MHD_INVALID_SOCKET) {
-			fprintf(stderr, "web config %s: cannot hand over the "
-				"listening socket, keeping the previous one\n",
-				srv->config_path);
-			goto bad;
-		}
-		old_daemon = srv->daemon;
-		old_tls = srv->tls;
-		srv->daemon = start_daemon(srv, tls);
-		if (!srv->daemon) {
-			fprintf(stderr, "web config %s: the new TLS settings do "
-				"not start, keeping the previous ones\n",
-				srv->config_path);
-			srv->daemon = start_daemon(srv, old_tls);
-			drain(old_daemon);
-			MHD_stop_daemon(old_daemon);
-			if (!srv->daemon)
-				fprintf(stderr, "http: cannot serve again on the "
-					"listening socket\n");
-			goto bad;
-		}
-		srv->tls = tls;
-		drain(old_daemon);
-		MHD_stop_daemon(old_daemon);	/* leaves the quiesced fd open */
-		tls_run_free(old_tls);
-	}
-	pthread_mutex_lock(&srv->auth_lock);
-	old = srv->cfg;
-	srv->cfg = cfg;
-	pthread_mutex_unlock(&srv->auth_lock);
-	web_config_free(old);
-	free(old);
-	fprintf(stderr, "web config %s: reloaded (%s, %zu basic auth user%s)\n",
-		srv->config_path, cfg->tls ? "TLS" : "plain HTTP",
-		cfg->nr_users, cfg->nr_users == 1 ? "" : "s");
-	return 0;
-bad:
-	tls_run_free(tls);
-	web_config_free(cfg);
-	free(cfg);
-	return -EINVAL;
 }
 
 int http_port(const struct http_server *srv)

@@ -6,6 +6,7 @@
  *   http.c           the server core: start, stop, libmicrohttpd's daemon
  *   http_dispatch.c  one request: routing and the answers
  *   http_auth.c      basic auth and client certificates
+ *   tls_reload.c     a new web config on the same listening socket
  */
 #ifndef __HTTP_INTERNAL_H
 #define __HTTP_INTERNAL_H
@@ -47,6 +48,17 @@ struct http_server {
 	int port;
 };
 
+/* http.c */
+
+/* A daemon on srv->listen_fd, with TLS when tls->cert is set. */
+struct MHD_Daemon *http_start_daemon(struct http_server *srv,
+				     struct tls_run *tls);
+/*
+ * Load the web config; NULL and one line on stderr if it is bad, with
+ * suffix (may be "") at its end.
+ */
+struct web_config *http_load_config(const char *path, const char *suffix);
+
 /* http_dispatch.c */
 
 /* The HTML of "/", linking to path; NULL when out of memory. */
@@ -71,5 +83,12 @@ bool http_client_cert_ok(const struct tls_run *tls,
 			 struct MHD_Connection *conn);
 /* Set what a new TLS connection's handshake demands of the client. */
 void http_tls_setup(const struct tls_run *tls, struct MHD_Connection *conn);
+
+/* tls_reload.c */
+
+/* A copy of cfg's TLS settings (none: plain HTTP), or NULL. */
+struct tls_run *tls_run_new(struct http_server *srv,
+			    const struct web_config *cfg);
+void tls_run_free(struct tls_run *t);
 
 #endif /* __HTTP_INTERNAL_H */

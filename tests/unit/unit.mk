@@ -37,7 +37,7 @@ UNIT_LDFLAGS += -fsanitize=address,undefined
 endif
 
 UNIT_SRCS := user/collect.c user/scrape.c user/families.c user/metrics.c \
-	     user/prom_text.c user/http.c user/http_auth.c user/http_dispatch.c user/listen_address.c \
+	     user/prom_text.c user/http.c user/http_auth.c user/http_dispatch.c user/tls_reload.c user/listen_address.c \
 	     user/listen_socket.c \
 	     user/vm_names.c user/vm_table.c user/web_config.c user/caps.c \
 	     user/conn_guard.c user/kvm_stats.c user/record.c user/record_read.c \

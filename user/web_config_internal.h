@@ -6,10 +6,12 @@
  *
  *   web_config.c      the YAML schema, reading the files it names
  *   web_config_tls.c  GnuTLS checks of the TLS material
+ *   basic_auth.c      Authorization headers and bcrypt hashes
  */
 #ifndef __WEB_CONFIG_INTERNAL_H
 #define __WEB_CONFIG_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "web_config.h"
 
@@ -20,5 +22,11 @@
  */
 int web_config_check_tls(const char *path, const struct web_config *c,
 			 char *err, size_t err_size);
+
+/*
+ * h has bcrypt's shape: $2a$, $2b$ or $2y$, a two-digit cost 04-31 and 53
+ * characters of salt and digest.  Says nothing of the password.
+ */
+bool web_bcrypt_shaped(const char *h);
 
 #endif /* __WEB_CONFIG_INTERNAL_H */

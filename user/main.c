@@ -22,6 +22,7 @@
 #include "collect.h"
 #include "compare.h"
 #include "discover.h"
+#include "families.h"
 #include "hooks.h"
 #include "http.h"
 #include "scrape.h"
@@ -38,6 +39,7 @@
 
 static struct env {
 	enum attach_mode attach;
+	enum clear_parents_mode clear_parents;	/* --clear-parents */
 	const char *pin_dir;
 	bool keep_pins;
 	const char *listen_address;
@@ -88,11 +90,14 @@ enum {
 	OPT_RINGBUF,
 	OPT_CAPS_KEEP,
 	OPT_MAX_VMS,
+	OPT_CLEAR_PARENTS,
 };
 
 static const struct argp_option opts[] = {
 	{ "attach", OPT_ATTACH, "MODE", 0,
 	  "Function hook flavour: auto (fentry where it attaches, else kprobe), fentry, kprobe", 0 },
+	{ "clear-parents", OPT_CLEAR_PARENTS, "HOW", 0,
+	  "How the clear_parents bitmap clears are counted: auto (hook mmu_pages_clear_parents where it can be, else derive them from the page vector), hook, derive", 0 },
 	{ "pin-dir", OPT_PIN_DIR, "DIR", 0,
 	  "Pin the aggregate maps here (default " DEFAULT_PIN_DIR ")", 0 },
 	{ "keep-pins", OPT_KEEP_PINS, NULL, 0, "Leave the maps pinned on exit", 0 },
@@ -127,6 +132,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_ATTACH:
 		if (parse_attach_mode(arg, &env.attach))
 			argp_error(state, "--attach: unknown mode '%s' (auto, fentry or kprobe)", arg);
+		break;
+	case OPT_CLEAR_PARENTS:
+		if (parse_clear_parents_mode(arg, &env.clear_parents))
+			argp_error(state, "--clear-parents: unknown way '%s' (auto, hook or derive)", arg);
 		break;
 	case OPT_PIN_DIR:
 		if (arg[0] != '/')
@@ -223,6 +232,27 @@ static void hup_handler(int sig)
 	reload_web_config = 1;
 }
 
+/*
+ * How each site of the bitmap clears is counted: a derived count is not a
+ * measured one, and a missing one is not a zero.
+ */
+static void print_clears_sources(FILE *out, const struct agent_info *info)
+{
+	int i;
+
+	for (i = 0; i < SITE_MAX; i++) {
+		const char *src = info->clears_source[i];
+
+		if (!src || (out == stderr && !strcmp(src, "hook")))
+			continue;
+		fprintf(out, "%sbitmap clears, site %s: %s%s%s\n",
+			out == stderr && !strcmp(src, "missing") ? "warning: " :
+			out == stderr ? "kvm-unsync-exporter: " : "",
+			family_site_names[i], src, info->clears_why[i][0] ? ": " : "",
+			info->clears_why[i]);
+	}
+}
+
 static void print_check(const struct agent_info *info, const char *why)
 {
 	int i;
@@ -236,6 +266,7 @@ static void print_check(const struct agent_info *info, const char *why)
 		printf("%-26s %-11s %-9s %s\n", p->probe, p->mode,
 		       p->attached ? "yes" : "no", p->reason);
 	}
+	print_clears_sources(stdout, info);
 }
 
 static void warn_missing(const struct agent_info *info)
@@ -249,6 +280,7 @@ static void warn_missing(const struct agent_info *info)
 			fprintf(stderr, "warning: %s not attached: %s\n",
 				p->probe, p->reason);
 	}
+	print_clears_sources(stderr, info);
 }
 
 /*
@@ -278,7 +310,8 @@ static int load_and_attach(struct probes *p, struct agent_info *info)
 			info->variant, p->why);
 
 	/* choose flavours: a real attach test per function and flavour */
-	hooks_choose(&p->hs, &p->kv, env.attach, env.verbose);
+	hooks_choose(&p->hs, &p->kv, env.attach, env.clear_parents,
+		     info->variant, env.verbose);
 
 	/* open and configure */
 	p->skel = unsync_bpf__open();

@@ -12,6 +12,7 @@ The list is also in ASSUMPTIONS below so predict.py can print it.
 
 from collections import namedtuple
 
+import kernels
 from shadow import Kvm, Recorder, Role, Spte, PG_LEVEL_4K
 
 GiB = 1 << 30
@@ -462,9 +463,13 @@ class Vcpu:
                 kvm.link_shadow_page(sp, idx, child)
             sp = child
             level -= 1
-        # Guest large page: direct sps down to 4K (A8).
+        # Guest large page: direct sps down to 4K (A8).  From 6.12 on the
+        # flood count is reset down to the guest's leaf level only
+        # (kernels.py "fetch-flood"): not in the direct sps below it.
+        clear_direct = kvm.kernel.fetch_clears_direct_flood
         while level > PG_LEVEL_4K:
-            sp.write_flooding_count = 0
+            if clear_direct or not sp.role.direct:
+                sp.write_flooding_count = 0
             idx = (va >> (12 + 9 * (level - 1))) & 511
             base_gfn = gfn & ~((1 << (9 * (level - 1))) - 1)
             role = self.role(level - 1, direct=True)
@@ -477,7 +482,8 @@ class Vcpu:
                 kvm.link_shadow_page(sp, idx, child)
             sp = child
             level -= 1
-        sp.write_flooding_count = 0
+        if clear_direct or not sp.role.direct:
+            sp.write_flooding_count = 0
         idx = (va >> 12) & 511
         old = sp.spt.get(idx)
         ret = self.mmu_set_spte(sp, idx, gfn, write, prefetch=False)
@@ -625,13 +631,18 @@ def kvm_class(variant):
 
 
 class Run:
-    def __init__(self, shape, trace=False, resched_points=(), variant="stock"):
+    def __init__(self, shape, trace=False, resched_points=(), variant="stock",
+                 kernel=None):
         validate(shape)
         self.s = shape
         self.variant = variant
+        self.kernel = kernels.get(kernel)
+        if variant != "stock" and self.kernel.release != kernels.DEFAULT:
+            raise ValueError("the %s kernel is %s-based" % (variant, kernels.DEFAULT))
         self.rec = Recorder()
         self.rec.trace = trace
         self.kvm = kvm_class(variant)(self.rec)
+        self.kvm.kernel = self.kernel
         self.kvm.resched_points = set(resched_points)
         self.g = Guest(shape)
         self.kvm.set_memslot_pages(self.g.npages)
@@ -694,9 +705,10 @@ class Run:
         return self.rec
 
 
-def predict(shape, trace=False, resched_points=(), variant="stock"):
+def predict(shape, trace=False, resched_points=(), variant="stock", kernel=None):
     """Run the model; returns the Recorder.  resched_points: see
     shadow.Kvm.resched_points (default: need_resched() never true, A6).
-    variant: "stock" or "patched" kernel (kvm_class)."""
+    variant: "stock" or "patched" kernel (kvm_class).  kernel: the release
+    ("6.1", the default, "6.12" or "7.2"; kernels.py)."""
     return Run(shape, trace=trace, resched_points=resched_points,
-               variant=variant).run()
+               variant=variant, kernel=kernel).run()

@@ -89,7 +89,7 @@ WALK_FUNCTIONS = {
     "kvm_unlink_unsync_page":   {"6.1": 1840, "6.12": 1858, "7.2": 1987},
     "kvm_sync_page":            {"6.1": 1874, "6.12": 1962, "7.2": 2112},
     "kvm_mmu_remote_flush_or_zap": {"6.1": 1884, "6.12": 1972, "7.2": 2122},
-    "kvm_vcpu_write_protect_gfn": {"6.1": None, "6.12": None, "7.2": None},
+    "kvm_vcpu_write_protect_gfn": {"6.1": 1385, "6.12": 1394, "7.2": 1518},
     "mmu_zap_unsync_children":  {"6.1": 2432, "6.12": 2537, "7.2": 2712},
     "__kvm_mmu_prepare_zap_page": {"6.1": 2456, "6.12": 2561, "7.2": 2736},
     "kvm_mmu_unlink_parents":   {"6.1": 2423, "6.12": 2528, "7.2": 2703},
@@ -129,12 +129,98 @@ NORMALIZE = [
     (r"\bvoid kvm_mmu_zap_all\b", "static void kvm_mmu_zap_all"),
 ]
 
-# Functions of WALK_FUNCTIONS whose normalized bodies still differ, and why
-# that cannot change a figure: see DIFFERENCES.
+# Functions of WALK_FUNCTIONS whose normalized bodies still differ from
+# 6.1's: (the DIFFERENCES entry that covers it, or None, and the
+# substitution that makes 6.1's body the later one).
 WALK_DIFFERS = {
-    "kvm_sync_page": "sync",
-    "kvm_mmu_sync_roots": None,     # only the sp = root_to_sp() move
+    # 6.1's callee FNAME(sync_page) became __kvm_sync_page (DIFFERENCES "sync").
+    "kvm_sync_page": ("sync", r"vcpu->arch\.mmu->sync_page\(vcpu, sp\)",
+                      "__kvm_sync_page(vcpu, sp)"),
+    # 6.12 reads the root's sp after is_unsync_root() instead of before:
+    # sp is not used in between.
+    "kvm_mmu_sync_roots": (None, r"sp = root_to_sp\(root\); if \(!is_unsync_root\(root\)\) return;",
+                           "if (!is_unsync_root(root)) return; sp = root_to_sp(root);"),
 }
+
+# From a walk's exit to mmu_pages_clear_parents(), per release: the lines
+# of mmu_sync_children and mmu_zap_unsync_children that run in between,
+# and why none of them touches unsync_children or unsync_child_bitmap of a
+# page above the leaves (README "Kernels").
+CLEAR_PARENTS = {
+    "6.1": [
+        (MMU, 1990, "while (mmu_unsync_walk(parent, &pages)) {"),
+        (MMU, 1994, "protected |= kvm_vcpu_write_protect_gfn(vcpu, sp->gfn);"),
+        (MMU, 1997, "kvm_mmu_remote_flush_or_zap(vcpu->kvm, &invalid_list, true);"),
+        (MMU, 2002, "kvm_unlink_unsync_page(vcpu->kvm, sp);"),
+        (MMU, 2003, "flush |= kvm_sync_page(vcpu, sp, &invalid_list) > 0;"),
+        (MMU, 2004, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2443, "while (mmu_unsync_walk(parent, &pages)) {"),
+        (MMU, 2447, "kvm_mmu_prepare_zap_page(kvm, sp, invalid_list);"),
+        (MMU, 2448, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2440, "if (parent->role.level == PG_LEVEL_4K)"),
+        (MMU, 2466, "*nr_zapped = mmu_zap_unsync_children(kvm, sp, invalid_list);"),
+        (MMU, 2468, "kvm_mmu_unlink_parents(sp);"),
+        (MMU, 1723, "mmu_spte_clear_no_track(parent_pte);"),
+        (TMPL, 1082, "spte_to_pfn(spte), spte, true, false,"),
+    ],
+    "6.12": [
+        (MMU, 2078, "while (mmu_unsync_walk(parent, &pages)) {"),
+        (MMU, 2082, "protected |= kvm_vcpu_write_protect_gfn(vcpu, sp->gfn);"),
+        (MMU, 2085, "kvm_mmu_remote_flush_or_zap(vcpu->kvm, &invalid_list, true);"),
+        (MMU, 2090, "kvm_unlink_unsync_page(vcpu->kvm, sp);"),
+        (MMU, 2091, "flush |= kvm_sync_page(vcpu, sp, &invalid_list) > 0;"),
+        (MMU, 2092, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2548, "while (mmu_unsync_walk(parent, &pages)) {"),
+        (MMU, 2552, "kvm_mmu_prepare_zap_page(kvm, sp, invalid_list);"),
+        (MMU, 2553, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2545, "if (parent->role.level == PG_LEVEL_4K)"),
+        (MMU, 2571, "*nr_zapped = mmu_zap_unsync_children(kvm, sp, invalid_list);"),
+        (MMU, 2573, "kvm_mmu_unlink_parents(kvm, sp);"),
+        (MMU, 1747, "mmu_spte_clear_no_track(parent_pte);"),
+        (TMPL, 990, "spte_to_pfn(spte), spte, true, false,"),
+    ],
+    "7.2": [
+        (MMU, 2228, "while (mmu_unsync_walk(parent, &pages)) {"),
+        (MMU, 2232, "protected |= kvm_vcpu_write_protect_gfn(vcpu, sp->gfn);"),
+        (MMU, 2235, "kvm_mmu_remote_flush_or_zap(vcpu->kvm, &invalid_list, true);"),
+        (MMU, 2240, "kvm_unlink_unsync_page(vcpu->kvm, sp);"),
+        (MMU, 2241, "flush |= kvm_sync_page(vcpu, sp, &invalid_list) > 0;"),
+        (MMU, 2242, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2723, "while (mmu_unsync_walk(parent, &pages)) {"),
+        (MMU, 2727, "kvm_mmu_prepare_zap_page(kvm, sp, invalid_list);"),
+        (MMU, 2728, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2720, "if (parent->role.level == PG_LEVEL_4K)"),
+        (MMU, 2746, "*nr_zapped = mmu_zap_unsync_children(kvm, sp, invalid_list);"),
+        (MMU, 2748, "kvm_mmu_unlink_parents(kvm, sp);"),
+        (MMU, 1876, "mmu_spte_clear_no_track(parent_pte);"),
+        (TMPL, 995, "spte_to_pfn(spte), spte, true, true,"),
+    ],
+}
+# The functions that run there (and their callees on a level-1 page), none
+# of which names unsync_children, unsync_child_bitmap, mark_unsync or
+# clear_unsync_child_bit (as words: __kvm_mmu_prepare_zap_page calls
+# mmu_zap_unsync_children, which returns 0 at once for a level-1 page).
+BETWEEN = {
+    MMU: ["kvm_vcpu_write_protect_gfn", "kvm_mmu_slot_gfn_write_protect",
+          "rmap_write_protect", "spte_write_protect",
+          "kvm_mmu_remote_flush_or_zap", "kvm_mmu_commit_zap_page",
+          "kvm_mmu_free_shadow_page", "kvm_unlink_unsync_page", "kvm_sync_page",
+          "__kvm_sync_page", "kvm_sync_spte", "kvm_sync_page_check",
+          "kvm_mmu_prepare_zap_page", "__kvm_mmu_prepare_zap_page",
+          "kvm_mmu_page_unlink_children", "mmu_page_zap_pte",
+          "kvm_mmu_unlink_parents", "drop_parent_pte", "drop_spte",
+          "mmu_page_remove_parent_pte", "mmu_spte_clear_no_track"],
+    TMPL: ["FNAME(sync_page)", "FNAME(sync_spte)", "FNAME(prefetch_invalid_gpte)"],
+}
+# Those of BETWEEN a release does not have (the 6.4 rework of the sync).
+BETWEEN_ABSENT = {
+    "6.1": {"__kvm_sync_page", "kvm_sync_spte", "kvm_sync_page_check",
+            "FNAME(sync_spte)"},
+    "6.12": {"FNAME(sync_page)"},
+    "7.2": {"FNAME(sync_page)"},
+}
+BETWEEN_WORDS = ("unsync_children", "unsync_child_bitmap", "mark_unsync",
+                 "clear_unsync_child_bit", "kvm_mmu_mark_parents_unsync")
 
 # What differs, per release: [(file, line, text on that line)].  "figures"
 # says why no figure of the lab's shapes can change.
@@ -204,8 +290,10 @@ DIFFERENCES = [
         "Same result for every gfn: a gfn with a level-1 sp is "
         "lpage-disallowed, so it takes the loop in all three; kvm_unsync_page "
         "(the only place bits get set) runs for the same pages.",
-        {"6.1": [(MMU, 2695, "int mmu_try_to_unsync_pages(struct kvm *kvm, const struct kvm_memory_slot *slot,")],
-         "6.12": [(MMU, 2810, "int mmu_try_to_unsync_pages(struct kvm *kvm, const struct kvm_memory_slot *slot,")],
+        {"6.1": [(MMU, 2695, "int mmu_try_to_unsync_pages(struct kvm *kvm, const struct kvm_memory_slot *slot,"),
+                 (MMU, 2716, "if (!can_unsync)")],
+         "6.12": [(MMU, 2810, "int mmu_try_to_unsync_pages(struct kvm *kvm, const struct kvm_memory_slot *slot,"),
+                  (MMU, 2831, "if (!can_unsync)")],
          "7.2": [(MMU, 3005, "if (kvm_gfn_is_lpage_allowed(kvm, slot, gfn, PG_LEVEL_2M))"),
                  (MMU, 3015, "if (synchronizing)")]}),
     Difference(
@@ -216,8 +304,7 @@ DIFFERENCES = [
         "Not modelled (it needs host memory pressure, which the lab VM does "
         "not have): a shrinker run would show as kvm_mmu_prepare_zap_page "
         "and zap walks the model does not predict, on 6.1 and 6.12 only.",
-        {"6.1": [(MMU, 6578, "mmu_shrink_scan(struct shrink_control *sc)"
-                  .replace("(struct shrink_control", "(struct shrinker *shrink, struct shrink_control"))],
+        {"6.1": [(MMU, 6578, "mmu_shrink_scan(struct shrinker *shrink, struct shrink_control *sc)")],
          "6.12": [(MMU, 7211, "static unsigned long mmu_shrink_scan(struct shrinker *shrink,")],
          "7.2": []}),
     Difference(

@@ -73,6 +73,7 @@ def get(release=None):
 MMU = "arch/x86/kvm/mmu/mmu.c"
 TMPL = "arch/x86/kvm/mmu/paging_tmpl.h"
 INTERNAL = "arch/x86/kvm/mmu/mmu_internal.h"
+X86 = "arch/x86/kvm/x86.c"
 
 # The walk and everything between a walk's exit and mmu_pages_clear_parents:
 # function -> start line of its definition in mmu.c, per release.  Their
@@ -315,13 +316,38 @@ DIFFERENCES = [
         "(kvm_account_mmu_page/kvm_unaccount_mmu_page), same limits "
         "(64 pages, 5 free, refill 25; x86.c's /50 rule).",
         "None: the same number of pages is counted against the same limit.",
-        {"6.1": [(MMU, 2594, "if (kvm->arch.n_max_mmu_pages > kvm->arch.n_used_mmu_pages)")],
-         "6.12": [(MMU, 2699, "if (kvm->arch.n_max_mmu_pages > kvm->arch.n_used_mmu_pages)")],
-         "7.2": [(MMU, 2874, "if (kvm->arch.n_max_mmu_pages > kvm->stat.mmu_shadow_pages)")]}),
+        {"6.1": [(MMU, 2594, "if (kvm->arch.n_max_mmu_pages > kvm->arch.n_used_mmu_pages)"),
+                 (X86, 13025, "nr_mmu_pages = kvm->nr_memslot_pages / KVM_MEMSLOT_PAGES_TO_MMU_PAGES_RATIO;")],
+         "6.12": [(MMU, 2699, "if (kvm->arch.n_max_mmu_pages > kvm->arch.n_used_mmu_pages)"),
+                  (X86, 12485, "nr_mmu_pages = kvm->nr_memslot_pages / KVM_MEMSLOT_PAGES_TO_MMU_PAGES_RATIO;")],
+         "7.2": [(MMU, 2874, "if (kvm->arch.n_max_mmu_pages > kvm->stat.mmu_shadow_pages)"),
+                 (X86, 12990, "nr_mmu_pages = kvm->nr_memslot_pages / KVM_MEMSLOT_PAGES_TO_MMU_PAGES_RATIO;")]}),
+    Difference(
+        "write-protected",
+        "A write fault on a write-tracked gfn (the guest's upper-level "
+        "tables): 6.1's FNAME(page_fault) returns RET_PF_EMULATE; 6.12 and "
+        "7.2 return RET_PF_WRITE_PROTECTED, and kvm_mmu_write_protect_fault "
+        "unprotects the gfn instead of emulating only when an event awaits "
+        "reinjection (shadow paging), else emulates with "
+        "EMULTYPE_ALLOW_RETRY_PF as 6.1 did. x86_emulate_instruction then "
+        "unprotects and retries only for an instruction that is not "
+        "PageTable-flagged (6.1's retry_instruction did the same).",
+        "kvmwalk's guest writes its tables with MOV (PageTable-flagged) and "
+        "has no event to reinject: every such write is emulated and reaches "
+        "kvm_mmu_pte_write/kvm_mmu_track_write in all three (A9, A10).",
+        {"6.1": [(TMPL, 824, "return RET_PF_EMULATE;"),
+                 (X86, 8657, "if (x86_page_table_writing_insn(ctxt))")],
+         "6.12": [(TMPL, 829, "return RET_PF_WRITE_PROTECTED;"),
+                  (MMU, 6117, "(!direct && kvm_event_needs_reinjection(vcpu))) &&"),
+                  (X86, 8768, "!x86_page_table_writing_insn(ctxt) &&")],
+         "7.2": [(TMPL, 832, "return RET_PF_WRITE_PROTECTED;"),
+                 (MMU, 6576, "(!direct && kvm_event_needs_reinjection(vcpu))) &&"),
+                 (X86, 9074, "!x86_page_table_writing_insn(ctxt) &&")]}),
     Difference(
         "thp-align",
-        "mm/mmap.c: since 6.7 an anonymous mmap without hint whose length "
-        "is a multiple of 2 MiB is 2 MiB aligned (CONFIG_TRANSPARENT_HUGEPAGE, "
+        "mm/mmap.c: in 6.12 and 7.2 (not in 6.1) an anonymous mmap without "
+        "hint whose length is a multiple of 2 MiB is 2 MiB aligned "
+        "(CONFIG_TRANSPARENT_HUGEPAGE=y in Debian's configs, THP mode "
         "Debian's THP mode is 'always'). kvmwalk maps its guest memory that "
         "way (layout_mem_size rounds to 2 MiB), so on 6.12 and 7.2 the "
         "memslot is aligned and large pages are no longer disallowed for the "
@@ -348,6 +374,16 @@ DIFFERENCES = [
                  (INTERNAL, 102, "unsigned int unsync_children;"),
                  (INTERNAL, 113, "void *external_spt;")]}),
 ]
+
+
+def assumptions(release):
+    """The DIFFERENCES, as lines for predict.py --assumptions, with the
+    release's source lines."""
+    out = []
+    for d in DIFFERENCES:
+        where = ", ".join("%s:%d" % (f, n) for f, n, _ in d.lines[release]) or "absent"
+        out.append("K-%s (%s: %s) %s Figures: %s" % (d.key, release, where, d.what, d.figures))
+    return out
 
 
 # ----------------------------------------------------------------------

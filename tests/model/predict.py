@@ -109,6 +109,8 @@ def main(argv=None):
         if a.kernel == "patched":
             import shadow_patched
             lines += shadow_patched.ASSUMPTIONS
+        if a.release != kernels.DEFAULT:
+            lines += kernels.assumptions(a.release)
         for line in lines:
             print(line)
             print()

@@ -67,13 +67,7 @@ pkg_version() {
 private_refresh
 pkg=$(resolve_pkg)
 if [ -z "$pkg" ]; then
-	[ "$(id -u)" -eq 0 ] || die "apt-cache knows no linux-source; run apt-get update as root"
-	echo "kernel_source.sh: package cache empty, running apt-get update" >&2
-	if [ -n "$suite" ]; then
-		private_update
-	else
-		apt-get update -qq >&2 || die "apt-get update failed"
-	fi
+	empty_cache_update linux-source
 	pkg=$(resolve_pkg)
 fi
 [ -n "$pkg" ] || die "cannot resolve linux-source to a linux-source-X.Y package"

@@ -74,14 +74,7 @@ pkg=${1:-${KUE_KERNEL_PKG:-}}
 if [ -z "$pkg" ]; then
 	pkg=$(resolve_pkg)
 	if [ -z "$pkg" ]; then
-		# A fresh machine (CI) may have an empty package cache.
-		[ "$(id -u)" -eq 0 ] || die "apt-cache knows no linux-image-amd64; run apt-get update as root"
-		echo "kernel.sh: package cache empty, running apt-get update" >&2
-		if [ -n "$suite" ]; then
-			private_update
-		else
-			apt-get update -qq >&2 || die "apt-get update failed"
-		fi
+		empty_cache_update linux-image-amd64
 		pkg=$(resolve_pkg)
 	fi
 	[ -n "$pkg" ] || die "cannot resolve linux-image-amd64 to an image package"

@@ -13,8 +13,9 @@
 #
 # The caller defines die() and sets $prog (its name, for messages) and
 # $suite (empty: the host's own apt) before sourcing this file.  It gets
-# $apt_opts and $sandbox for its apt-get calls, apt_cache(), and
-# private_refresh() to bring the private lists up to date.
+# $apt_opts and $sandbox for its apt-get calls, apt_cache(),
+# private_refresh() to bring the private lists up to date, and
+# empty_cache_update() for a package cache that knows nothing yet.
 
 : "${prog:?set prog before sourcing private_apt.sh}" "${suite?set suite before sourcing private_apt.sh}"
 
@@ -52,6 +53,19 @@ private_update() {
 	echo "$prog: apt-get update for $suite from $mirror (private lists in $aptdir)" >&2
 	# shellcheck disable=SC2086
 	apt-get -qq $apt_opts $sandbox update >&2 || die "apt-get update for $suite failed"
+}
+
+# A fresh machine (CI) may have an empty package cache: update the suite's
+# lists, the private ones or (as root) the host's.  $1 names the package
+# apt-cache did not know.
+empty_cache_update() {
+	[ "$(id -u)" -eq 0 ] || die "apt-cache knows no $1; run apt-get update as root"
+	echo "$prog: package cache empty, running apt-get update" >&2
+	if [ -n "$suite" ]; then
+		private_update
+	else
+		apt-get update -qq >&2 || die "apt-get update failed"
+	fi
 }
 
 # A private suite's lists are refreshed once a day; the host's are its own.

@@ -281,6 +281,31 @@ DIFFERENCES = [
                  (TMPL, 692, "if (it.level == gw->level)"),
                  (TMPL, 750, "for (; shadow_walk_okay(&it); shadow_walk_next(&it)) {")]}),
     Difference(
+        "sync-callers",
+        "Who calls mmu_sync_children: kvm_mmu_load -> kvm_mmu_sync_roots "
+        "(A1), KVM_REQ_MMU_SYNC from kvm_invalidate_pcid on a same-value "
+        "CR3 load, served at the next entry (A2), and FNAME(fetch) with "
+        "can_yield false on a new upper-level sp with unsync children. "
+        "6.12 merged fetch's two ifs into one condition (sp != -EEXIST && "
+        "unsync_children && mmu_sync_children(...)), and kvm_set_cr3 moved "
+        "from x86.c to regs.c unchanged in what it requests.",
+        "None: the same calls with the same can_yield in the same order.",
+        {"6.1": [(MMU, 5341, "kvm_mmu_sync_roots(vcpu);"),
+                 (X86, 1258, "kvm_make_request(KVM_REQ_MMU_SYNC, vcpu);"),
+                 (X86, 10675, "if (kvm_check_request(KVM_REQ_MMU_SYNC, vcpu))"),
+                 (TMPL, 674, "if (sp->unsync_children &&"),
+                 (TMPL, 675, "mmu_sync_children(vcpu, sp, false))")],
+         "6.12": [(MMU, 5806, "kvm_mmu_sync_roots(vcpu);"),
+                  (X86, 1165, "kvm_make_request(KVM_REQ_MMU_SYNC, vcpu);"),
+                  (X86, 10334, "if (kvm_check_request(KVM_REQ_MMU_SYNC, vcpu))"),
+                  (TMPL, 712, "if (sp != ERR_PTR(-EEXIST) && sp->unsync_children &&"),
+                  (TMPL, 713, "mmu_sync_children(vcpu, sp, false))")],
+         "7.2": [(MMU, 6264, "kvm_mmu_sync_roots(vcpu);"),
+                 (X86, 1156, "kvm_make_request(KVM_REQ_MMU_SYNC, vcpu);"),
+                 (X86, 10718, "if (kvm_check_request(KVM_REQ_MMU_SYNC, vcpu))"),
+                 (TMPL, 716, "if (sp != ERR_PTR(-EEXIST) && sp->unsync_children &&"),
+                 (TMPL, 717, "mmu_sync_children(vcpu, sp, false))")]}),
+    Difference(
         "unsync-lpage",
         "mmu_try_to_unsync_pages: 7.2 returns 0 right after the "
         "write-track check when kvm_gfn_is_lpage_allowed(gfn, 2M): such a "

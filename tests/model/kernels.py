@@ -377,12 +377,19 @@ DIFFERENCES = [
         "way (layout_mem_size rounds to 2 MiB), so on 6.12 and 7.2 the "
         "memslot is aligned and large pages are no longer disallowed for the "
         "whole slot (A8).",
-        "Only the budget regime (A14): region 0 (code, params, stack) may get "
-        "a 2 MiB spte instead of the direct sp for gfn 0, if the host backs "
-        "it with a huge page and the NX huge page mitigation does not force "
-        "4 KiB for the code fetch. One shadow page less moves the eviction "
-        "point of shapes past about 50 tables. Not modelled; every lab "
-        "shape stays under the budget (no kvm_mmu_zap_oldest_mmu_pages).",
+        "Region 0 (code, params, stack) gets a 2 MiB spte instead of the "
+        "direct sp for gfn 0 if the host backs it with a huge page (and the "
+        "NX huge page mitigation does not force 4 KiB for the code fetch: "
+        "kvm.nx_huge_pages=auto is on only with X86_BUG_ITLB_MULTIHIT, "
+        "get_nx_auto_mode, which the lab's AMD CPU model should not have): "
+        "the kvm_mmu_get_page and kvm_mmu_prepare_zap_page "
+        "of that sp go, no agent figure moves under the budget. Past the "
+        "budget (A14, about 50 tables) one shadow page less and fewer "
+        "guest faults move every eviction, and the figures change "
+        "(--tables 300 --dirs 3 --rounds 2: 44 tables synced instead of "
+        "70). Modelled with huge_pages (predict.py --huge-pages); whether "
+        "the lab's memory is THP-backed is for the lab to show, so it is "
+        "off by default.",
         {"6.1": [],
          "6.12": [("mm/mmap.c", 915, "&& IS_ALIGNED(len, PMD_SIZE)) {")],
          "7.2": [("mm/mmap.c", 847, "&& IS_ALIGNED(len, PMD_SIZE)) {")]}),

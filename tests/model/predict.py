@@ -12,6 +12,9 @@ shipped, or with tests/kernel/patches applied (shadow_patched.py).  Same
 keys either way; clear_parents is always 0 on the patched kernel.
 --release 6.1|6.12|7.2 (default 6.1) picks the stock kernel's release:
 Debian 12's, 13's or sid's (kernels.py says where they differ).
+--huge-pages: on 6.12 and 7.2, the guest memory is THP-backed, so guest
+2 MiB pages without shadowed gfns get 2 MiB sptes (kernels.py "thp-align";
+no effect on 6.1, whose mmap is not 2 MiB aligned).
 
 Prints one JSON object (keys fixed: they are compared with the agent's):
   sync_calls{ok,eintr}, sync_calls_by_can_yield{true,false},
@@ -57,6 +60,9 @@ def parse_args(argv):
     p.add_argument("--release", choices=kernels.RELEASES, default=kernels.DEFAULT,
                    help="stock kernel release: 6.1 (bookworm), 6.12 (trixie) "
                         "or 7.2 (sid) (default %s)" % kernels.DEFAULT)
+    p.add_argument("--huge-pages", action="store_true",
+                   help="6.12, 7.2: map guest 2 MiB pages with 2 MiB sptes "
+                        "where no shadowed gfn forbids it (THP-backed memory)")
     p.add_argument("--ftrace", action="store_true",
                    help="print the kernel-side raw counts instead")
     p.add_argument("--explain", action="store_true",
@@ -86,7 +92,8 @@ def predict_dict(argv, resched_points=(), variant=None, kernel=None):
     shape = shape_from_args(a)
     return kvm_shapes.predict(shape, resched_points=resched_points,
                               variant=variant or a.kernel,
-                              kernel=kernel or a.release).report()
+                              kernel=kernel or a.release,
+                              huge_pages=a.huge_pages).report()
 
 
 def ftrace_counts(rec):
@@ -130,7 +137,8 @@ def main(argv=None):
         print("predict: --resched wants CALL:BATCH", file=sys.stderr)
         return 2
     run = kvm_shapes.Run(shape, trace=a.explain, resched_points=points,
-                         variant=a.kernel, kernel=a.release)
+                         variant=a.kernel, kernel=a.release,
+                         huge_pages=a.huge_pages)
     rec = run.run()
     if a.explain:
         for line in rec.log:

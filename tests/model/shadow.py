@@ -392,10 +392,12 @@ class Kvm:
 
     def write_protect_gfn(self, gfn):
         """kvm_mmu_slot_gfn_write_protect / kvm_vcpu_write_protect_gfn:
-        every leaf spte mapping gfn becomes read-only (rmap walk)."""
+        every leaf spte mapping gfn becomes read-only (rmap walk), 2 MiB
+        ones included (the rmaps of every level up to 1 GiB)."""
         for sp in self.live_sps():
             for ent in sp.spt.values():
-                if ent.kind == "leaf" and ent.gfn == gfn:
+                if ((ent.kind == "leaf" and ent.gfn == gfn) or
+                        (ent.kind == "large" and ent.gfn == gfn & ~511)):
                     ent.writable = False
 
     def unaccount_shadowed(self, sp):

@@ -146,7 +146,9 @@ WALK_DIFFERS = {
 # From a walk's exit to mmu_pages_clear_parents(), per release: the lines
 # of mmu_sync_children and mmu_zap_unsync_children that run in between,
 # and why none of them touches unsync_children or unsync_child_bitmap of a
-# page above the leaves (README "Kernels").
+# page above the leaves (README "Kernels").  mmu_lock is held for write
+# throughout: the only place it can be dropped is the
+# cond_resched_rwlock_write() after a batch's last clear_parents.
 CLEAR_PARENTS = {
     "6.1": [
         (MMU, 1990, "while (mmu_unsync_walk(parent, &pages)) {"),
@@ -155,6 +157,7 @@ CLEAR_PARENTS = {
         (MMU, 2002, "kvm_unlink_unsync_page(vcpu->kvm, sp);"),
         (MMU, 2003, "flush |= kvm_sync_page(vcpu, sp, &invalid_list) > 0;"),
         (MMU, 2004, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2013, "cond_resched_rwlock_write(&vcpu->kvm->mmu_lock);"),
         (MMU, 2443, "while (mmu_unsync_walk(parent, &pages)) {"),
         (MMU, 2447, "kvm_mmu_prepare_zap_page(kvm, sp, invalid_list);"),
         (MMU, 2448, "mmu_pages_clear_parents(&parents);"),
@@ -171,6 +174,7 @@ CLEAR_PARENTS = {
         (MMU, 2090, "kvm_unlink_unsync_page(vcpu->kvm, sp);"),
         (MMU, 2091, "flush |= kvm_sync_page(vcpu, sp, &invalid_list) > 0;"),
         (MMU, 2092, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2101, "cond_resched_rwlock_write(&vcpu->kvm->mmu_lock);"),
         (MMU, 2548, "while (mmu_unsync_walk(parent, &pages)) {"),
         (MMU, 2552, "kvm_mmu_prepare_zap_page(kvm, sp, invalid_list);"),
         (MMU, 2553, "mmu_pages_clear_parents(&parents);"),
@@ -187,6 +191,7 @@ CLEAR_PARENTS = {
         (MMU, 2240, "kvm_unlink_unsync_page(vcpu->kvm, sp);"),
         (MMU, 2241, "flush |= kvm_sync_page(vcpu, sp, &invalid_list) > 0;"),
         (MMU, 2242, "mmu_pages_clear_parents(&parents);"),
+        (MMU, 2251, "cond_resched_rwlock_write(&vcpu->kvm->mmu_lock);"),
         (MMU, 2723, "while (mmu_unsync_walk(parent, &pages)) {"),
         (MMU, 2727, "kvm_mmu_prepare_zap_page(kvm, sp, invalid_list);"),
         (MMU, 2728, "mmu_pages_clear_parents(&parents);"),

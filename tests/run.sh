@@ -35,7 +35,7 @@ suite() {
 
 suite "unit (C)" make -s unit-test
 suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_model_patched.py \
-	tests/model/test_model_nested.py
+	tests/model/test_model_nested.py tests/model/test_model_kernels.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
 	tests/bare/test_web.py tests/bare/test_alerts.py tests/bare/test_pin_lock.py
 # make install, the man page, the dashboard, recording rules, the .deb

@@ -321,6 +321,8 @@ static int load_and_attach(struct probes *p, struct agent_info *info)
 		return -1;
 	}
 	p->skel->rodata->trace_frames = env.trace == TRACE_FRAMES;
+	p->skel->rodata->trace_syncs = env.trace != TRACE_OFF;
+	p->skel->rodata->ringbuf_wake_bytes = env.ringbuf_kib * 1024 / 4;
 	e = bpf_map__set_max_entries(p->skel->maps.events,
 				     env.ringbuf_kib * 1024);
 	if (!e)
@@ -699,7 +701,14 @@ int main(int argc, char **argv)
 			usleep(100 * 1000);	/* a signal cuts it short */
 			continue;
 		}
+		/*
+		 * The BPF side wakes us only when the ring fills up (see
+		 * ringbuf_wake_bytes): a poll that times out still reads
+		 * what is there.
+		 */
 		e = ring_buffer__poll(p.rb, 100 /* ms */);
+		if (e == 0)
+			e = ring_buffer__consume(p.rb);
 		if (e < 0 && e != -EINTR) {
 			fprintf(stderr, "kvm-unsync-exporter: ring buffer poll: %s\n",
 				strerror(-e));

@@ -716,6 +716,9 @@ int main(int argc, char **argv)
 		}
 	}
 	ret = 0;
+	/* what the last poll did not see: no wake-up told us of it */
+	if (p.rb)
+		ring_buffer__consume(p.rb);
 
 cleanup:
 	service_stopping();

@@ -58,6 +58,11 @@ SITES = ("walk", "clear_parents")
 SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
                "leaves", "clears_walk", "clears_parents", "max_nr")
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
+# Counters of what must never happen in a lab run.
+ANOMALIES = ("kvm_unsync_task_state_full_total",
+             "kvm_unsync_stack_overflow_total",
+             "kvm_unsync_orphan_exits_total",
+             "kvm_unsync_scrape_errors_total")
 
 # What the sanitized agent runs with in the VM, and what its reports say.
 SAN_ENV = {
@@ -262,6 +267,11 @@ class LabSections:
             for f in ("CapPrm", "CapEff", "CapBnd"):
                 self.assertEqual(int(st[f], 16), 0, (comm, f, st))
             self.assertEqual(st["NoNewPrivs"], "1", comm)
+
+    def assert_zero(self, samples, names):
+        """Each counter in `names` is there, once, and 0."""
+        for name in names:
+            self.assertEqual(select(samples, name), [0], name)
 
     def assert_walk_hooks_attached(self, samples):
         """Each walk hook attached once, all in one mode (fentry or

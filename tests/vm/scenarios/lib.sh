@@ -55,6 +55,17 @@ walk() {
 	end "shape $_w_name"
 }
 
+# logged_run N NAME ARGS: kvmwalk ARGS as VM "NAME-N"; one line for it in
+# /tmp/runs (labagent.run_lines() reads them), then its output if it failed.
+logged_run() {
+	# shellcheck disable=SC2086
+	kvmwalk -name "guest=$2-$1" $3 >/tmp/kvmwalk.out 2>&1
+	_lr_rc=$?
+	_lr_pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
+	echo "run $1 name=$2 pid=${_lr_pid:-none} rc=$_lr_rc args=$3" >>/tmp/runs
+	[ $_lr_rc -eq 0 ] || cat /tmp/kvmwalk.out >>/tmp/runs
+}
+
 # --- the walk under the kernel's own instruments ----------------------------
 # For the scenarios that measure it with no BPF (selfcheck.sh,
 # tests/kernel/scenario.sh), which first keep the kallsyms names of the

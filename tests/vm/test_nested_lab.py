@@ -15,7 +15,8 @@ both together: its figures must equal the model's sum of both levels.
   *ModelVsKernel  the kernel's own instruments (selfcheck.sh, no BPF)
                   against tests/model/nested.py, shape by shape;
   *Fentry/Kprobe  the agent in each attach mode (scenarios/agent.sh)
-                  against the same model and the kvmmmu tracepoints.
+                  against the same model and the kvmmmu tracepoints:
+                  test_lab.AgentRun's tests, on these hosts and shapes.
 """
 
 import json

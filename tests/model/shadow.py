@@ -246,7 +246,7 @@ class Recorder:
         d[c] = d.get(c, 0) + n
 
     def kernel_view(self):
-        """The selfcheck's per-shape JSON fields (analyze.awk), as far as
+        """The selfcheck's per-shape JSON fields (walk_trace.awk), as far as
         they concern the test pages.  Not comparable, because the model
         does not create direct sps (assumption A8): the kvm_mmu_get_page
         counts, the level-1 kvm_mmu_prepare_zap_page count and the

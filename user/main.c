@@ -22,6 +22,7 @@
 #include "collect.h"
 #include "compare.h"
 #include "discover.h"
+#include "events.h"
 #include "hooks.h"
 #include "http.h"
 #include "scrape.h"
@@ -313,7 +314,7 @@ static int load_and_attach(struct probes *p, struct agent_info *info)
 }
 
 /* pin the maps, open the ring buffer, point the scrapes at the maps */
-static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
+static int pin_and_connect(struct probes *p, struct events_ctx *ev,
 			   struct collect_src *src)
 {
 	char err[256];
@@ -327,7 +328,7 @@ static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
 	}
 	p->pinned = true;
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
-				 trace_handle, tctx, NULL);
+				 events_handle, ev, NULL);
 	if (!p->rb) {
 		fprintf(stderr, "kvm-unsync-exporter: cannot open ring buffer: %s\n",
 			strerror(errno));
@@ -452,7 +453,7 @@ static int drop_main_caps(void)
  * after all (keep waiting); -1 on failure (said why).
  */
 static int attach_late(struct probes *p, struct agent_info *info,
-		       struct trace_ctx *tctx, struct scrape_ctx *sctx)
+		       struct events_ctx *ev, struct scrape_ctx *sctx)
 {
 	struct agent_info fresh = { .version = info->version };
 	struct collect_src src;
@@ -472,7 +473,7 @@ static int attach_late(struct probes *p, struct agent_info *info,
 	warn_missing(&fresh);
 	if (!hooks_walk_attached(&p->hs))
 		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-	if (pin_and_connect(p, tctx, &src))
+	if (pin_and_connect(p, ev, &src))
 		return -1;
 	/* no scrape sees the maps before the main thread dropped it all */
 	pthread_mutex_lock(sctx->lock);
@@ -499,6 +500,7 @@ int main(int argc, char **argv)
 	struct probes p = { .pins = { .lock_fd = -1 } };
 	struct agent_info info = { .version = KUE_VERSION };
 	struct trace_ctx tctx = { .out = stdout };
+	struct events_ctx ev = { .trace = &tctx };
 	struct scrape_ctx sctx = { .lock = &scrape_lock };
 	struct vm_table vms = {};
 
@@ -574,10 +576,10 @@ int main(int argc, char **argv)
 	}
 	vm_table_set_max(&vms, env.max_vms);
 	vms_ready = true;
-	tctx.vms = &vms;
+	ev.vms = &vms;
 	sctx.vms = &vms;
 	sctx.info = &info;
-	sctx.ringbuf_events = &tctx.events;
+	sctx.ringbuf_events = &ev.events;
 	snapshot_init(&sctx.snap);
 
 	if (!waiting) {
@@ -591,7 +593,7 @@ int main(int argc, char **argv)
 		warn_missing(&info);
 		if (!hooks_walk_attached(&p.hs))
 			fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-		if (pin_and_connect(&p, &tctx, &sctx.src))
+		if (pin_and_connect(&p, &ev, &sctx.src))
 			goto cleanup;
 	} else {
 		waiting_info(&info, p.kv.release);
@@ -654,7 +656,7 @@ int main(int argc, char **argv)
 		if (waiting) {
 			/* every second: has KVM been loaded? */
 			if (ticks++ % 10 == 0 && kvm_module_live()) {
-				e = attach_late(&p, &info, &tctx, &sctx);
+				e = attach_late(&p, &info, &ev, &sctx);
 				if (e < 0)
 					goto cleanup;
 				if (e == 0) {

@@ -29,8 +29,8 @@
  * first scrape, so the BPF side sends each new VMM's argv, read from its
  * memory when it first shows up, and the ring-buffer consumer (events.c)
  * passes it to vm_table_note(); the next vm_table_series() takes the name
- * from there.  A zombie still has /proc/PID, so a
- * VMM is reaped once its parent has waited for it.
+ * from there.  A zombie still has /proc/PID, so a VMM is reaped once its
+ * parent has waited for it.
  *
  * --max-vms bounds the label set on a host with many VMs: once max VMs
  * have their own labels, each new VM is folded, for its whole life, into

@@ -22,6 +22,7 @@
 #include "collect.h"
 #include "compare.h"
 #include "discover.h"
+#include "events.h"
 #include "families.h"
 #include "hooks.h"
 #include "http.h"
@@ -348,7 +349,7 @@ static int load_and_attach(struct probes *p, struct agent_info *info)
 }
 
 /* pin the maps, open the ring buffer, point the scrapes at the maps */
-static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
+static int pin_and_connect(struct probes *p, struct events_ctx *ev,
 			   struct collect_src *src)
 {
 	char err[256];
@@ -362,7 +363,7 @@ static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
 	}
 	p->pinned = true;
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
-				 trace_handle, tctx, NULL);
+				 events_handle, ev, NULL);
 	if (!p->rb) {
 		fprintf(stderr, "kvm-unsync-exporter: cannot open ring buffer: %s\n",
 			strerror(errno));
@@ -487,7 +488,7 @@ static int drop_main_caps(void)
  * after all (keep waiting); -1 on failure (said why).
  */
 static int attach_late(struct probes *p, struct agent_info *info,
-		       struct trace_ctx *tctx, struct scrape_ctx *sctx)
+		       struct events_ctx *ev, struct scrape_ctx *sctx)
 {
 	struct agent_info fresh = { .version = info->version };
 	struct collect_src src;
@@ -507,7 +508,7 @@ static int attach_late(struct probes *p, struct agent_info *info,
 	warn_missing(&fresh);
 	if (!hooks_walk_attached(&p->hs))
 		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-	if (pin_and_connect(p, tctx, &src))
+	if (pin_and_connect(p, ev, &src))
 		return -1;
 	/* no scrape sees the maps before the main thread dropped it all */
 	pthread_mutex_lock(sctx->lock);
@@ -534,6 +535,7 @@ int main(int argc, char **argv)
 	struct probes p = { .pins = { .lock_fd = -1 } };
 	struct agent_info info = { .version = KUE_VERSION };
 	struct trace_ctx tctx = { .out = stdout };
+	struct events_ctx ev = { .trace = &tctx };
 	struct scrape_ctx sctx = { .lock = &scrape_lock };
 	struct vm_table vms = {};
 
@@ -609,10 +611,10 @@ int main(int argc, char **argv)
 	}
 	vm_table_set_max(&vms, env.max_vms);
 	vms_ready = true;
-	tctx.vms = &vms;
+	ev.vms = &vms;
 	sctx.vms = &vms;
 	sctx.info = &info;
-	sctx.ringbuf_events = &tctx.events;
+	sctx.ringbuf_events = &ev.events;
 	snapshot_init(&sctx.snap);
 
 	if (!waiting) {
@@ -626,7 +628,7 @@ int main(int argc, char **argv)
 		warn_missing(&info);
 		if (!hooks_walk_attached(&p.hs))
 			fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-		if (pin_and_connect(&p, &tctx, &sctx.src))
+		if (pin_and_connect(&p, &ev, &sctx.src))
 			goto cleanup;
 	} else {
 		waiting_info(&info, p.kv.release);
@@ -689,7 +691,7 @@ int main(int argc, char **argv)
 		if (waiting) {
 			/* every second: has KVM been loaded? */
 			if (ticks++ % 10 == 0 && kvm_module_live()) {
-				e = attach_late(&p, &info, &tctx, &sctx);
+				e = attach_late(&p, &info, &ev, &sctx);
 				if (e < 0)
 					goto cleanup;
 				if (e == 0) {

@@ -32,14 +32,15 @@ import debbuild  # noqa: E402
 import lab  # noqa: E402
 import test_lab as tl  # noqa: E402
 from promtext import parse_metrics, select  # noqa: E402
-from test_systemd_lab import SERVICE, SOCKET, SYSTEMD, unit_props  # noqa: E402
+from test_systemd_lab import (SERVICE, SOCKET, SYSTEMD, SystemdRun,  # noqa: E402
+                              unit_props)
 
 PKG = "kvm-unsync-exporter"
 NEEDS = (tl.KVMWALK, tl.CHRT, SYSTEMD, "/usr/bin/dpkg",
          "/usr/bin/deb-systemd-helper", "/usr/lib/x86_64-linux-gnu/perl-base")
 
 
-class LabPackage(tl.LabSections, unittest.TestCase):
+class LabPackage(SystemdRun, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         for path in NEEDS:
@@ -52,23 +53,7 @@ class LabPackage(tl.LabSections, unittest.TestCase):
         tar = os.path.join(lab.build_dir(), "package-root.tar")
         subprocess.run(["sh", os.path.join(HERE, "systemd", "root.sh"), "-d",
                         deb, tar], check=True, timeout=120)
-        cls.rc, cls.log = lab.run_scenario(
-            os.path.join(HERE, "scenarios", "deb.sh"),
-            [tl.KVMWALK, tl.CHRT], timeout=400,
-            env={"KUE_PID1": "/bin/kue-systemd-boot"},
-            files=[(tar, "/systemd-root.tar"),
-                   (os.path.join(HERE, "systemd", "boot.sh"),
-                    "/bin/kue-systemd-boot")])
-        cls.last_log = lab.last_log
-        cls.sec = lab.sections(cls.log)
-
-    def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, self.last_log)
-
-    def test_kernel_stayed_healthy(self):
-        dmesg = self.section("dmesg")
-        for bad in ("WARNING:", "BUG:", "Call Trace", "segfault"):
-            self.assertNotIn(bad, dmesg)
+        cls.boot("deb.sh", tar, [tl.KVMWALK, tl.CHRT], 400)
 
     def test_dpkg_installs_it(self):
         text = self.section("install")

@@ -71,8 +71,10 @@ else
 	# Nested guests on an npt=1 host: model vs kernel, then the agent.
 	suite "lab (nested guests, kvm_amd npt=1 nested=1)" \
 		python3 tests/pyrun.py tests/vm/test_nested_lab.py
-	suite "lab (deploy/ units under systemd as PID 1)" \
-		python3 tests/pyrun.py tests/vm/test_systemd_lab.py
+	# The units as deploy/ ships them, then the .deb (dpkg -i, purge).
+	suite "lab (deploy/ units and the .deb under systemd as PID 1)" \
+		python3 tests/pyrun.py tests/vm/test_systemd_lab.py \
+		tests/vm/test_package_lab.py
 	suite "lab soak, ring-buffer overflow" python3 tests/pyrun.py \
 		tests/vm/test_soak_lab.py tests/vm/test_overflow_lab.py
 	suite "lab (ASan+UBSan agent)" python3 tests/pyrun.py tests/vm/test_san_lab.py

@@ -8,7 +8,6 @@
  */
 #include <argp.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -393,43 +392,6 @@ static int http_reload_capless(void *arg)
 	return http_reload(arg);
 }
 
-/*
- * A port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE,
- * which the HTTP thread never has: bind it here, on the main thread, and
- * hand the server the socket as socket activation would.  Returns the fd,
- * -1 when the HTTP thread can bind it itself (or the address is bad:
- * http_start says why), -2 after one line on stderr.
- */
-static int bind_privileged_port(const char *addr)
-{
-	struct listen_addr a;
-	const char *what;
-	char err[512];
-	int port, start = 1024, fd, e;
-	FILE *f;
-
-	if (http_parse_listen_address(addr, &a, err, sizeof(err)))
-		return -1;
-	port = ntohs(a.ss.ss_family == AF_INET6 ?
-		     ((struct sockaddr_in6 *)&a.ss)->sin6_port :
-		     ((struct sockaddr_in *)&a.ss)->sin_port);
-	f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
-	if (f) {
-		if (fscanf(f, "%d", &start) != 1)
-			start = 1024;
-		fclose(f);
-	}
-	if (port == 0 || port >= start)
-		return -1;
-	fd = listen_socket_open(&a, &what);
-	if (fd >= 0)
-		return fd;
-	e = -fd;
-	fprintf(stderr, "cannot listen on --web.listen-address \"%s\": %s: %s\n",
-		addr, what, strerror(e));
-	return -2;
-}
-
 /* The main thread: keep only --capabilities.keep, for good. */
 static int drop_main_caps(void)
 {
@@ -548,7 +510,7 @@ int main(int argc, char **argv)
 		}
 		activated = listen_fd >= 0;
 		if (!activated)
-			listen_fd = bind_privileged_port(env.listen_address);
+			listen_fd = listen_socket_open_privileged(env.listen_address);
 		if (listen_fd == -2)
 			return 1;
 	}

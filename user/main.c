@@ -238,7 +238,7 @@ static int http_reload_capless(void *arg)
 	return http_reload(arg);
 }
 
-/* A failed check: one line on stderr, and the exit code to return. */
+/* What refuses to start before any work: 0, or the exit code (said why). */
 static int preflight(void)
 {
 	char missing[128];
@@ -305,8 +305,9 @@ static int set_signals(void)
  * main thread drops its capabilities as soon as the server runs (the
  * server's thread must be created first, while this one still has
  * CAP_SETPCAP to give it an empty bounding set); no scrape is answered
- * before: it waits for the scrape lock.  *srv is set once it runs, even
- * if the drop then fails; the server owns *listen_fd from then on.
+ * before: it waits for the scrape lock.  Waiting for KVM, it keeps them
+ * to attach later.  *srv is set once it runs, even if the drop then
+ * fails; the server owns *listen_fd from then on.
  */
 static int serve(struct probes *p, struct scrape_ctx *sctx, int *listen_fd,
 		 struct http_server **srv)

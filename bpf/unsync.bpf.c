@@ -27,6 +27,34 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by user space before load. */
 const volatile bool trace_frames = false;
+/*
+ * One record per sync call and zap walk goes up only for --trace: the
+ * counters live in the maps, and nobody else reads those records.
+ */
+const volatile bool trace_syncs = false;
+/*
+ * Wake the daemon only once this much waits in the ring buffer (a quarter
+ * of it); below that it reads what is there at its next poll, at most
+ * 100 ms later: one wake-up per batch of records, not one per record.
+ */
+const volatile __u64 ringbuf_wake_bytes = 0;
+/*
+ * Stock kernels whose build inlined mmu_pages_clear_parents() (Debian's
+ * 6.12 and 7.2 do): count its clears from the page vector instead, see
+ * derive_clear_parents().
+ */
+const volatile bool derive_clear_parents = false;
+
+/*
+ * The page vector as a top-level walk left it, read once at its exit for
+ * derive_clear_parents().  In the task state, not on the BPF stack.
+ */
+struct pvec_copy {
+	u64 sp[PVEC_NR_MAX];
+	u32 uc[PVEC_NR_MAX];		/* unsync_children, counted down */
+	u8 level[PVEC_NR_MAX];
+	u8 canon[PVEC_NR_MAX];		/* first entry with the same sp */
+};
 
 struct walk_frame {
 	u64 sp;
@@ -66,6 +94,7 @@ struct task_state {
 	struct walk_frame stack[FRAME_STACK_MAX];
 	struct walk_acc sync;		/* the open sync call */
 	struct walk_acc zap;		/* the open walk outside a sync */
+	struct pvec_copy copy;		/* derive_clear_parents() only */
 };
 
 struct {
@@ -118,6 +147,13 @@ static __always_inline struct hists *global_hists(void)
 	return bpf_map_lookup_elem(&hists, &zero);
 }
 
+static __always_inline u64 submit_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ringbuf_wake_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count_dropped(void)
 {
 	struct self_stats *ss = self();
@@ -155,7 +191,7 @@ static __noinline void announce_vm(u32 tgid)
 			len = 0;
 	}
 	e->args_len = len;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 }
 
 static __always_inline struct vm_stats *vm_of_current(void)
@@ -163,12 +199,21 @@ static __always_inline struct vm_stats *vm_of_current(void)
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct vm_stats *vs;
 
+	struct self_stats *ss;
+
 	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
 	if (vs)
 		return vs;
 	if (bpf_map_update_elem(&vm_stats, &tgid, &zero_vm, BPF_NOEXIST) == 0)
 		announce_vm(tgid);
-	return bpf_map_lookup_elem(&vm_stats, &tgid);
+	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
+	if (!vs) {
+		/* the map is full: this VM's counts are lost, and said so */
+		ss = self();
+		if (ss)
+			ss->vm_stats_full++;
+	}
+	return vs;
 }
 
 static __always_inline struct task_state *task_get(bool create)
@@ -280,6 +325,80 @@ static __always_inline u32 pvec_unsync_pages(u64 pvec, u32 nr,
 	return leaves;
 }
 
+/*
+ * The bits mmu_pages_clear_parents() will clear after this walk, counted
+ * from the page vector the walk hands its caller, for kernels whose build
+ * inlined that function.  Both callers (mmu_sync_children and
+ * mmu_zap_unsync_children) run for_each_sp() over every leaf of a batch
+ * and call it once per leaf, under the same write lock the walk ran in;
+ * syncing, write-protecting or zapping a leaf changes no bitmap of the
+ * pages above it.  So the clears follow from the vector alone, entry by
+ * entry, as mmu_pages_first(), mmu_pages_next() and
+ * mmu_pages_clear_parents() walk it (arch/x86/kvm/mmu/mmu.c):
+ *   - entry 0 is the root: parent[level - 2] = root, parent[level - 1] =
+ *     NULL (the sentinel);
+ *   - an upper-level entry sets parent[level - 2];
+ *   - a 4K entry is a leaf: clear one bit in parent[0], and go on to the
+ *     next parent up while the page just cleared has no unsync child left.
+ * An upper-level page reached through two parents sits in the vector
+ * twice; both entries count down one unsync_children.  Tested against the
+ * real hook on kernels that have it (tests/vm/test_kernels_lab.py).
+ */
+static __always_inline u32 derive_clear_parents_clears(struct pvec_copy *c,
+							u64 pvec, u32 nr,
+							const struct pvec_layout *l)
+{
+	u32 parent[PARENTS_MAX] = {};	/* entry index + 1; 0 is NULL */
+	u32 i, j, lvl, p, cleared = 0;
+	u64 sp;
+
+	for (i = 0; i < PVEC_NR_MAX; i++) {
+		if (i >= nr)
+			break;
+		sp = 0;
+		bpf_probe_read_kernel(&sp, sizeof(sp),
+				      (void *)(pvec + l->page_off + i * l->elem_size));
+		c->sp[i] = sp;
+		c->level[i] = sp ? sp_level((struct kvm_mmu_page *)sp) : 0;
+		c->uc[i] = sp ? sp_unsync_children(sp) : 0;
+		c->canon[i] = i;
+		for (j = 0; j < PVEC_NR_MAX; j++) {
+			if (j >= i)
+				break;
+			if (c->sp[j] == sp) {
+				c->canon[i] = c->canon[j];
+				break;
+			}
+		}
+	}
+	if (!nr)
+		return 0;
+	lvl = c->level[0];
+	if (lvl < 2 || lvl > PARENTS_MAX)
+		return 0;	/* the kernel WARNs: a 4K root has no parents */
+	parent[lvl - 2] = 1;
+	for (i = 1; i < PVEC_NR_MAX; i++) {
+		if (i >= nr)
+			break;
+		lvl = c->level[i];
+		if (lvl != 1) {
+			if (lvl >= 2 && lvl - 2 < PARENTS_MAX)
+				parent[lvl - 2] = i + 1;
+			continue;
+		}
+		for (j = 0; j < PARENTS_MAX; j++) {
+			p = parent[j];
+			if (!p)
+				break;
+			p = c->canon[(p - 1) & (PVEC_NR_MAX - 1)] & (PVEC_NR_MAX - 1);
+			cleared++;
+			if (--c->uc[p])
+				break;
+		}
+	}
+	return cleared;
+}
+
 static __always_inline void flush_acc(struct vm_stats *vs, u32 ctx,
 				      const struct walk_acc *a)
 {
@@ -300,6 +419,8 @@ static __always_inline void emit_summary(u32 type, s32 result, u64 start,
 	struct sync_event *e;
 	u64 id = bpf_get_current_pid_tgid();
 
+	if (!trace_syncs)
+		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_dropped();
@@ -322,7 +443,7 @@ static __always_inline void emit_summary(u32 type, s32 result, u64 start,
 	e->max_nr = a->max_nr;
 	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 }
 
 static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
@@ -347,7 +468,7 @@ static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
 	e->nr = nr;
 	e->pad = 0;
 	e->ts_ns = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 }
 
 /* ---- mmu_sync_children(vcpu, parent, can_yield) ---- */
@@ -438,7 +559,7 @@ static __always_inline void top_walk_exit(struct task_state *ts,
 {
 	struct pvec_layout l;
 	struct hists *h;
-	u32 nr = 0, ctx = ts->walk_ctx;
+	u32 nr = 0, ctx = ts->walk_ctx, derived = 0;
 	struct vm_stats *vs;
 
 	a->walks++;
@@ -447,6 +568,10 @@ static __always_inline void top_walk_exit(struct task_state *ts,
 	if (pvec_layout(&l)) {
 		nr = pvec_nr(ts->pvec, &l);
 		a->leaves += pvec_unsync_pages(ts->pvec, nr, &l);
+		/* 0: the caller's loop ends, no batch, no clear_parents */
+		if (derive_clear_parents && ret)
+			derived = derive_clear_parents_clears(&ts->copy,
+							      ts->pvec, nr, &l);
 	}
 	if (nr > a->max_nr)
 		a->max_nr = nr;
@@ -455,11 +580,19 @@ static __always_inline void top_walk_exit(struct task_state *ts,
 		h->pvec_depth[ctx][nr < PVEC_NR_MAX ? nr : PVEC_NR_MAX]++;
 		h->pvec_depth_sum[ctx] += nr;
 	}
-	if (ctx != CTX_ZAP)
+	if (ctx != CTX_ZAP) {
+		a->clears_parents += derived;
 		return;
+	}
 	vs = vm_of_current();
-	if (vs)
+	/*
+	 * As with the hook: a zap walk's clear_parents clears come after its
+	 * record, so they go to the VM's counter alone.
+	 */
+	if (vs) {
 		flush_acc(vs, CTX_ZAP, a);
+		vs->clears[CTX_ZAP][SITE_CLEAR_PARENTS] += derived;
+	}
 	emit_summary(EV_ZAP_WALK, ret, ts->sync_start_ns, bpf_ktime_get_ns(),
 		     0, a);
 }

@@ -34,8 +34,15 @@ suite() {
 }
 
 suite "unit (C)" make -s unit-test
+# The kernels' own source, for the model's source checks (tests/model/
+# kernels.py): about 150 MB each, fetched once; 3-4 MB kept in the cache.
+# Without it those checks skip and say so.
+for s in "" trixie sid; do
+	tests/model/kernel_source.sh ${s:+-s $s} >/dev/null ||
+		echo "kernel_source.sh ${s:--host}: failed: the model's source checks for it will skip"
+done
 suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_model_patched.py \
-	tests/model/test_model_nested.py
+	tests/model/test_model_nested.py tests/model/test_model_kernels.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
 	tests/bare/test_web.py tests/bare/test_alerts.py tests/bare/test_pin_lock.py
 # make install, the man page, the dashboard, recording rules, the .deb
@@ -58,6 +65,9 @@ else
 		env KUE_KERNEL_FLAVOURS=patched python3 tests/pyrun.py tests/kernel/test_patched.py
 	suite "lab (agent vs model: Debian's kernel, patched kernel)" \
 		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py
+	# Debian 13's and sid's kernels (fetched once, cached): the same shapes.
+	suite "lab (newer kernels: trixie's 6.12, sid's newest; 6.1 derived)" \
+		python3 tests/pyrun.py tests/vm/test_kernels_lab.py
 	# Nested guests on an npt=1 host: model vs kernel, then the agent.
 	suite "lab (nested guests, kvm_amd npt=1 nested=1)" \
 		python3 tests/pyrun.py tests/vm/test_nested_lab.py

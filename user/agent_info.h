@@ -6,6 +6,8 @@
 #define __AGENT_INFO_H
 
 #include <stdbool.h>
+#include <linux/types.h>
+#include "../bpf/unsync.h"
 
 #define MAX_PROBES	16
 
@@ -22,6 +24,13 @@ struct agent_info {
 	const char *variant;	/* "stock", "patched", "unknown" */
 	struct probe_status probes[MAX_PROBES];
 	int nr_probes;
+	/*
+	 * How each site of kvm_unsync_bitmap_clears_total is counted (index:
+	 * enum clear_site): "hook", "derived", "absent" or "missing", and why.
+	 * NULL: not known (no KVM yet): no series.
+	 */
+	const char *clears_source[SITE_MAX];
+	char clears_why[SITE_MAX][512];
 };
 
 #endif /* __AGENT_INFO_H */

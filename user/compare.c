@@ -270,6 +270,8 @@ static void global_tables(FILE *o, const struct record_doc *a, const struct reco
 		  &b->self.stack_overflow);
 	row_count(o, "orphan exits", &a->self.orphan_exits,
 		  &b->self.orphan_exits);
+	row_count(o, "per-VM map full", &a->self.vm_stats_full,
+		  &b->self.vm_stats_full);
 	row_real(o, "run duration (s)", &a->duration, &b->duration);
 }
 

@@ -11,7 +11,7 @@ static const char *const walk_results[WALK_RESULT_MAX] = { "done", "enospc" };
 static const char *const sync_results[SYNC_RESULT_MAX] = {
 	"ok", "eintr", "other",
 };
-static const char *const site_names[SITE_MAX] = { "walk", "clear_parents" };
+const char *const family_site_names[SITE_MAX] = { "walk", "clear_parents" };
 static const char *const closed_reasons[] = { "deadline", "evicted" };
 
 #define CONTEXT		{ "context", family_ctx_names, CTX_MAX }
@@ -50,7 +50,8 @@ const struct family agent_families[] = {
 	{ .name = "kvm_unsync_bitmap_clears_total", .type = "counter",
 	  .help = "unsync_child_bitmap bits cleared, by context and by site (walk: in "
 	  "__mmu_unsync_walk, clear_parents: in mmu_pages_clear_parents).",
-	  VM(clears), .dims = { CONTEXT, { "site", site_names, SITE_MAX } } },
+	  VM(clears), .dims = { CONTEXT, { "site", family_site_names, SITE_MAX } },
+	  .flags = FAMILY_SITE_SOURCES },
 	{ .name = "kvm_unsync_pages_unsynced_total", .type = "counter",
 	  .help = "Shadow pages marked unsync (kvmmmu:kvm_mmu_unsync_page).",
 	  VM(pages_unsynced) },
@@ -85,6 +86,10 @@ const struct family agent_families[] = {
 	{ .name = "kvm_unsync_orphan_exits_total", .type = "counter",
 	  .help = "Function exits seen without their entry (probe attached mid-call).",
 	  SELF(orphan_exits) },
+	{ .name = "kvm_unsync_vm_stats_full_total", .type = "counter",
+	  .help = "Per-VM counts lost because the vm_stats map was full (more VMMs "
+	  "than it holds): each is one sync, zap walk or tracepoint hit.",
+	  SELF(vm_stats_full) },
 	{ .name = "kvm_unsync_ringbuf_events_total", .type = "counter",
 	  .help = "Ring-buffer events consumed by the daemon.",
 	  AGENT(ringbuf_events) },
@@ -94,6 +99,13 @@ const struct family agent_families[] = {
 	{ .name = "kvm_unsync_kernel_info", .type = "gauge",
 	  .help = "Running kernel release and KVM MMU variant; the value is always 1.",
 	  .src = FROM_KERNEL_INFO },
+	{ .name = "kvm_unsync_bitmap_clears_source", .type = "gauge",
+	  .help = "How each site of kvm_unsync_bitmap_clears_total is counted: hook (a "
+	  "probe on the function that clears), derived (computed from the page "
+	  "vector: this kernel's build inlined the function), absent (the kernel has "
+	  "no such site: its count is 0), missing (not counted: the site's series "
+	  "are left out); the value is always 1.",
+	  .src = FROM_CLEARS_SOURCE },
 	{ .name = "kvm_unsync_vms", .type = "gauge",
 	  .help = "VMs tracked: tgids in the vm_stats map.",
 	  .src = FROM_VMS },

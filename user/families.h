@@ -25,6 +25,7 @@ enum family_source {
 	FROM_AGENT,		/* struct agent_counters at off (the daemon) */
 	FROM_BUILD_INFO,	/* struct agent_info version */
 	FROM_KERNEL_INFO,	/* struct agent_info kernel_release, variant */
+	FROM_CLEARS_SOURCE,	/* struct agent_info clears_source[] */
 	FROM_VMS,		/* VMs in the vm_stats map */
 	FROM_HTTP,		/* struct conn_guard_stats at off */
 };
@@ -41,6 +42,11 @@ struct family_dim {
 
 /* The last value of dims[0] is left out while it is zero (never expected). */
 #define FAMILY_OMIT_ZERO_LAST	(1u << 0)
+/*
+ * dims[1] is the clear site: a site agent_info says is "missing" has no
+ * series at all, rather than a 0 nobody counted.
+ */
+#define FAMILY_SITE_SOURCES	(1u << 1)
 
 struct family {
 	const char *name;	/* full metric name, as published */
@@ -62,6 +68,8 @@ struct agent_counters {
 
 /* Label values of the walk context (enum walk_ctx in bpf/unsync.h). */
 extern const char *const family_ctx_names[];
+/* Label values of the clear site (enum clear_site). */
+extern const char *const family_site_names[];
 
 /* The /metrics page from the maps and the agent, in page order. */
 extern const struct family agent_families[];

@@ -40,6 +40,31 @@ int parse_attach_mode(const char *s, enum attach_mode *m)
 	return 0;
 }
 
+int parse_clear_parents_mode(const char *s, enum clear_parents_mode *m)
+{
+	if (!strcmp(s, "auto"))
+		*m = CP_AUTO;
+	else if (!strcmp(s, "hook"))
+		*m = CP_HOOK;
+	else if (!strcmp(s, "derive"))
+		*m = CP_DERIVE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *clears_source_name(enum clears_source s)
+{
+	static const char *const names[] = {
+		[SRC_HOOK] = "hook",
+		[SRC_DERIVED] = "derived",
+		[SRC_ABSENT] = "absent",
+		[SRC_MISSING] = "missing",
+	};
+
+	return names[s];
+}
+
 const char *flavour_name(enum flavour f)
 {
 	switch (f) {
@@ -157,8 +182,53 @@ kprobe:
 	h->flavour = FL_KPROBE;
 }
 
+/*
+ * The clear_parents site: hooked where mmu_pages_clear_parents() can be
+ * probed; on a stock kernel whose build inlined it, derived from the page
+ * vector by the walk's exit (derive_clear_parents_clears() in
+ * bpf/unsync.bpf.c), which needs the walk hook; on the patched kernel the
+ * site does not exist.  Anything else cannot be counted, and says so.
+ */
+static void choose_clear_parents(struct hook_set *hs,
+				 enum clear_parents_mode cp,
+				 const char *variant)
+{
+	const struct hook *h = &hs->hooks[HOOK_CLEAR_PARENTS];
+	const struct hook *walk = &hs->hooks[HOOK_UNSYNC_WALK];
+
+	if (!strcmp(variant, "patched")) {
+		hs->cp_source = SRC_ABSENT;
+		snprintf(hs->cp_why, sizeof(hs->cp_why),
+			 "the patched walk has no mmu_pages_clear_parents(): it clears every bit itself (site=\"walk\")");
+	} else if (h->flavour != FL_NONE) {
+		hs->cp_source = SRC_HOOK;
+		hs->cp_why[0] = '\0';
+	} else if (cp == CP_HOOK) {
+		hs->cp_source = SRC_MISSING;
+		snprintf(hs->cp_why, sizeof(hs->cp_why),
+			 "--clear-parents=hook and mmu_pages_clear_parents() cannot be hooked: %s",
+			 h->why);
+	} else if (strcmp(variant, "stock")) {
+		hs->cp_source = SRC_MISSING;
+		snprintf(hs->cp_why, sizeof(hs->cp_why),
+			 "mmu_pages_clear_parents() cannot be hooked and the kernel variant is %s: not derivable",
+			 variant);
+	} else if (walk->flavour == FL_NONE) {
+		hs->cp_source = SRC_MISSING;
+		snprintf(hs->cp_why, sizeof(hs->cp_why),
+			 "mmu_pages_clear_parents() cannot be hooked, and deriving its clears needs __mmu_unsync_walk, which cannot either");
+	} else {
+		hs->cp_source = SRC_DERIVED;
+		snprintf(hs->cp_why, sizeof(hs->cp_why),
+			 "counted from the page vector at each walk's exit: mmu_pages_clear_parents() %s",
+			 cp == CP_DERIVE ? "not hooked (--clear-parents=derive)" :
+			 "cannot be hooked (inlined)");
+	}
+}
+
 void hooks_choose(struct hook_set *hs, const struct kernel_view *kv,
-		  enum attach_mode mode, bool verbose)
+		  enum attach_mode mode, enum clear_parents_mode cp,
+		  const char *variant, bool verbose)
 {
 	int i;
 
@@ -168,12 +238,19 @@ void hooks_choose(struct hook_set *hs, const struct kernel_view *kv,
 
 		h->func = probe_defs[i].func;
 		h->walk = probe_defs[i].walk;
-		choose_one(h, kv, mode);
+		if (i == HOOK_CLEAR_PARENTS && cp == CP_DERIVE) {
+			h->flavour = FL_NONE;
+			snprintf(h->why, sizeof(h->why),
+				 "not hooked: --clear-parents=derive");
+		} else {
+			choose_one(h, kv, mode);
+		}
 		if (verbose)
 			fprintf(stderr, "hook %s: %s%s%s\n", h->func,
 				flavour_name(h->flavour),
 				h->why[0] ? ": " : "", h->why);
 	}
+	choose_clear_parents(hs, cp, variant);
 }
 
 static void progs_of(struct unsync_bpf *skel, enum hook_id id,
@@ -206,6 +283,7 @@ int hooks_configure(struct hook_set *hs, struct unsync_bpf *skel)
 	enum flavour f;
 	int i, err;
 
+	skel->rodata->derive_clear_parents = hs->cp_source == SRC_DERIVED;
 	for (i = 0; i < NR_HOOKS; i++) {
 		struct hook *h = &hs->hooks[i];
 
@@ -287,6 +365,19 @@ void hooks_attach(struct hook_set *hs, struct unsync_bpf *skel)
 		attach_half(&hs->hooks[i], skel, i, true);
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		attach_half(&hs->hooks[order[i]], skel, order[i], false);
+
+	/* What was chosen before load may not have attached. */
+	if ((hs->cp_source == SRC_HOOK &&
+	     hs->hooks[HOOK_CLEAR_PARENTS].flavour == FL_NONE) ||
+	    (hs->cp_source == SRC_DERIVED &&
+	     hs->hooks[HOOK_UNSYNC_WALK].flavour == FL_NONE)) {
+		const struct hook *h = &hs->hooks[hs->cp_source == SRC_HOOK ?
+			HOOK_CLEAR_PARENTS : HOOK_UNSYNC_WALK];
+
+		hs->cp_source = SRC_MISSING;
+		snprintf(hs->cp_why, sizeof(hs->cp_why), "%s: %s", h->func,
+			 h->why);
+	}
 }
 
 void hooks_detach(struct hook_set *hs)
@@ -319,6 +410,7 @@ bool hooks_walk_attached(const struct hook_set *hs)
 
 void hooks_report(const struct hook_set *hs, struct agent_info *info)
 {
+	const struct hook *walk;
 	struct probe_status *p;
 	int i;
 
@@ -342,6 +434,15 @@ void hooks_report(const struct hook_set *hs, struct agent_info *info)
 	p->mode = "tracepoint";
 	p->attached = hs->tp_unsync != NULL;
 	snprintf(p->reason, sizeof(p->reason), "%s", hs->tp_unsync ? "" : hs->tp_unsync_why);
+
+	walk = &hs->hooks[HOOK_UNSYNC_WALK];
+	info->clears_source[SITE_WALK] = clears_source_name(
+		walk->flavour != FL_NONE ? SRC_HOOK : SRC_MISSING);
+	snprintf(info->clears_why[SITE_WALK], sizeof(info->clears_why[0]),
+		 "%s", walk->flavour != FL_NONE ? "" : walk->why);
+	info->clears_source[SITE_CLEAR_PARENTS] = clears_source_name(hs->cp_source);
+	snprintf(info->clears_why[SITE_CLEAR_PARENTS],
+		 sizeof(info->clears_why[0]), "%s", hs->cp_why);
 }
 
 void hooks_report_waiting(struct agent_info *info)

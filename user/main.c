@@ -34,6 +34,7 @@
 
 static struct env {
 	enum attach_mode attach;
+	enum clear_parents_mode clear_parents;	/* --clear-parents */
 	const char *pin_dir;
 	bool keep_pins;
 	const char *listen_address;
@@ -84,11 +85,14 @@ enum {
 	OPT_RINGBUF,
 	OPT_CAPS_KEEP,
 	OPT_MAX_VMS,
+	OPT_CLEAR_PARENTS,
 };
 
 static const struct argp_option opts[] = {
 	{ "attach", OPT_ATTACH, "MODE", 0,
 	  "Function hook flavour: auto (fentry where it attaches, else kprobe), fentry, kprobe", 0 },
+	{ "clear-parents", OPT_CLEAR_PARENTS, "HOW", 0,
+	  "How the clear_parents bitmap clears are counted: auto (hook mmu_pages_clear_parents where it can be, else derive them from the page vector), hook, derive", 0 },
 	{ "pin-dir", OPT_PIN_DIR, "DIR", 0,
 	  "Pin the aggregate maps here (default " DEFAULT_PIN_DIR ")", 0 },
 	{ "keep-pins", OPT_KEEP_PINS, NULL, 0, "Leave the maps pinned on exit", 0 },
@@ -123,6 +127,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_ATTACH:
 		if (parse_attach_mode(arg, &env.attach))
 			argp_error(state, "--attach: unknown mode '%s' (auto, fentry or kprobe)", arg);
+		break;
+	case OPT_CLEAR_PARENTS:
+		if (parse_clear_parents_mode(arg, &env.clear_parents))
+			argp_error(state, "--clear-parents: unknown way '%s' (auto, hook or derive)", arg);
 		break;
 	case OPT_PIN_DIR:
 		if (arg[0] != '/')
@@ -384,9 +392,11 @@ int main(int argc, char **argv)
 	tctx.json = env.json;
 	pcfg = (struct probes_config){
 		.attach = env.attach,
+		.clear_parents = env.clear_parents,
 		.pin_dir = env.pin_dir,
 		.keep_pins = env.keep_pins,
 		.check = env.check,
+		.trace_syncs = env.trace != TRACE_OFF,
 		.trace_frames = env.trace == TRACE_FRAMES,
 		.ringbuf_kib = env.ringbuf_kib,
 		.caps_keep = env.caps_keep,
@@ -444,6 +454,7 @@ int main(int argc, char **argv)
 			service_status("serving, probes attached");
 	}
 	ret = 0;
+	probes_drain(&p);
 
 cleanup:
 	service_stopping();

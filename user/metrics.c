@@ -35,7 +35,8 @@ static int dim_nr(const struct family_dim *d)
  * v (the first v->nr of them) then one per dim of f.
  */
 static void render_dims(struct strbuf *b, const struct family *f,
-			struct series_labels *v, const __u64 *vals)
+			struct series_labels *v, const __u64 *vals,
+			unsigned int skip1)
 {
 	int n0 = dim_nr(&f->dims[0]), n1 = dim_nr(&f->dims[1]);
 	int nr = v->nr, i, j;
@@ -49,6 +50,8 @@ static void render_dims(struct strbuf *b, const struct family *f,
 			if (f->dims[1].label)
 				v->l[nr + 1] = (struct prom_label){
 					f->dims[1].label, f->dims[1].values[j] };
+			if (skip1 & (1u << j))
+				continue;
 			memcpy(&val, &vals[i * n1 + j], sizeof(val));
 			if ((f->flags & FAMILY_OMIT_ZERO_LAST) && i == n0 - 1 &&
 			    !val)
@@ -60,11 +63,28 @@ static void render_dims(struct strbuf *b, const struct family *f,
 	}
 }
 
+/* The values of dims[1] a family leaves out: bit j for value j. */
+static unsigned int skipped_values(const struct family *f,
+				   const struct agent_info *info)
+{
+	unsigned int skip = 0;
+	int j;
+
+	if (!(f->flags & FAMILY_SITE_SOURCES) || !info)
+		return 0;
+	for (j = 0; j < SITE_MAX; j++)
+		if (info->clears_source[j] &&
+		    !strcmp(info->clears_source[j], "missing"))
+			skip |= 1u << j;
+	return skip;
+}
+
 /* A per-VM counter: one series per VM and per value of its dims. */
 static void render_vm(struct strbuf *b, const struct family *f,
 		      const struct page_input *in)
 {
 	const struct snapshot *s = in->s;
+	unsigned int skip = skipped_values(f, in->info);
 	struct series_labels v;
 	const char *name;
 	size_t i;
@@ -79,7 +99,7 @@ static void render_vm(struct strbuf *b, const struct family *f,
 		v.l[1] = (struct prom_label){ "pid", v.pid };
 		v.nr = 2;
 		render_dims(b, f, &v, (const __u64 *)
-			    ((const char *)&s->vms[i].stats + f->off));
+			    ((const char *)&s->vms[i].stats + f->off), skip);
 	}
 }
 
@@ -91,7 +111,7 @@ static void render_fields(struct strbuf *b, const struct family *f,
 
 	if (base)
 		render_dims(b, f, &v,
-			    (const __u64 *)((const char *)base + f->off));
+			    (const __u64 *)((const char *)base + f->off), 0);
 }
 
 static void render_pvec_depth(struct strbuf *b, const struct family *f,
@@ -216,6 +236,21 @@ static void render_kernel_info(struct strbuf *b, const struct family *f,
 	prom_sample_u64(b, f->name, NULL, l, 2, 1);
 }
 
+static void render_clears_source(struct strbuf *b, const struct family *f,
+				 const struct agent_info *info)
+{
+	struct prom_label l[2];
+	int j;
+
+	for (j = 0; info && j < SITE_MAX; j++) {
+		if (!info->clears_source[j])
+			continue;
+		l[0] = (struct prom_label){ "site", family_site_names[j] };
+		l[1] = (struct prom_label){ "source", info->clears_source[j] };
+		prom_sample_u64(b, f->name, NULL, l, 2, 1);
+	}
+}
+
 static void render_vms(struct strbuf *b, const struct family *f,
 		       const struct page_input *in)
 {
@@ -255,6 +290,9 @@ static void render_family(struct strbuf *b, const struct family *f,
 		break;
 	case FROM_KERNEL_INFO:
 		render_kernel_info(b, f, in->info);
+		break;
+	case FROM_CLEARS_SOURCE:
+		render_clears_source(b, f, in->info);
 		break;
 	case FROM_VMS:
 		render_vms(b, f, in);

@@ -11,12 +11,34 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "collect.h"
+#include "families.h"
 #include "probes.h"
 #include "scrape.h"
 #include "unsync.skel.h"
 
 #define POLL_MS		100
 #define KVM_LOOK_TICKS	10	/* look for KVM every POLL_MS * this */
+
+/*
+ * How each site of the bitmap clears is counted: a derived count is not a
+ * measured one, and a missing one is not a zero.
+ */
+static void print_clears_sources(FILE *out, const struct agent_info *info)
+{
+	int i;
+
+	for (i = 0; i < SITE_MAX; i++) {
+		const char *src = info->clears_source[i];
+
+		if (!src || (out == stderr && !strcmp(src, "hook")))
+			continue;
+		fprintf(out, "%sbitmap clears, site %s: %s%s%s\n",
+			out == stderr && !strcmp(src, "missing") ? "warning: " :
+			out == stderr ? "kvm-unsync-exporter: " : "",
+			family_site_names[i], src, info->clears_why[i][0] ? ": " : "",
+			info->clears_why[i]);
+	}
+}
 
 static void print_check(const struct agent_info *info, const char *why)
 {
@@ -31,6 +53,7 @@ static void print_check(const struct agent_info *info, const char *why)
 		printf("%-26s %-11s %-9s %s\n", s->probe, s->mode,
 		       s->attached ? "yes" : "no", s->reason);
 	}
+	print_clears_sources(stdout, info);
 }
 
 static void warn_missing(const struct probes *p, const struct agent_info *info)
@@ -44,6 +67,7 @@ static void warn_missing(const struct probes *p, const struct agent_info *info)
 			fprintf(stderr, "warning: %s not attached: %s\n",
 				s->probe, s->reason);
 	}
+	print_clears_sources(stderr, info);
 	if (!hooks_walk_attached(&p->hs))
 		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
 }
@@ -62,7 +86,8 @@ static int load_and_attach(struct probes *p, struct agent_info *info)
 			info->variant, p->why);
 
 	/* choose flavours: a real attach test per function and flavour */
-	hooks_choose(&p->hs, &p->kv, cfg->attach, cfg->verbose);
+	hooks_choose(&p->hs, &p->kv, cfg->attach, cfg->clear_parents,
+		     info->variant, cfg->verbose);
 
 	/* open and configure */
 	p->skel = unsync_bpf__open();
@@ -72,6 +97,8 @@ static int load_and_attach(struct probes *p, struct agent_info *info)
 		return -1;
 	}
 	p->skel->rodata->trace_frames = cfg->trace_frames;
+	p->skel->rodata->trace_syncs = cfg->trace_syncs;
+	p->skel->rodata->ringbuf_wake_bytes = cfg->ringbuf_kib * 1024 / 4;
 	e = bpf_map__set_max_entries(p->skel->maps.events,
 				     cfg->ringbuf_kib * 1024);
 	if (!e)
@@ -280,13 +307,26 @@ int probes_poll(struct probes *p)
 		usleep(POLL_MS * 1000);	/* a signal cuts it short */
 		return 0;
 	}
+	/*
+	 * The BPF side wakes us only when the ring fills up (see
+	 * ringbuf_wake_bytes): a poll that times out still reads what is
+	 * there.
+	 */
 	e = ring_buffer__poll(p->rb, POLL_MS);
+	if (e == 0)
+		e = ring_buffer__consume(p->rb);
 	if (e < 0 && e != -EINTR) {
 		fprintf(stderr, "kvm-unsync-exporter: ring buffer poll: %s\n",
 			strerror(-e));
 		return -1;
 	}
 	return 0;
+}
+
+void probes_drain(struct probes *p)
+{
+	if (p->rb)
+		ring_buffer__consume(p->rb);
 }
 
 void probes_close(struct probes *p)

@@ -21,10 +21,12 @@ struct unsync_bpf;
 
 struct probes_config {
 	enum attach_mode attach;	/* --attach */
+	enum clear_parents_mode clear_parents;	/* --clear-parents */
 	const char *pin_dir;		/* --pin-dir */
 	bool keep_pins;			/* --keep-pins */
 	bool check;			/* --check: KVM now or fail, no pins */
-	bool trace_frames;		/* the programs emit every walk frame */
+	bool trace_syncs;		/* the programs emit a record per sync */
+	bool trace_frames;		/* ... and every walk frame */
 	unsigned long ringbuf_kib;	/* --ringbuf-kib */
 	caps_mask caps_keep;		/* the main thread's, once attached */
 	bool verbose;
@@ -80,6 +82,9 @@ int probes_drop_caps(const struct probes *p);
  * probes have just attached; -1 on failure (said why).
  */
 int probes_poll(struct probes *p);
+
+/* On a clean exit: what the last poll did not see (no wake-up told). */
+void probes_drain(struct probes *p);
 
 /* Detach, unpin (unless --keep-pins), free: whatever was done. */
 void probes_close(struct probes *p);

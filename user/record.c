@@ -141,6 +141,7 @@ static json_object *self(const struct self_stats *s)
 	put_u64(o, "task_state_full", s->task_state_full);
 	put_u64(o, "stack_overflow", s->stack_overflow);
 	put_u64(o, "orphan_exits", s->orphan_exits);
+	put_u64(o, "vm_stats_full", s->vm_stats_full);
 	return o;
 }
 
@@ -164,6 +165,19 @@ static json_object *hooks(const struct agent_info *info)
 		json_object_array_add(a, o);
 	}
 	return a;
+}
+
+/* How each clear site was counted; null where not known (no KVM yet). */
+static json_object *clears_source(const struct agent_info *info)
+{
+	json_object *o = json_object_new_object();
+	int i;
+
+	for (i = 0; i < SITE_MAX; i++)
+		json_object_object_add(o, record_site_names[i],
+			info->clears_source[i] ?
+			json_object_new_string(info->clears_source[i]) : NULL);
+	return o;
 }
 
 /* RFC 3339, UTC, to the millisecond. */
@@ -200,6 +214,7 @@ static json_object *document(const struct record *r)
 			       json_object_new_string(r->info->variant));
 	json_object_object_add(o, "kernel", sub);
 	json_object_object_add(o, "hooks", hooks(r->info));
+	json_object_object_add(o, "clears_source", clears_source(r->info));
 	sub = json_object_new_object();
 	json_object_object_add(sub, "start", utc(&r->start));
 	json_object_object_add(sub, "end", utc(&r->end));

@@ -238,7 +238,8 @@ static bool get_doc(struct record_doc *r, json_object *d)
 	    !get_u64(r, o, "self", "ringbuf_dropped", &r->self.ringbuf_dropped) ||
 	    !get_u64(r, o, "self", "task_state_full", &r->self.task_state_full) ||
 	    !get_u64(r, o, "self", "stack_overflow", &r->self.stack_overflow) ||
-	    !get_u64(r, o, "self", "orphan_exits", &r->self.orphan_exits))
+	    !get_u64(r, o, "self", "orphan_exits", &r->self.orphan_exits) ||
+	    !get_u64(r, o, "self", "vm_stats_full", &r->self.vm_stats_full))
 		return false;
 	if (!(h = need(r, d, "", "hists", json_type_object)) ||
 	    !get_named(r, h, "hists", "pvec_depth_sum", record_ctx_names,

@@ -1,34 +1,27 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* --web.config.file: parse, load, check credentials (see web_config.h). */
+/*
+ * --web.config.file (see web_config.h): the YAML schema, every key checked
+ * and every mistake one line naming the file and the line, and the files
+ * the config names read in.  The TLS material is judged by
+ * web_config_tls.c, the basic-auth hashes by basic_auth.c.
+ */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* strndup, strcasecmp under -std=c11 */
+#define _GNU_SOURCE	/* asprintf, explicit_bzero under -std=c11 */
 #endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <crypt.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <yaml.h>
 #include "web_config.h"
+#include "web_config_internal.h"
 
-/* A bcrypt hash is "$2b$NN$" and 53 characters of salt and digest. */
-#define BCRYPT_LEN	60
 #define MAX_USERS	1024
-
-/*
- * Checked against for unknown users so they cost what known ones do: a
- * valid cost-10 hash of a random string nobody knows.
- */
-static const char dummy_hash[] =
-	"$2b$10$U2M6hPJefCFB7UmvoVbhuuRsGeNDL5phWShcXVZFVq40OjNZTUwzy";
 
 /*
  * Messages quote names from the file, and YAML can put a newline or any
@@ -323,27 +316,6 @@ static int parse_tls(struct parse *p, const yaml_node_t *map)
 	return 0;
 }
 
-/* bcrypt's shape: $2a$, $2b$ or $2y$, two-digit cost 04-31, 53 chars. */
-static bool bcrypt_shaped(const char *h)
-{
-	size_t i;
-	int cost;
-
-	if (strlen(h) != BCRYPT_LEN || h[0] != '$' || h[1] != '2' ||
-	    !strchr("aby", h[2]) || h[3] != '$' || h[6] != '$')
-		return false;
-	if (h[4] < '0' || h[4] > '9' || h[5] < '0' || h[5] > '9')
-		return false;
-	cost = (h[4] - '0') * 10 + (h[5] - '0');
-	if (cost < 4 || cost > 31)
-		return false;
-	for (i = 7; i < BCRYPT_LEN; i++)
-		if (!strchr("./ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "abcdefghijklmnopqrstuvwxyz0123456789", h[i]))
-			return false;
-	return true;
-}
-
 static int parse_users(struct parse *p, const yaml_node_t *map)
 {
 	struct web_config *c = p->cfg;
@@ -385,7 +357,7 @@ static int parse_users(struct parse *p, const yaml_node_t *map)
 		err = get_string(p, k, v, &h);
 		if (err)
 			return err;
-		if (!bcrypt_shaped(h))
+		if (!web_bcrypt_shaped(h))
 			return fail(p, v, "basic_auth_users: %s: not a bcrypt "
 				    "hash ($2a$, $2b$ or $2y$, cost 04-31, 60 "
 				    "characters)", scalar(k));
@@ -574,72 +546,6 @@ static int read_pem(const char *cfg_path, const char *key, const char *path,
 	return 0;
 }
 
-static gnutls_datum_t datum(const char *s)
-{
-	gnutls_datum_t d = { (unsigned char *)s, (unsigned int)strlen(s) };
-
-	return d;
-}
-
-/* Load the material the way libmicrohttpd will, to fail now, not later. */
-static int check_tls(const char *path, const struct web_config *c,
-		     char *err, size_t err_size)
-{
-	gnutls_certificate_credentials_t cred;
-	gnutls_datum_t cert = datum(c->cert_pem), key = datum(c->key_pem);
-	const char *cert_name = c->cert_file ? c->cert_file : "(inline)";
-	const char *key_name = c->key_file ? c->key_file : "(inline)";
-	gnutls_x509_crt_t *list;
-	unsigned int n = 0, i;
-	int e;
-
-	/*
-	 * Parse the certificates on their own first: GnuTLS 3.7's
-	 * set_x509_key_mem2() leaks on a malformed certificate.
-	 */
-	e = gnutls_x509_crt_list_import2(&list, &n, &cert,
-					 GNUTLS_X509_FMT_PEM, 0);
-	if (e < 0) {
-		snprintf(err, err_size, "web config %s: cert_file %s: cannot "
-			 "load: %s", path, cert_name, gnutls_strerror(e));
-		return -EINVAL;
-	}
-	for (i = 0; i < n; i++)
-		gnutls_x509_crt_deinit(list[i]);
-	gnutls_free(list);
-	if (gnutls_certificate_allocate_credentials(&cred)) {
-		snprintf(err, err_size, "web config %s: out of memory", path);
-		return -ENOMEM;
-	}
-	e = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key,
-						 GNUTLS_X509_FMT_PEM, NULL, 0);
-	if (e < 0) {
-		snprintf(err, err_size, "web config %s: cert_file %s, key_file "
-			 "%s: cannot load: %s", path, cert_name, key_name,
-			 gnutls_strerror(e));
-		goto out;
-	}
-	if (c->client_ca_pem) {
-		gnutls_datum_t ca = datum(c->client_ca_pem);
-
-		e = gnutls_certificate_set_x509_trust_mem(cred, &ca,
-							  GNUTLS_X509_FMT_PEM);
-		if (e <= 0) {
-			snprintf(err, err_size, "web config %s: client_ca_file "
-				 "%s: %s", path, c->client_ca_file ?
-				 c->client_ca_file : "(inline)",
-				 e < 0 ? gnutls_strerror(e) :
-				 "no certificate in it");
-			e = -1;
-			goto out;
-		}
-	}
-	e = 0;
-out:
-	gnutls_certificate_free_credentials(cred);
-	return e ? -EINVAL : 0;
-}
-
 int web_config_load(const char *path, struct web_config *cfg,
 		    char *err, size_t err_size)
 {
@@ -680,169 +586,10 @@ int web_config_load(const char *path, struct web_config *cfg,
 		e = read_pem(path, "client_ca_file", cfg->client_ca_file,
 			     &cfg->client_ca_pem, err, err_size);
 	if (!e)
-		e = check_tls(path, cfg, err, err_size);
+		e = web_config_check_tls(path, cfg, err, err_size);
 	if (e) {
 		web_config_free(cfg);
 		one_line(err);
 	}
 	return e;
-}
-
-int web_config_priorities(const struct web_config *cfg, char *buf,
-			  size_t size)
-{
-	size_t n;
-	int v;
-
-	n = (size_t)snprintf(buf, size, "NORMAL:-VERS-ALL");
-	for (v = cfg->min_version; v <= (int)cfg->max_version && n < size; v++)
-		n += (size_t)snprintf(buf + n, size - n, ":+VERS-TLS1.%d",
-				      v - WEB_TLS10);
-	return n < size ? 0 : -ENOSPC;
-}
-
-static bool same_str(const char *a, const char *b)
-{
-	return a == b || (a && b && !strcmp(a, b));
-}
-
-bool web_config_same_tls(const struct web_config *a,
-			 const struct web_config *b)
-{
-	return a->tls == b->tls && same_str(a->cert_pem, b->cert_pem) &&
-	       same_str(a->key_pem, b->key_pem) &&
-	       same_str(a->client_ca_pem, b->client_ca_pem) &&
-	       a->client_auth == b->client_auth &&
-	       a->min_version == b->min_version &&
-	       a->max_version == b->max_version;
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict standard base64 (with padding) of n chars into out; -1 if bad. */
-static long b64_decode(const char *s, size_t n, char *out, size_t size)
-{
-	size_t i, o = 0;
-
-	if (n % 4)
-		return -1;
-	for (i = 0; i < n; i += 4) {
-		int v[4], k, pad = 0;
-		uint32_t w = 0;
-
-		for (k = 0; k < 4; k++) {
-			if (s[i + k] == '=' && i + 4 == n && k >= 2) {
-				pad++;
-				v[k] = 0;
-				continue;
-			}
-			if (pad)	/* "=" then a character */
-				return -1;
-			v[k] = b64_value(s[i + k]);
-			if (v[k] < 0)
-				return -1;
-		}
-		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-		    (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		/* the unused bits before padding must be zero */
-		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
-			return -1;
-		if (o + 3 - (size_t)pad > size)
-			return -1;
-		out[o++] = (char)(w >> 16);
-		if (pad < 2)
-			out[o++] = (char)(w >> 8);
-		if (pad < 1)
-			out[o++] = (char)w;
-	}
-	return (long)o;
-}
-
-int web_parse_basic_auth(const char *header, char *user, size_t user_size,
-			 char *pass, size_t pass_size)
-{
-	char dec[1024];
-	const char *s, *end, *colon;
-	long n;
-	size_t ulen, plen;
-
-	if (!header || strncasecmp(header, "Basic", 5) ||
-	    (header[5] != ' ' && header[5] != '\t'))
-		return -EINVAL;
-	for (s = header + 5; *s == ' ' || *s == '\t'; s++)
-		;
-	for (end = s + strlen(s); end > s && (end[-1] == ' ' ||
-					      end[-1] == '\t'); end--)
-		;
-	n = b64_decode(s, (size_t)(end - s), dec, sizeof(dec));
-	if (n <= 0 || memchr(dec, '\0', (size_t)n))
-		return -EINVAL;
-	colon = memchr(dec, ':', (size_t)n);
-	if (!colon)
-		return -EINVAL;
-	ulen = (size_t)(colon - dec);
-	plen = (size_t)n - ulen - 1;
-	if (ulen >= user_size || plen >= pass_size)
-		return -EINVAL;
-	memcpy(user, dec, ulen);
-	user[ulen] = '\0';
-	memcpy(pass, colon + 1, plen);
-	pass[plen] = '\0';
-	explicit_bzero(dec, sizeof(dec));
-	return 0;
-}
-
-bool web_bcrypt_check(const char *hash, const char *password)
-{
-	struct crypt_data *data;
-	const char *out;
-	unsigned char diff = 0;
-	size_t i, n;
-
-	if (!hash || !password)
-		return false;
-	data = calloc(1, sizeof(*data));
-	if (!data)
-		return false;
-	out = crypt_rn(password, hash, data, (int)sizeof(*data));
-	n = strlen(hash);
-	if (!out || out[0] == '*' || strlen(out) != n) {
-		free(data);
-		return false;
-	}
-	for (i = 0; i < n; i++)
-		diff |= (unsigned char)(out[i] ^ hash[i]);
-	explicit_bzero(data, sizeof(*data));
-	free(data);
-	return diff == 0;
-}
-
-bool web_config_check_user(const struct web_config *cfg, const char *user,
-			   const char *password)
-{
-	const char *hash = dummy_hash;
-	bool known = false, ok;
-	size_t i;
-
-	for (i = 0; i < cfg->nr_users; i++) {
-		if (!strcmp(cfg->users[i].name, user)) {
-			hash = cfg->users[i].hash;
-			known = true;
-		}
-	}
-	ok = web_bcrypt_check(hash, password);
-	return known && ok;
 }

@@ -226,7 +226,7 @@ class Capabilities(Base):
             proc.kill()
             self.fail("no %s: %s" % (what, log()))
         try:
-            wait_for(lambda: "serving" in log(), "serving line")
+            wait_for(lambda: " (port " in log(), "serving line")
             tls("b")
             proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "reloaded (TLS" in log(), "reload line")

@@ -128,6 +128,21 @@ class Startup(unittest.TestCase):
             self.assertEqual(self.table[tp][:2], ("tracepoint", True),
                              self.check.stdout)
 
+    def test_check_says_how_clears_are_counted(self):
+        """Each clear site: hooked, derived, or missing and why.  Here the
+        walk hook decides: without it nothing can be derived."""
+        lines = [ln for ln in self.check.stdout.splitlines()
+                 if ln.startswith("bitmap clears, site ")]
+        self.assertEqual(len(lines), 2, self.check.stdout)
+        walk_ok = self.table["__mmu_unsync_walk"][1]
+        cp_ok = self.table["mmu_pages_clear_parents"][1]
+        self.assertTrue(lines[0].startswith(
+            "bitmap clears, site walk: " + ("hook" if walk_ok else "missing: ")),
+            lines[0])
+        want = "hook" if cp_ok else "derived: " if walk_ok else "missing: "
+        self.assertTrue(lines[1].startswith(
+            "bitmap clears, site clear_parents: " + want), lines[1])
+
     def test_kprobe_flavour_passes_the_verifier(self):
         # Forced kprobe mode loads the real programs even where kprobes
         # cannot attach: a load failure would end start-up with an error.
@@ -165,6 +180,19 @@ class Startup(unittest.TestCase):
         for name in ("kvm_unsync_ringbuf_dropped_total",
                      "kvm_unsync_orphan_exits_total"):
             self.assertEqual(select(s, name), [0])
+        sources = {dict(lbl)["site"]: dict(lbl)["source"]
+                   for (n, lbl), v in s.items()
+                   if n == "kvm_unsync_bitmap_clears_source" and v == 1}
+        self.assertEqual(set(sources), {"walk", "clear_parents"}, sources)
+        for site, src in sources.items():
+            # a missing site is left out, never published as 0
+            got = [v for (n, lbl), v in s.items()
+                   if n == "kvm_unsync_bitmap_clears_total" and
+                   dict(lbl)["site"] == site]
+            self.assertEqual(got, [] if src == "missing" else got, site)
+            if src == "missing":
+                self.assertRegex(err, "warning: bitmap clears, site %s: "
+                                 "missing: .+" % site)
         if not all(self.table[h][1] for h in WALK_HOOKS):
             self.assertIn("serving tracepoint counts only", err)
             for hook in WALK_HOOKS:
@@ -282,6 +310,7 @@ class Startup(unittest.TestCase):
     def test_bad_flags(self):
         cases = [
             (["--attach=bogus"], "--attach"),
+            (["--clear-parents=bogus"], "--clear-parents"),
             (["--trace=bogus"], "--trace"),
             (["--ringbuf-kib=3"], "--ringbuf-kib"),
             (["--ringbuf-kib=abc"], "--ringbuf-kib"),

@@ -94,7 +94,7 @@ class Agent:
             if self.proc.poll() is not None:
                 raise AssertionError("agent exited %d: %s" %
                                      (self.proc.returncode, self.stderr()))
-            if "serving" in self.stderr():
+            if " (port " in self.stderr():  # the ready line, not a warning
                 return
             time.sleep(0.1)
         self.stop()

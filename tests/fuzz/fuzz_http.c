@@ -2,9 +2,9 @@
 /*
  * libFuzzer target for the HTTP endpoint's own request handling: method,
  * URL and path dispatch, the 405/404/500 answers and the metrics body
- * (user/http.c).  libmicrohttpd parses the bytes; what this proves is that
- * nothing a client sends drives our callback into a crash, a sanitizer
- * report or an answer that is not HTTP.
+ * (user/http_dispatch.c).  libmicrohttpd parses the bytes; what this
+ * proves is that nothing a client sends drives our callback into a crash,
+ * a sanitizer report or an answer that is not HTTP.
  *
  * The servers are the daemon's own, started once on 127.0.0.1 (ports
  * chosen by the kernel): one plain, one with a --web.config.file that sets

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * libFuzzer target for --web.listen-address parsing,
- * http_parse_listen_address() in user/http.c.
+ * http_parse_listen_address() in user/listen_address.c.
  *
  * The parser resolves host names with getaddrinfo(); a fuzzer must not
  * send thousands of random names to DNS.  This file defines getaddrinfo()

@@ -20,7 +20,8 @@ static const char *const families[] = {
 	"kvm_unsync_probe_attached", "kvm_unsync_ringbuf_dropped_total",
 	"kvm_unsync_task_state_full_total", "kvm_unsync_stack_overflow_total",
 	"kvm_unsync_orphan_exits_total", "kvm_unsync_ringbuf_events_total",
-	"kvm_unsync_build_info", "kvm_unsync_kernel_info", "kvm_unsync_vms",
+	"kvm_unsync_build_info", "kvm_unsync_kernel_info",
+	"kvm_unsync_bitmap_clears_source", "kvm_unsync_vms",
 	"kvm_unsync_scrape_errors_total",
 };
 #define NR_FAMILIES (sizeof(families) / sizeof(families[0]))
@@ -43,6 +44,8 @@ static void fake_info(struct agent_info *info)
 	/* listed twice by mistake: must not become a duplicate series */
 	info->probes[3] = info->probes[1];
 	info->nr_probes = 4;
+	info->clears_source[SITE_WALK] = "hook";
+	info->clears_source[SITE_CLEAR_PARENTS] = "hook";
 }
 
 static void fake_snapshot(struct snapshot *s)
@@ -84,7 +87,8 @@ static void fake_snapshot(struct snapshot *s)
 	s->self.orphan_exits = 1;
 }
 
-static char *render(const struct snapshot *s, const char *const *names)
+static char *render_as(const struct snapshot *s, const char *const *names,
+		       const char *clear_parents_source)
 {
 	struct metrics_extra x = { .ringbuf_events = 77, .scrape_errors = 2 };
 	struct agent_info info;
@@ -92,9 +96,16 @@ static char *render(const struct snapshot *s, const char *const *names)
 	size_t len;
 
 	fake_info(&info);
+	if (clear_parents_source)
+		info.clears_source[SITE_CLEAR_PARENTS] = clear_parents_source;
 	sb_init(&b);
 	CHECK_INT(metrics_render(&b, s, names, &info, &x), 0);
 	return sb_steal(&b, &len);
+}
+
+static char *render(const struct snapshot *s, const char *const *names)
+{
+	return render_as(s, names, NULL);
 }
 
 /* Family of a sample line: its name, less a histogram suffix. */
@@ -312,6 +323,40 @@ static void test_full_page(void)
 	snapshot_free(&s);
 }
 
+/*
+ * A derived count is published with its source; a missing one is not
+ * published as a 0: the site's series go, the source says why.
+ */
+static void test_clears_sources(void)
+{
+	const char *names[2] = { "b", "a" };
+	struct snapshot s;
+	char *t;
+
+	fake_snapshot(&s);
+	t = render_as(&s, names, "derived");
+	CHECK(check_exposition(t));
+	CHECK_LINE(t, "kvm_unsync_bitmap_clears_source{site=\"walk\","
+		      "source=\"hook\"} 1");
+	CHECK_LINE(t, "kvm_unsync_bitmap_clears_source{site=\"clear_parents\","
+		      "source=\"derived\"} 1");
+	CHECK_LINE(t, "kvm_unsync_bitmap_clears_total{vm=\"a\",pid=\"1234\","
+		      "context=\"sync\",site=\"clear_parents\"} 2");
+	free(t);
+
+	t = render_as(&s, names, "missing");
+	CHECK(check_exposition(t));
+	check_all_families(t);
+	CHECK_LINE(t, "kvm_unsync_bitmap_clears_source{site=\"clear_parents\","
+		      "source=\"missing\"} 1");
+	CHECK_LINE(t, "kvm_unsync_bitmap_clears_total{vm=\"a\",pid=\"1234\","
+		      "context=\"sync\",site=\"walk\"} 11");
+	CHECK_NO_SUBSTR(t, "site=\"clear_parents\"} 0");
+	CHECK_NO_SUBSTR(t, "site=\"clear_parents\"} 2");
+	free(t);
+	snapshot_free(&s);
+}
+
 static void test_no_vms(void)
 {
 	struct snapshot s;
@@ -420,5 +465,6 @@ UNIT_SUITE(metrics)
 {
 	test_full_page();
 	test_no_vms();
+	test_clears_sources();
 	test_promtool();
 }

@@ -37,9 +37,10 @@ UNIT_LDFLAGS += -fsanitize=address,undefined
 endif
 
 UNIT_SRCS := user/collect.c user/scrape.c user/families.c user/metrics.c \
-	     user/prom_text.c user/http.c user/listen_address.c \
-	     user/listen_socket.c \
-	     user/vm_names.c user/vm_table.c user/web_config.c user/caps.c \
+	     user/prom_text.c user/http.c user/http_auth.c user/http_dispatch.c \
+	     user/tls_reload.c user/listen_address.c user/listen_socket.c \
+	     user/vm_names.c user/vm_table.c user/web_config.c \
+	     user/web_config_tls.c user/basic_auth.c user/caps.c \
 	     user/conn_guard.c user/kvm_stats.c user/record.c user/record_read.c \
 	     user/compare.c user/top.c user/duration_hist.c
 UNIT_TESTS := $(wildcard $(UNIT_DIR)/*.c)
@@ -88,12 +89,15 @@ UNIT_FUZZ_WEB_BIN := $(UNIT_OUT)/fuzz-web-config
 
 unit-fuzz: $(UNIT_FUZZ_BIN) $(UNIT_FUZZ_WEB_BIN)
 
-$(UNIT_FUZZ_WEB_BIN): $(UNIT_DIR)/fuzz/fuzz_web_config.c user/web_config.c \
-		      user/web_config.h
+UNIT_FUZZ_WEB_SRCS := user/web_config.c user/web_config_tls.c \
+		      user/basic_auth.c
+
+$(UNIT_FUZZ_WEB_BIN): $(UNIT_DIR)/fuzz/fuzz_web_config.c $(UNIT_FUZZ_WEB_SRCS) \
+		      user/web_config.h user/web_config_internal.h
 	@mkdir -p $(@D)
 	$(UNIT_FUZZ_CC) -std=gnu11 -g -O1 -Wall -Wextra -Iuser \
 		-fsanitize=fuzzer,address,undefined -o $@ \
-		$(UNIT_DIR)/fuzz/fuzz_web_config.c user/web_config.c \
+		$(UNIT_DIR)/fuzz/fuzz_web_config.c $(UNIT_FUZZ_WEB_SRCS) \
 		-lyaml -lgnutls -lcrypt
 
 $(UNIT_FUZZ_BIN): $(UNIT_DIR)/fuzz/fuzz_vm_names.c user/vm_names.c \

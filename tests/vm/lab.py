@@ -115,26 +115,31 @@ SPLAT_RE = re.compile(
     r"INFO: task .* blocked|soft lockup|hard LOCKUP")
 
 last_log = None
-_kernel = None
+_kernels = {}
 
 
 def build_dir():
     return os.environ.get("KUE_BUILD") or os.path.join(REPO, "build", "vm")
 
 
-def kernel():
-    """Resolve (and on first use download) the stock kernel: a dict with
-    PKG, RELEASE, VMLINUZ, MODULES, CONFIG.  Cached for the process."""
-    global _kernel
-    if _kernel is None:
-        out = subprocess.run([os.path.join(HERE, "kernel.sh")], check=True,
-                             stdout=subprocess.PIPE, text=True).stdout
-        _kernel = {}
+def kernel(suite=None):
+    """Resolve (and on first use download) a Debian kernel: a dict with
+    PKG, RELEASE, VMLINUZ, MODULES, CONFIG, SUITE.  suite: None for the
+    host's own (or $KUE_KERNEL_SUITE), else a Debian suite such as trixie
+    or sid (kernel.sh -s).  Cached for the process, per suite."""
+    if suite not in _kernels:
+        cmd = [os.path.join(HERE, "kernel.sh")]
+        if suite:
+            cmd += ["-s", suite]
+        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE,
+                             text=True).stdout
+        k = {}
         for line in out.splitlines():
             key, _, value = line.partition("=")
             if key.startswith("KUE_KERNEL_"):
-                _kernel[key[len("KUE_KERNEL_"):]] = value
-    return _kernel
+                k[key[len("KUE_KERNEL_"):]] = value
+        _kernels[suite] = k
+    return _kernels[suite]
 
 
 def clean(text):
@@ -146,9 +151,9 @@ _stock_kernel = kernel
 
 
 def build_initramfs(out, scenario_path, extra_binaries=(), *, env=None,
-                    files=(), load_kvm=True, builtin_kvm=False):
+                    files=(), load_kvm=True, builtin_kvm=False, suite=None):
     cmd = [os.path.join(HERE, "initramfs.sh"), "-o", out, "-s", scenario_path]
-    cmd += ["-k"] if builtin_kvm else ["-m", _stock_kernel()["MODULES"]]
+    cmd += ["-k"] if builtin_kvm else ["-m", _stock_kernel(suite)["MODULES"]]
     if not load_kvm:
         cmd.append("-n")
     for name, value in (env or {}).items():
@@ -162,10 +167,10 @@ def build_initramfs(out, scenario_path, extra_binaries=(), *, env=None,
 
 
 def boot(initrd, timeout=DEFAULT_TIMEOUT, *, log_path, qemu_args=(),
-         append="", echo=False, on_line=None, kernel=None):
-    """Boot the stock kernel (or the bzImage `kernel`, adding
-    BUILTIN_KVM_APPEND) with `initrd`; returns (rc, log_text) as
-    run_scenario does."""
+         append="", echo=False, on_line=None, kernel=None, suite=None):
+    """Boot the stock kernel (that of Debian suite `suite`, or the bzImage
+    `kernel`, adding BUILTIN_KVM_APPEND) with `initrd`; returns
+    (rc, log_text) as run_scenario does."""
     global last_log
     qemu = os.environ.get("KUE_QEMU", "qemu-system-x86_64")
     if kernel:
@@ -174,7 +179,7 @@ def boot(initrd, timeout=DEFAULT_TIMEOUT, *, log_path, qemu_args=(),
         image = kernel
         append = (BUILTIN_KVM_APPEND + " " + append).strip()
     else:
-        image = _stock_kernel()["VMLINUZ"]
+        image = _stock_kernel(suite)["VMLINUZ"]
     cmd = [qemu, "-accel", "tcg", "-cpu", "qemu64,+svm", "-m", "1024",
            "-smp", "1", "-nographic", "-no-reboot",
            "-kernel", image, "-initrd", initrd,
@@ -248,9 +253,10 @@ def boot(initrd, timeout=DEFAULT_TIMEOUT, *, log_path, qemu_args=(),
 def run_scenario(scenario_path, extra_binaries=(), timeout=DEFAULT_TIMEOUT,
                  *, env=None, files=(), load_kvm=True, qemu_args=(),
                  log_path=None, echo=False, on_line=None, kernel=None,
-                 append=""):
+                 append="", suite=None):
     """Build an initramfs around `scenario_path` and boot it; see the
-    module docstring.  Returns (rc, log_text)."""
+    module docstring.  suite: boot that Debian suite's kernel (kernel()).
+    Returns (rc, log_text)."""
     if isinstance(extra_binaries, str):
         extra_binaries = [extra_binaries]
     name = os.path.splitext(os.path.basename(scenario_path))[0]
@@ -262,9 +268,10 @@ def run_scenario(scenario_path, extra_binaries=(), timeout=DEFAULT_TIMEOUT,
         initrd = os.path.join(tmp, "initrd.gz")
         build_initramfs(initrd, scenario_path, extra_binaries, env=env,
                         files=files, load_kvm=load_kvm,
-                        builtin_kvm=bool(kernel))
+                        builtin_kvm=bool(kernel), suite=suite)
         return boot(initrd, timeout, log_path=log_path, qemu_args=qemu_args,
-                    append=append, echo=echo, on_line=on_line, kernel=kernel)
+                    append=append, echo=echo, on_line=on_line, kernel=kernel,
+                    suite=suite)
 
 
 def sections(log_text):

@@ -76,15 +76,17 @@ def build_kernel(flavour):
     return r.stdout.strip().splitlines()[-1]
 
 
-def run_lab(mode, trace="syncs", kernel=None):
+def run_lab(mode, trace="syncs", kernel=None, suite=None, agent_args=""):
     """One VM: the agent in `mode`, every shape.  kernel: a bzImage with
-    KVM built in, or None for Debian's stock kernel and its modules."""
+    KVM built in, or None for a Debian kernel and its modules: the host's
+    suite's, or that of `suite` (trixie, sid).  agent_args: more flags."""
     shapes = ";".join("%s:%s" % (n, a.replace(" ", ",")) for n, a in SHAPES)
-    extra = {"kernel": kernel} if kernel else {}
+    extra = {"kernel": kernel} if kernel else {"suite": suite}
     rc, log = lab.run_scenario(
         os.path.join(HERE, "scenarios", "agent.sh"),
-        [AGENT, KVMWALK, BPFTOOL, CHRT], timeout=600,
-        env={"KUE_MODE": mode, "KUE_SHAPES": shapes, "KUE_TRACE": trace},
+        [AGENT, KVMWALK, BPFTOOL, CHRT], timeout=900,
+        env={"KUE_MODE": mode, "KUE_SHAPES": shapes, "KUE_TRACE": trace,
+             "KUE_AGENT_ARGS": agent_args},
         **extra)
     return rc, log, lab.sections(log)
 
@@ -233,12 +235,16 @@ class LabMode(LabRun):
     mode = None
     trace = "syncs"
     kernel = None		# tests/kernel/build.sh flavour; None: Debian's
+    suite = None		# with kernel None: that Debian suite's kernel
     variant = "stock"		# what the agent must detect, and the model
+    agent_args = ""		# more agent flags
+    # How site="clear_parents" is counted here: hook, derived or absent
+    clear_parents = "hook"
 
     @classmethod
     def hooks(cls):
-        """The function hooks this kernel variant has."""
-        if cls.variant == "stock":
+        """The function hooks the agent attaches on this kernel."""
+        if cls.clear_parents == "hook":
             return WALK_HOOKS
         return WALK_HOOKS[:2]
 
@@ -248,7 +254,8 @@ class LabMode(LabRun):
             if not os.path.exists(path):
                 raise unittest.SkipTest("lab test needs %s (make all)" % path)
         kernel = build_kernel(cls.kernel) if cls.kernel else None
-        cls.rc, cls.log, cls.sec = run_lab(cls.mode, cls.trace, kernel)
+        cls.rc, cls.log, cls.sec = run_lab(cls.mode, cls.trace, kernel,
+                                           cls.suite, cls.agent_args)
         cls.predicted = {n: model(a, cls.variant) for n, a in SHAPES}
         cls.records = [json.loads(line) for line in
                        cls.sec.get("trace", "").splitlines()
@@ -281,6 +288,7 @@ class LabMode(LabRun):
                      "kvm_unsync_task_state_full_total",
                      "kvm_unsync_stack_overflow_total",
                      "kvm_unsync_orphan_exits_total",
+                     "kvm_unsync_vm_stats_full_total",
                      "kvm_unsync_scrape_errors_total"):
             self.assertEqual(select(s, name), [0], name)
 
@@ -290,6 +298,26 @@ class LabMode(LabRun):
                 if n == "kvm_unsync_kernel_info"]
         self.assertEqual(len(info), 1)
         self.assertEqual(dict(info[0])["variant"], self.variant)
+        if not self.kernel:
+            self.assertEqual(dict(info[0])["release"],
+                             lab.kernel(self.suite)["RELEASE"])
+
+    def test_clears_sources(self):
+        """How each clear site is counted, in /metrics and in --check; a
+        derived site is still published, and nothing is "missing"."""
+        s = parse_metrics(self.section("metrics final"))
+        src = {dict(lbl)["site"]: dict(lbl)["source"]
+               for (n, lbl), v in s.items()
+               if n == "kvm_unsync_bitmap_clears_source" and v == 1}
+        self.assertEqual(src, {"walk": "hook",
+                               "clear_parents": self.clear_parents})
+        check = self.section("check")
+        line = [ln for ln in check.splitlines()
+                if ln.startswith("bitmap clears, site clear_parents: ")]
+        self.assertEqual(len(line), 1, check)
+        self.assertTrue(line[0].startswith(
+            "bitmap clears, site clear_parents: %s" % self.clear_parents),
+            line[0])
 
     def test_metrics_equal_model(self):
         for name, args in SHAPES:
@@ -442,6 +470,7 @@ class LabPatchedFentry(LabMode, unittest.TestCase):
     mode = "fentry"
     trace = "frames"
     kernel = variant = "patched"
+    clear_parents = "absent"
 
 
 @unittest.skipIf(os.environ.get("KUE_SKIP_PATCHED") == "1",
@@ -449,6 +478,7 @@ class LabPatchedFentry(LabMode, unittest.TestCase):
 class LabPatchedKprobe(LabMode, unittest.TestCase):
     mode = "kprobe"
     kernel = variant = "patched"
+    clear_parents = "absent"
 
 
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39

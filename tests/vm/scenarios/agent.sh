@@ -12,7 +12,8 @@
 #   shutdown         agent exit code after SIGTERM and what is left pinned
 #
 # Environment (from the test): KUE_MODE (fentry|kprobe), KUE_SHAPES
-# ("name:arg,arg;name:arg" with commas for spaces), KUE_TRACE (syncs|frames).
+# ("name:arg,arg;name:arg" with commas for spaces), KUE_TRACE (syncs|frames),
+# KUE_AGENT_ARGS (more agent flags, space-separated; both runs get them).
 
 PIN=/sys/fs/bpf/kvm_unsync
 T=/sys/kernel/tracing
@@ -20,11 +21,21 @@ T=/sys/kernel/tracing
 . /lib/kue-scenario.sh
 
 begin check
-kvm-unsync-exporter --check --attach="$KUE_MODE" 2>&1
+# shellcheck disable=SC2086 # KUE_AGENT_ARGS: one word per flag
+kvm-unsync-exporter --check --attach="$KUE_MODE" $KUE_AGENT_ARGS 2>&1
 echo "rc=$?"
 end check
 
-kvm-unsync-exporter --attach="$KUE_MODE" --web.listen-address="$ADDR" \
+# The layout CO-RE relocates against: KVM's own BTF when it is a module.
+if [ -e /sys/kernel/btf/kvm ]; then
+	begin "btf kvm_mmu_page"
+	bpftool btf dump file /sys/kernel/btf/kvm format c 2>&1 |
+		awk '/^struct kvm_mmu_page \{/, /^\};/'
+	end "btf kvm_mmu_page"
+fi
+
+# shellcheck disable=SC2086
+kvm-unsync-exporter --attach="$KUE_MODE" $KUE_AGENT_ARGS --web.listen-address="$ADDR" \
 	--trace="${KUE_TRACE:-syncs}" --json >/tmp/trace.jsonl 2>/tmp/agent.err &
 AGENT=$!
 wait_serving $AGENT 100 scrape

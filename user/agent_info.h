@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* What the agent knows about itself: probes, kernel, version. Filled by
- * main.c at start-up, read by the metrics renderer at each scrape. */
+ * probes.c at start-up (or once KVM loads), read by the metrics renderer
+ * at each scrape. */
 #ifndef __AGENT_INFO_H
 #define __AGENT_INFO_H
 

@@ -36,9 +36,7 @@ static int bound_port(int fd)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len))
 		return -1;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return listen_addr_port(&ss);
 }
 
 /*
@@ -213,7 +211,6 @@ struct http_server *http_start_opts(const struct http_options *o,
 	const char *telemetry_path = o->telemetry_path;
 	struct http_server *srv;
 	struct listen_addr a;
-	const char *what;
 	char err[512], where[128];
 	int fd;
 
@@ -270,14 +267,11 @@ struct http_server *http_start_opts(const struct http_options *o,
 		}
 		fd = o->listen_fd;
 	} else {
-		fd = listen_socket_open(&a, &what);
+		fd = listen_socket_open_flag(&a, o->listen_address);
+		if (fd < 0)
+			goto fail;
 		snprintf(where, sizeof(where), "%s \"%s\"", FLAG_ADDR,
 			 o->listen_address);
-		if (fd < 0) {
-			fprintf(stderr, "cannot listen on %s: %s: %s\n", where,
-				what, strerror(-fd));
-			goto fail;
-		}
 		if (a.ss.ss_family == AF_INET6 && a.dual_stack)
 			srv->mhd_flags |= MHD_USE_DUAL_STACK;
 	}

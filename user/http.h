@@ -76,6 +76,19 @@ int http_parse_listen_address(const char *s, struct listen_addr *out,
  * without IPv6 falls back to IPv4's wildcard, and a is changed to match.
  */
 int listen_socket_open(struct listen_addr *a, const char **what);
+/* The same, or one line on stderr naming the flag, address and call. */
+int listen_socket_open_flag(struct listen_addr *a, const char *address);
+/* The port of an IPv4 or IPv6 address. */
+int listen_addr_port(const struct sockaddr_storage *ss);
+
+/*
+ * A port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE,
+ * which the HTTP thread never has: the caller (main, still privileged)
+ * binds it here and hands the server the socket as socket activation
+ * would.  Returns the fd, -1 when the HTTP thread can bind it itself (or
+ * the address is bad: http_start says why), -2 after one line on stderr.
+ */
+int listen_socket_open_privileged(const char *address);
 
 struct http_server;
 

@@ -3,12 +3,12 @@
  * kvm-unsync-exporter: count what KVM's shadow-MMU unsync walk does, per VM,
  * and serve it to Prometheus.
  *
- * Lifecycle: open -> configure -> choose flavours -> load -> attach -> pin
- * -> serve; one cleanup path undoes whatever was done.
+ * main(), in steps: flags -> privileges and the listening socket -> the
+ * probes (attach now, or wait for KVM: probes.c) -> serve -> the event
+ * loop; one cleanup path undoes whatever was done.
  */
 #include <argp.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,22 +16,17 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
-#include "agent_info.h"
 #include "capless.h"
 #include "caps.h"
-#include "collect.h"
 #include "compare.h"
-#include "discover.h"
 #include "events.h"
-#include "families.h"
 #include "hooks.h"
 #include "http.h"
+#include "probes.h"
 #include "scrape.h"
-#include "pins.h"
 #include "service.h"
 #include "trace.h"
 #include "vm_table.h"
-#include "unsync.skel.h"
 
 #define DEFAULT_PIN_DIR		"/sys/fs/bpf/kvm_unsync"
 #define DEFAULT_RINGBUF_KIB	256
@@ -233,183 +228,6 @@ static void hup_handler(int sig)
 	reload_web_config = 1;
 }
 
-/*
- * How each site of the bitmap clears is counted: a derived count is not a
- * measured one, and a missing one is not a zero.
- */
-static void print_clears_sources(FILE *out, const struct agent_info *info)
-{
-	int i;
-
-	for (i = 0; i < SITE_MAX; i++) {
-		const char *src = info->clears_source[i];
-
-		if (!src || (out == stderr && !strcmp(src, "hook")))
-			continue;
-		fprintf(out, "%sbitmap clears, site %s: %s%s%s\n",
-			out == stderr && !strcmp(src, "missing") ? "warning: " :
-			out == stderr ? "kvm-unsync-exporter: " : "",
-			family_site_names[i], src, info->clears_why[i][0] ? ": " : "",
-			info->clears_why[i]);
-	}
-}
-
-static void print_check(const struct agent_info *info, const char *why)
-{
-	int i;
-
-	printf("kernel %s, variant %s (%s)\n", info->kernel_release,
-	       info->variant, why);
-	printf("%-26s %-11s %-9s %s\n", "PROBE", "MODE", "ATTACHED", "REASON");
-	for (i = 0; i < info->nr_probes; i++) {
-		const struct probe_status *p = &info->probes[i];
-
-		printf("%-26s %-11s %-9s %s\n", p->probe, p->mode,
-		       p->attached ? "yes" : "no", p->reason);
-	}
-	print_clears_sources(stdout, info);
-}
-
-static void warn_missing(const struct agent_info *info)
-{
-	int i;
-
-	for (i = 0; i < info->nr_probes; i++) {
-		const struct probe_status *p = &info->probes[i];
-
-		if (!p->attached)
-			fprintf(stderr, "warning: %s not attached: %s\n",
-				p->probe, p->reason);
-	}
-	print_clears_sources(stderr, info);
-}
-
-/*
- * Everything attaching builds.  At start-up when KVM is loaded; else
- * later, from the main loop, once it is (attach_late()).
- */
-struct probes {
-	struct kernel_view kv;
-	struct hook_set hs;
-	struct unsync_bpf *skel;
-	struct ring_buffer *rb;
-	struct pins pins;	/* locked at start-up, maps pinned at attach */
-	bool pinned;
-	char why[160];		/* how the variant was detected */
-};
-
-/* discover, choose flavours, open, configure, load, attach: 0 or -1 */
-static int load_and_attach(struct probes *p, struct agent_info *info)
-{
-	int e;
-
-	snprintf(info->kernel_release, sizeof(info->kernel_release), "%s",
-		 p->kv.release);
-	info->variant = detect_variant(&p->kv, p->why, sizeof(p->why));
-	if (env.verbose)
-		fprintf(stderr, "kernel %s: variant %s (%s)\n", p->kv.release,
-			info->variant, p->why);
-
-	/* choose flavours: a real attach test per function and flavour */
-	hooks_choose(&p->hs, &p->kv, env.attach, env.clear_parents,
-		     info->variant, env.verbose);
-
-	/* open and configure */
-	p->skel = unsync_bpf__open();
-	if (!p->skel) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot open BPF object: %s\n",
-			strerror(errno));
-		return -1;
-	}
-	p->skel->rodata->trace_frames = env.trace == TRACE_FRAMES;
-	p->skel->rodata->trace_syncs = env.trace != TRACE_OFF;
-	p->skel->rodata->ringbuf_wake_bytes = env.ringbuf_kib * 1024 / 4;
-	e = bpf_map__set_max_entries(p->skel->maps.events,
-				     env.ringbuf_kib * 1024);
-	if (!e)
-		e = hooks_configure(&p->hs, p->skel);
-	if (e) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot configure BPF object: %s\n",
-			strerror(-e));
-		return -1;
-	}
-
-	/* load */
-	e = unsync_bpf__load(p->skel);
-	if (e) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot load BPF programs: %s%s\n",
-			strerror(-e), env.verbose ? "" : " (run with -v for the verifier log)");
-		return -1;
-	}
-
-	/* attach */
-	hooks_attach(&p->hs, p->skel);
-	hooks_report(&p->hs, info);
-	return 0;
-}
-
-/* pin the maps, open the ring buffer, point the scrapes at the maps */
-static int pin_and_connect(struct probes *p, struct events_ctx *ev,
-			   struct collect_src *src)
-{
-	char err[256];
-	int e;
-
-	if (pins_add(&p->pins, p->skel->maps.vm_stats, err, sizeof(err)) ||
-	    pins_add(&p->pins, p->skel->maps.hists, err, sizeof(err)) ||
-	    pins_add(&p->pins, p->skel->maps.self_stats, err, sizeof(err))) {
-		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
-		return -1;
-	}
-	p->pinned = true;
-	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
-				 events_handle, ev, NULL);
-	if (!p->rb) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot open ring buffer: %s\n",
-			strerror(errno));
-		return -1;
-	}
-	e = collect_src_bpf(src, bpf_map__fd(p->skel->maps.vm_stats),
-			    bpf_map__fd(p->skel->maps.hists),
-			    bpf_map__fd(p->skel->maps.self_stats));
-	if (e) {
-		fprintf(stderr, "kvm-unsync-exporter: cannot count CPUs: %s\n",
-			strerror(-e));
-		return -1;
-	}
-	return 0;
-}
-
-/* What /metrics says before KVM is loaded: nothing attached yet. */
-static void waiting_info(struct agent_info *info, const char *release)
-{
-	snprintf(info->kernel_release, sizeof(info->kernel_release), "%s",
-		 release);
-	info->variant = "unknown";
-	hooks_report_waiting(info);
-}
-
-/*
- * KVM as a module: its BTF shows up in /sys/kernel/btf when it loads;
- * attach only once the module is live (fentry refuses a module still
- * running its init).
- */
-static bool kvm_module_live(void)
-{
-	char state[16] = "";
-	FILE *f;
-
-	if (access("/sys/kernel/btf/kvm", R_OK))
-		return false;
-	f = fopen("/sys/module/kvm/initstate", "r");
-	if (!f)
-		return false;
-	if (!fgets(state, sizeof(state), f))
-		state[0] = '\0';
-	fclose(f);
-	return !strncmp(state, "live", 4);
-}
-
 struct http_start_call {
 	const struct http_options *opts;
 	struct scrape_ctx *sctx;
@@ -429,134 +247,10 @@ static int http_reload_capless(void *arg)
 	return http_reload(arg);
 }
 
-/*
- * A port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE,
- * which the HTTP thread never has: bind it here, on the main thread, and
- * hand the server the socket as socket activation would.  Returns the fd,
- * -1 when the HTTP thread can bind it itself (or the address is bad:
- * http_start says why), -2 after one line on stderr.
- */
-static int bind_privileged_port(const char *addr)
+/* What refuses to start before any work: 0, or the exit code (said why). */
+static int preflight(void)
 {
-	struct listen_addr a;
-	const char *what;
-	char err[512];
-	int port, start = 1024, fd, e;
-	FILE *f;
-
-	if (http_parse_listen_address(addr, &a, err, sizeof(err)))
-		return -1;
-	port = ntohs(a.ss.ss_family == AF_INET6 ?
-		     ((struct sockaddr_in6 *)&a.ss)->sin6_port :
-		     ((struct sockaddr_in *)&a.ss)->sin_port);
-	f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
-	if (f) {
-		if (fscanf(f, "%d", &start) != 1)
-			start = 1024;
-		fclose(f);
-	}
-	if (port == 0 || port >= start)
-		return -1;
-	fd = listen_socket_open(&a, &what);
-	if (fd >= 0)
-		return fd;
-	e = -fd;
-	fprintf(stderr, "cannot listen on --web.listen-address \"%s\": %s: %s\n",
-		addr, what, strerror(e));
-	return -2;
-}
-
-/* The main thread: keep only --capabilities.keep, for good. */
-static int drop_main_caps(void)
-{
-	char err[256], keep[256];
-
-	if (caps_drop_thread(env.caps_keep, err, sizeof(err))) {
-		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
-		return -1;
-	}
-	if (env.verbose) {
-		caps_format(env.caps_keep, keep, sizeof(keep));
-		fprintf(stderr, "capabilities dropped; kept: %s\n", keep);
-	}
-	return 0;
-}
-
-/*
- * KVM was loaded after start-up: discover, load, attach and pin now, then
- * switch the scrapes over under their lock.  0; 1 if KVM is not there
- * after all (keep waiting); -1 on failure (said why).
- */
-static int attach_late(struct probes *p, struct agent_info *info,
-		       struct events_ctx *ev, struct scrape_ctx *sctx)
-{
-	struct agent_info fresh = { .version = info->version };
-	struct collect_src src;
-	char err[256];
-	int e;
-
-	kernel_view_close(&p->kv);
-	if (kernel_view_open(&p->kv, err, sizeof(err))) {
-		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
-		return -1;
-	}
-	if (!p->kv.kvm_present)
-		return 1;	/* not yet after all: keep waiting */
-	fprintf(stderr, "kvm-unsync-exporter: KVM loaded: attaching\n");
-	if (load_and_attach(p, &fresh))
-		return -1;
-	warn_missing(&fresh);
-	if (!hooks_walk_attached(&p->hs))
-		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-	if (pin_and_connect(p, ev, &src))
-		return -1;
-	/* no scrape sees the maps before the main thread dropped it all */
-	pthread_mutex_lock(sctx->lock);
-	*info = fresh;
-	sctx->src = src;
-	sctx->waiting = false;
-	e = drop_main_caps();
-	pthread_mutex_unlock(sctx->lock);
-	if (e)
-		return -1;
-	fprintf(stderr, "kvm-unsync-exporter: probes attached, maps pinned in %s\n",
-		env.pin_dir);
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	static const struct argp argp = {
-		.options = opts,
-		.parser = parse_arg,
-		.doc = doc,
-	};
-	static pthread_mutex_t scrape_lock = PTHREAD_MUTEX_INITIALIZER;
-	struct probes p = { .pins = { .lock_fd = -1 } };
-	struct agent_info info = { .version = KUE_VERSION };
-	struct trace_ctx tctx = { .out = stdout };
-	struct events_ctx ev = { .trace = &tctx };
-	struct scrape_ctx sctx = { .lock = &scrape_lock };
-	struct vm_table vms = {};
-
-	/* A subcommand, not a flag: it reads records and attaches nothing. */
-	if (argc > 1 && strcmp(argv[1], "compare") == 0)
-		return compare_main(argc - 1, argv + 1);
-	struct http_server *srv = NULL;
-	struct http_options hopts = HTTP_OPTIONS_INIT;
-	struct http_start_call hcall = { .opts = &hopts, .sctx = &sctx };
-	char err[256], status[256], missing[128];
-	bool vms_ready = false, waiting = false, activated = false;
-	int ret = 1, e, listen_fd = -1, ticks = 0;
-
-	e = argp_parse(&argp, argc, argv, 0, NULL, NULL);
-	if (e)
-		return 2;
-	if (env.json && env.trace == TRACE_OFF)
-		env.trace = TRACE_SYNCS;
-	tctx.mode = env.trace;
-	tctx.json = env.json;
-	libbpf_set_print(libbpf_print_fn);
+	char missing[128];
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "kvm-unsync-exporter: must run as root (it loads BPF programs: CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)\n");
@@ -572,102 +266,88 @@ int main(int argc, char **argv)
 	/* a bad web config fails now, before any BPF work */
 	if (http_check_web_config(env.web_config_file))
 		return 1;	/* it said why */
-	if (!env.check) {
-		listen_fd = service_listen_fd(err, sizeof(err));
-		if (listen_fd < -1) {
-			fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
-			return 1;
-		}
-		if (listen_fd >= 0 && env.listen_address_set) {
-			fprintf(stderr, "kvm-unsync-exporter: --web.listen-address cannot be used with socket activation (systemd passed a listening socket)\n");
-			close(listen_fd);
-			return 2;
-		}
-		activated = listen_fd >= 0;
-		if (!activated)
-			listen_fd = bind_privileged_port(env.listen_address);
-		if (listen_fd == -2)
-			return 1;
-	}
-	if (kernel_view_open(&p.kv, err, sizeof(err))) {
-		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
-		goto cleanup;
-	}
-	if (!p.kv.kvm_present) {
-		if (env.check) {
-			fprintf(stderr, "kvm-unsync-exporter: KVM is not loaded (no struct kvm_mmu_page in kernel BTF): load it first, e.g. modprobe kvm_intel or modprobe kvm_amd\n");
-			goto cleanup;
-		}
-		waiting = true;
-	}
-	/* one agent per pin directory: refuse a second one now */
-	if (!env.check && pins_open(&p.pins, env.pin_dir, err, sizeof(err))) {
-		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
-		goto cleanup;
-	}
-	if (vm_table_init(&vms, "/proc")) {
-		fprintf(stderr, "kvm-unsync-exporter: out of memory\n");
-		goto cleanup;
-	}
-	vm_table_set_max(&vms, env.max_vms);
-	vms_ready = true;
-	ev.vms = &vms;
-	sctx.vms = &vms;
-	sctx.info = &info;
-	sctx.ringbuf_events = &ev.events;
-	snapshot_init(&sctx.snap);
+	return 0;
+}
 
-	if (!waiting) {
-		if (load_and_attach(&p, &info))
-			goto cleanup;
-		if (env.check) {
-			print_check(&info, p.why);
-			ret = hooks_walk_attached(&p.hs) ? 0 : 1;
-			goto cleanup;
-		}
-		warn_missing(&info);
-		if (!hooks_walk_attached(&p.hs))
-			fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-		if (pin_and_connect(&p, &ev, &sctx.src))
-			goto cleanup;
-	} else {
-		waiting_info(&info, p.kv.release);
-		sctx.waiting = true;
-	}
+/*
+ * The socket to serve on if not the HTTP thread's own: systemd's, or a
+ * privileged port bound while this thread may.  0 with *fd (-1: none), or
+ * the exit code after one line on stderr.
+ */
+static int open_listener(int *fd, bool *activated)
+{
+	char err[256];
 
+	*fd = service_listen_fd(err, sizeof(err));
+	if (*fd < -1) {
+		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
+		return 1;
+	}
+	if (*fd >= 0 && env.listen_address_set) {
+		fprintf(stderr, "kvm-unsync-exporter: --web.listen-address cannot be used with socket activation (systemd passed a listening socket)\n");
+		close(*fd);
+		*fd = -1;
+		return 2;
+	}
+	*activated = *fd >= 0;
+	if (!*activated)
+		*fd = listen_socket_open_privileged(env.listen_address);
+	if (*fd == -2)
+		return 1;
+	return 0;
+}
+
+static int set_signals(void)
+{
 	if (signal(SIGINT, sig_handler) == SIG_ERR ||
 	    signal(SIGTERM, sig_handler) == SIG_ERR ||
 	    signal(SIGHUP, hup_handler) == SIG_ERR) {
 		fprintf(stderr, "kvm-unsync-exporter: cannot set signal handlers: %s\n",
 			strerror(errno));
-		goto cleanup;
+		return -1;
 	}
-	/* serve: from a thread without capabilities (see caps.h) */
+	return 0;
+}
+
+/*
+ * Serve, from a thread without capabilities (see caps.h).  Attached, the
+ * main thread drops its capabilities as soon as the server runs (the
+ * server's thread must be created first, while this one still has
+ * CAP_SETPCAP to give it an empty bounding set); no scrape is answered
+ * before: it waits for the scrape lock.  Waiting for KVM, it keeps them
+ * to attach later.  *srv is set once it runs, even if the drop then
+ * fails; the server owns *listen_fd from then on.
+ */
+static int serve(struct probes *p, struct scrape_ctx *sctx, int *listen_fd,
+		 struct http_server **srv)
+{
+	struct http_options hopts = HTTP_OPTIONS_INIT;
+	struct http_start_call hcall = { .opts = &hopts, .sctx = sctx };
+	int e;
+
 	hopts.listen_address = env.listen_address;
-	hopts.listen_fd = listen_fd;
+	hopts.listen_fd = *listen_fd;
 	hopts.telemetry_path = env.telemetry_path;
 	hopts.web_config_file = env.web_config_file;
-	/*
-	 * Attached: the main thread drops its capabilities as soon as the
-	 * server runs (the server's thread must be created first, while this
-	 * one still has CAP_SETPCAP to give it an empty bounding set).  No
-	 * scrape is answered before: it waits for the scrape lock.
-	 */
 	if (capless_start())
-		goto cleanup;
-	if (!waiting)
-		pthread_mutex_lock(&scrape_lock);
+		return -1;
+	pthread_mutex_lock(sctx->lock);
 	e = run_capless(http_start_capless, &hcall);	/* said why */
 	if (!e) {
-		srv = hcall.srv;
-		listen_fd = -1;		/* the server's now */
-		if (!waiting)
-			e = drop_main_caps();
+		*srv = hcall.srv;
+		*listen_fd = -1;
+		e = probes_drop_caps(p);
 	}
-	if (!waiting)
-		pthread_mutex_unlock(&scrape_lock);
-	if (e)
-		goto cleanup;
+	pthread_mutex_unlock(sctx->lock);
+	return e;
+}
+
+static void announce(const struct probes *p, struct http_server *srv,
+		     bool activated)
+{
+	bool waiting = probes_waiting(p);
+	char status[256];
+
 	fprintf(stderr, "kvm-unsync-exporter %s: serving %s on %s (port %d), %s %s\n",
 		KUE_VERSION, env.telemetry_path,
 		activated ? "the socket systemd passed" : env.listen_address,
@@ -681,46 +361,102 @@ int main(int argc, char **argv)
 			 http_port(srv));
 		service_ready(status);
 	}
+}
 
+int main(int argc, char **argv)
+{
+	static const struct argp argp = {
+		.options = opts,
+		.parser = parse_arg,
+		.doc = doc,
+	};
+	static pthread_mutex_t scrape_lock = PTHREAD_MUTEX_INITIALIZER;
+	struct probes p = PROBES_INIT;
+	struct probes_config pcfg;
+	struct trace_ctx tctx = { .out = stdout };
+	struct events_ctx ev = { .trace = &tctx };
+	struct scrape_ctx sctx = { .lock = &scrape_lock };
+	struct vm_table vms = {};
+	struct http_server *srv = NULL;
+	bool vms_ready = false, activated = false;
+	int ret = 1, e, listen_fd = -1;
+
+	/* A subcommand, not a flag: it reads records and attaches nothing. */
+	if (argc > 1 && strcmp(argv[1], "compare") == 0)
+		return compare_main(argc - 1, argv + 1);
+
+	/* flags */
+	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
+		return 2;
+	if (env.json && env.trace == TRACE_OFF)
+		env.trace = TRACE_SYNCS;
+	tctx.mode = env.trace;
+	tctx.json = env.json;
+	pcfg = (struct probes_config){
+		.attach = env.attach,
+		.clear_parents = env.clear_parents,
+		.pin_dir = env.pin_dir,
+		.keep_pins = env.keep_pins,
+		.check = env.check,
+		.trace_syncs = env.trace != TRACE_OFF,
+		.trace_frames = env.trace == TRACE_FRAMES,
+		.ringbuf_kib = env.ringbuf_kib,
+		.caps_keep = env.caps_keep,
+		.verbose = env.verbose,
+		.sample = events_handle,
+		.sample_ctx = &ev,
+	};
+	libbpf_set_print(libbpf_print_fn);
+
+	/* privileges, config, the socket systemd passed */
+	e = preflight();
+	if (!e && !env.check)
+		e = open_listener(&listen_fd, &activated);
+	if (e)
+		return e;
+
+	/* the probes: discover, lock the pins; --check ends here */
+	if (probes_open(&p, &pcfg))
+		goto cleanup;
+	if (env.check) {
+		ret = probes_check(&p);
+		goto cleanup;
+	}
+
+	/* the scrapes' state, then attach (or wait for KVM) */
+	if (vm_table_init(&vms, "/proc")) {
+		fprintf(stderr, "kvm-unsync-exporter: out of memory\n");
+		goto cleanup;
+	}
+	vm_table_set_max(&vms, env.max_vms);
+	vms_ready = true;
+	ev.vms = &vms;
+	sctx.vms = &vms;
+	sctx.ringbuf_events = &ev.events;
+	snapshot_init(&sctx.snap);
+	if (probes_start(&p, &sctx))
+		goto cleanup;
+
+	/* serve */
+	if (set_signals() || serve(&p, &sctx, &listen_fd, &srv))
+		goto cleanup;
+	announce(&p, srv, activated);
+
+	/* events: the ring buffer, or KVM's arrival */
 	while (!exiting) {
 		if (reload_web_config) {
 			reload_web_config = 0;
 			/* a new TLS daemon gets a new thread: capless too */
 			run_capless(http_reload_capless, srv);	/* logs one line */
 		}
-		if (waiting) {
-			/* every second: has KVM been loaded? */
-			if (ticks++ % 10 == 0 && kvm_module_live()) {
-				e = attach_late(&p, &info, &ev, &sctx);
-				if (e < 0)
-					goto cleanup;
-				if (e == 0) {
-					waiting = false;
-					service_status("serving, probes attached");
-					continue;
-				}
-			}
-			usleep(100 * 1000);	/* a signal cuts it short */
-			continue;
-		}
-		/*
-		 * The BPF side wakes us only when the ring fills up (see
-		 * ringbuf_wake_bytes): a poll that times out still reads
-		 * what is there.
-		 */
-		e = ring_buffer__poll(p.rb, 100 /* ms */);
-		if (e == 0)
-			e = ring_buffer__consume(p.rb);
-		if (e < 0 && e != -EINTR) {
-			fprintf(stderr, "kvm-unsync-exporter: ring buffer poll: %s\n",
-				strerror(-e));
+		e = probes_poll(&p);
+		if (e < 0)
 			goto cleanup;
-		}
+		if (e > 0)
+			service_status("serving, probes attached");
 	}
 	ret = 0;
-	/* what the last poll did not see: no wake-up told us of it */
-	if (p.rb)
-		ring_buffer__consume(p.rb);
+	probes_drain(&p);
 
 cleanup:
 	service_stopping();
@@ -728,14 +464,9 @@ cleanup:
 	capless_stop();
 	if (listen_fd >= 0)
 		close(listen_fd);
-	ring_buffer__free(p.rb);
-	hooks_detach(&p.hs);
-	if (p.pinned || p.pins.lock_fd >= 0)
-		pins_close(&p.pins, env.keep_pins);
-	unsync_bpf__destroy(p.skel);
+	probes_close(&p);
 	if (vms_ready)
 		vm_table_free(&vms);
 	scrape_ctx_free(&sctx);
-	kernel_view_close(&p.kv);
 	return ret;
 }

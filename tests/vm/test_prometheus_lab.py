@@ -16,7 +16,7 @@ each on a free port with its storage in a temporary directory:
              Receive or Mimir
 
 The edges use the scrape job README's "Many hosts" section gives (a host
-label, `instance` relabelled from it) and load the recording rules.  While
+label, `instance` relabelled from it) and load both rule files.  While
 edge-lab scrapes, the lab runs three kvmwalk shapes at once
 (tests/vm/scenarios/prometheus.sh), whose VMs stay published once done.
 Then, at one instant T after the shapes ended:
@@ -73,8 +73,9 @@ from test_lab import AGENT, KVMWALK, agent_figures, model  # noqa: E402
 PROMETHEUS = shutil.which("prometheus")
 SCENARIO = os.path.join(HERE, "scenarios", "prometheus.sh")
 DASHBOARD = os.path.join(REPO, "deploy", "grafana", "kvm-unsync-exporter.json")
-RECORDING = os.path.join(REPO, "deploy", "prometheus",
-                         "kvm-unsync-exporter.recording.yml")
+RULES = [os.path.join(REPO, "deploy", "prometheus", f) for f in
+         ("kvm-unsync-exporter.rules.yml",
+          "kvm-unsync-exporter.recording.yml")]
 BPFFS = "/sys/fs/bpf"
 E1000 = "kernel/drivers/net/ethernet/intel/e1000/e1000"
 
@@ -116,14 +117,18 @@ def edge_config(host, target, central):
         "global": {"scrape_interval": SCRAPE, "scrape_timeout": SCRAPE,
                    "evaluation_interval": SCRAPE,
                    "external_labels": {"prometheus": EXTERNAL[host]}},
-        "rule_files": [RECORDING],
+        "rule_files": RULES,
         "scrape_configs": [{
             "job_name": "kvm-unsync",
             "static_configs": [{"targets": [target],
                                 "labels": {"host": host}}],
-            # The dashboard's host variable reads instance: the name,
-            # not an address, and the recording rules keep it.
-            "relabel_configs": [{"source_labels": ["host"],
+            # host: the label the target came with, else its address
+            # without the port; instance: the same name, for the
+            # dashboard's host variable and the recording rules.
+            "relabel_configs": [{"source_labels": ["host", "__address__"],
+                                 "regex": r";([^:]+):\d+",
+                                 "target_label": "host"},
+                                {"source_labels": ["host"],
                                  "target_label": "instance"}],
         }],
         "remote_write": [{

@@ -10,13 +10,16 @@ each on a free port with its storage in a temporary directory:
              on the VM's e1000 card (Debian's own driver), which QEMU
              forwards to a host port; host="lab"
   edge-bare  scrapes a second agent, on this machine (no VM runs here: its
-             own and its tracepoints' metrics); host="bare"
+             own and its tracepoints' metrics) as localhost:PORT, with no
+             host label: the relabelling names it host="localhost"
   central    started with --web.enable-remote-write-receiver; both edges
              remote-write into it, as a fleet's servers would into Thanos
              Receive or Mimir
 
-The edges use the scrape job README's "Many hosts" section gives (a host
-label, `instance` relabelled from it) and load both rule files.  While
+The edges use the scrape job README's "Many hosts" section gives, its
+relabelling read from README's text (a host label, else the target's
+address without the port; `instance` relabelled from it), and load both
+rule files.  While
 edge-lab scrapes, the lab runs three kvmwalk shapes at once
 (tests/vm/scenarios/prometheus.sh), whose VMs stay published once done.
 Then, at one instant T after the shapes ended:
@@ -86,8 +89,9 @@ SHAPES = [
     ("small", "--tables 8 --rounds 2000"),      # one walk, no restart
 ]
 SCRAPE = "1s"
-HOSTS = ("lab", "bare")
-EXTERNAL = {"lab": "edge-lab", "bare": "edge-bare"}
+BARE = "localhost"      # the name edge-bare's target has, port aside
+HOSTS = ("lab", BARE)
+EXTERNAL = {"lab": "edge-lab", BARE: "edge-bare"}
 REL = 1e-9
 
 
@@ -111,35 +115,54 @@ def nic_module(tmp):
     return None
 
 
-def edge_config(host, target, central):
-    """An edge server's prometheus.yml (JSON is YAML): README's job."""
-    return {
-        "global": {"scrape_interval": SCRAPE, "scrape_timeout": SCRAPE,
-                   "evaluation_interval": SCRAPE,
-                   "external_labels": {"prometheus": EXTERNAL[host]}},
-        "rule_files": RULES,
-        "scrape_configs": [{
-            "job_name": "kvm-unsync",
-            "static_configs": [{"targets": [target],
-                                "labels": {"host": host}}],
-            # host: the label the target came with, else its address
-            # without the port; instance: the same name, for the
-            # dashboard's host variable and the recording rules.
-            "relabel_configs": [{"source_labels": ["host", "__address__"],
-                                 "regex": r";([^:]+):\d+",
-                                 "target_label": "host"},
-                                {"source_labels": ["host"],
-                                 "target_label": "instance"}],
-        }],
-        "remote_write": [{
+def readme_relabelling():
+    """The relabel_configs of README's "Many hosts" job, as text, indented
+    as it is there (under a `  - job_name:` item)."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        text = f.read()
+    block = re.search(r"```yaml\n# prometheus.yml of each server.*?```", text,
+                      re.S)
+    if not block:
+        raise AssertionError("README has no \"Many hosts\" job")
+    lines = block.group(0).splitlines()
+    start = [i for i, ln in enumerate(lines)
+             if ln == "    relabel_configs:"]
+    if len(start) != 1:
+        raise AssertionError("README's job has no relabel_configs")
+    out = []
+    for ln in lines[start[0]:]:
+        if out and not ln.startswith("     "):
+            break
+        out.append(ln)
+    return "\n".join(out) + "\n"
+
+
+def edge_config(host, target, central, label):
+    """An edge server's prometheus.yml: README's job, relabelling and all
+    (its text), its target with a host label (label true) or without.
+    The rest is JSON, which is YAML too."""
+    static = {"targets": [target]}
+    if label:
+        static["labels"] = {"host": host}
+    return "".join([
+        "global: %s\n" % json.dumps({
+            "scrape_interval": SCRAPE, "scrape_timeout": SCRAPE,
+            "evaluation_interval": SCRAPE,
+            "external_labels": {"prometheus": EXTERNAL[host]}}),
+        "rule_files: %s\n" % json.dumps(RULES),
+        "scrape_configs:\n",
+        "  - job_name: kvm-unsync\n",
+        "    static_configs: %s\n" % json.dumps([static]),
+        readme_relabelling(),
+        "remote_write: %s\n" % json.dumps([{
             "url": "http://127.0.0.1:%d/api/v1/write" % central,
-            "queue_config": {"batch_send_deadline": "1s"},
-        }],
-    }
+            "queue_config": {"batch_send_deadline": "1s"}}]),
+    ])
 
 
 class Prometheus:
-    """One server, started at once; ready() waits for it."""
+    """One server with `config` (prometheus.yml's text), started at once;
+    ready() waits for it."""
 
     def __init__(self, name, tmp, config, flags=()):
         self.name = name
@@ -148,7 +171,7 @@ class Prometheus:
         os.makedirs(d)
         cfg = os.path.join(d, "prometheus.yml")
         with open(cfg, "w") as f:
-            json.dump(config, f, indent=1)
+            f.write(config)
         self.log_path = os.path.join(d, "log")
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
@@ -340,16 +363,16 @@ class PrometheusLab(unittest.TestCase):
 
     @classmethod
     def run_everything(cls, nic):
-        central = Prometheus("central", cls.tmp, {"global": {}},
+        central = Prometheus("central", cls.tmp, "global: {}\n",
                              ["--web.enable-remote-write-receiver"])
         cls.servers.append(central)
         cls.bare = BareAgent(cls.tmp)
         lab_port, pace_port = free_port(), free_port()
         edges = {
             "lab": Prometheus("edge-lab", cls.tmp, edge_config(
-                "lab", "127.0.0.1:%d" % lab_port, central.port)),
-            "bare": Prometheus("edge-bare", cls.tmp, edge_config(
-                "bare", "127.0.0.1:%d" % cls.bare.port, central.port)),
+                "lab", "127.0.0.1:%d" % lab_port, central.port, True)),
+            BARE: Prometheus("edge-bare", cls.tmp, edge_config(
+                BARE, "%s:%d" % (BARE, cls.bare.port), central.port, False)),
         }
         cls.servers += edges.values()
         for s in cls.servers:
@@ -441,7 +464,9 @@ class PrometheusLab(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for s in getattr(cls, "servers", []):
+        # The edges first: at exit each flushes its remote-write queue,
+        # and waits a minute for a central store that is gone.
+        for s in reversed(getattr(cls, "servers", [])):
             s.stop()
         if getattr(cls, "bare", None):
             cls.bare.stop()
@@ -597,7 +622,7 @@ class PrometheusLab(unittest.TestCase):
             hosts[d["host"]] = (d["prometheus"], d["instance"], d["release"])
         self.assertEqual(hosts, {
             "lab": ("edge-lab", "lab", lab.kernel()["RELEASE"]),
-            "bare": ("edge-bare", "bare", os.uname().release)})
+            BARE: ("edge-bare", BARE, os.uname().release)})
         # Per VM, the lab's counts as the model has them; the bare machine
         # runs no VM.
         s = self.central.samples('{__name__=~"kvm_unsync_.+",host="lab"}',
@@ -608,7 +633,7 @@ class PrometheusLab(unittest.TestCase):
                 self.assertEqual(got, {k: self.predicted[name][k]
                                        for k in got})
         self.assertEqual(self.central.query(
-            'kvm_unsync_sync_calls_total{host="bare"}', self.T), {})
+            'kvm_unsync_sync_calls_total{host="%s"}' % BARE, self.T), {})
 
     def converge(self, ask, want, what):
         """The central store may still be writing the last batch: ask

@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "model"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import lab  # noqa: E402
-import test_lab as tl  # noqa: E402
+import labagent as la  # noqa: E402
 from promtext import parse_metrics, select  # noqa: E402
 
 MODES = ("fentry", "kprobe")
@@ -59,7 +59,7 @@ def progs(text):
 
 def one_run(sec, mode, i, want):
     """The figures of one run under the agent, or a reason it is invalid."""
-    run = tl.kv_lines(sec["run %s %d" % (mode, i)])
+    run = la.kv_lines(sec["run %s %d" % (mode, i)])
     if run.get("rc") != "0":
         return "kvmwalk rc=%s" % run.get("rc")
     pid = sec["run %s %d" % (mode, i)].split("pid=")[1].split()[0]
@@ -102,19 +102,19 @@ def one_run(sec, mode, i, want):
 def main():
     repeat = int(os.environ.get("BENCH_REPEAT", "3"))
     rounds = int(os.environ.get("BENCH_ROUNDS", "20"))
-    for path in (tl.AGENT, tl.KVMWALK, tl.CHRT, tl.BPFTOOL):
+    for path in (la.AGENT, la.KVMWALK, la.CHRT, la.BPFTOOL):
         if not os.path.exists(path):
             sys.exit("bench: needs %s (make all; apt-get install bpftool)"
                      % path)
-    want = tl.model("--tables 40 --rounds %d" % rounds)
+    want = la.model("--tables 40 --rounds %d" % rounds)
     rc, log = lab.run_scenario(
         os.path.join(HERE, "overhead.sh"),
-        [tl.AGENT, tl.KVMWALK, tl.CHRT, tl.BPFTOOL], timeout=1800,
+        [la.AGENT, la.KVMWALK, la.CHRT, la.BPFTOOL], timeout=1800,
         env={"BENCH_REPEAT": str(repeat), "BENCH_ROUNDS": str(rounds)})
     if rc != 0:
         sys.exit("bench: the lab run failed (rc=%s): %s" % (rc, lab.last_log))
     sec = lab.sections(log)
-    none_cs = [int(tl.kv_lines(sec["run none %d" % i])["centiseconds"])
+    none_cs = [int(la.kv_lines(sec["run none %d" % i])["centiseconds"])
                for i in range(1, repeat + 1)]
     res, bad = {}, []
     for mode in MODES:

@@ -14,7 +14,8 @@
   maintainer scripts enable them through deb-systemd-helper),
   /etc/default/kvm-unsync-exporter (a conffile with ARGS="") and the rules
   and dashboard under /usr/share.
-Running it under a real systemd is tests/vm/test_package_lab.py's job.
+Installing, running and purging it under a real systemd is
+tests/vm/test_package_lab.py's job.
 """
 
 import json
@@ -29,7 +30,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 from agentenv import AGENT  # noqa: E402
+import debbuild  # noqa: E402
 
 MAN = os.path.join(REPO, "docs", "kvm-unsync-exporter.8")
 PROM = os.path.join(REPO, "deploy", "prometheus")
@@ -182,21 +185,7 @@ class DebianPackage(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kue-deb-")
-        src = os.path.join(cls.tmp, "kvm-unsync-exporter")
-        os.mkdir(src)
-        # a copy of the tree as git sees it: the build cleans build/
-        files = run(["git", "ls-files", "-co", "--exclude-standard", "-z"],
-                    cwd=REPO, check=True).stdout.split("\0")
-        for rel in filter(None, files):
-            if os.path.exists(os.path.join(REPO, rel)):
-                os.makedirs(os.path.dirname(os.path.join(src, rel)),
-                            exist_ok=True)
-                shutil.copy2(os.path.join(REPO, rel), os.path.join(src, rel))
-        cls.build = run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src,
-                        timeout=900)
-        version = open(os.path.join(REPO, "VERSION")).read().strip()
-        cls.deb = os.path.join(cls.tmp, "kvm-unsync-exporter_%s_amd64.deb"
-                               % version)
+        cls.build, cls.deb = debbuild.build(cls.tmp)
         cls.changes = cls.deb[:-4] + ".changes"
 
     @classmethod

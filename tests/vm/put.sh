@@ -8,10 +8,16 @@ put() {
 }
 
 # put_bin SRC [DEST]: a binary, and for a dynamic ELF binary every library
-# ldd names and the dynamic loader, at the paths ldd prints.  Returns 1 if
-# ldd cannot find a library.
+# ldd names and the dynamic loader (put_libs).  Returns 1 if ldd cannot
+# find a library.
 put_bin() {
 	put "$1" "${2:-$1}" || return 1
+	put_libs "$1"
+}
+
+# put_libs SRC: every library ldd names for SRC and the dynamic loader, at
+# the paths ldd prints, not SRC itself.  Returns 1 if ldd cannot find one.
+put_libs() {
 	# ldd fails on static binaries and scripts: then there is nothing to add.
 	_pb_libs=$(ldd "$1" 2>/dev/null) || return 0
 	if echo "$_pb_libs" | grep -q 'not found'; then

@@ -6,6 +6,12 @@
 # kue-lab.service that runs /scenario once the agent's service is up.
 #
 # Usage: root.sh OUT.tar AGENT
+#        root.sh -d DEB OUT.tar
+#
+# -d: no agent and no units of its own; instead what installing and
+# purging the package DEB needs (dpkg, the programs it insists on, perl
+# and init-system-helpers' scripts for the maintainer scripts, an empty
+# package database) and DEB itself, at /root/kue.deb.
 #
 # boot.sh, run as PID 1 in the VM, unpacks OUT.tar over a copy of the
 # lab's root and hands over to systemd.
@@ -16,13 +22,20 @@ die() {
 	exit 1
 }
 
-[ $# -eq 2 ] || die "usage: root.sh OUT.tar AGENT"
-out=$1 agent=$2
+deb=''
+if [ "${1:-}" = -d ]; then
+	[ $# -eq 3 ] || die "usage: root.sh -d DEB OUT.tar"
+	deb=$2 out=$3 agent=''
+	[ -f "$deb" ] || die "no package $deb"
+else
+	[ $# -eq 2 ] || die "usage: root.sh OUT.tar AGENT | -d DEB OUT.tar"
+	out=$1 agent=$2
+	[ -x "$agent" ] || die "no agent binary $agent (make all)"
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 units=/lib/systemd/system
 [ -x /lib/systemd/systemd ] || die "no /lib/systemd/systemd (apt-get install systemd)"
-[ -x "$agent" ] || die "no agent binary $agent (make all)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kue-systemd-root.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -35,8 +48,6 @@ for b in /lib/systemd/systemd /lib/systemd/systemd-journald /bin/systemctl \
 	 /bin/journalctl; do
 	put_bin "$b" || die "cannot copy $b and its libraries"
 done
-put_bin "$agent" /usr/local/sbin/kvm-unsync-exporter ||
-	die "cannot copy $agent and its libraries"
 
 # The targets the units' default dependencies name, and the journal.
 for u in basic.target sysinit.target sockets.target paths.target \
@@ -50,14 +61,22 @@ ln -s ../systemd-journald.socket "$root$units/sockets.target.wants/"
 ln -s ../systemd-journald-dev-log.socket "$root$units/sockets.target.wants/"
 ln -s ../systemd-journald.service "$root$units/sysinit.target.wants/"
 
-# The agent's units as shipped, enabled as their header says.
-put "$repo/deploy/kvm-unsync-exporter.service" \
-    /etc/systemd/system/kvm-unsync-exporter.service
-put "$repo/deploy/kvm-unsync-exporter.socket" \
-    /etc/systemd/system/kvm-unsync-exporter.socket
 put "$here/kue-lab.service" /etc/systemd/system/kue-lab.service
-systemctl --root="$root" --quiet enable kvm-unsync-exporter.socket \
-	kvm-unsync-exporter.service kue-lab.service
+if [ -n "$deb" ]; then
+	. "$here/package.sh"
+	put_dpkg "$deb" /root/kue.deb
+	systemctl --root="$root" --quiet enable kue-lab.service
+else
+	# The agent and its units as shipped, enabled as their header says.
+	put_bin "$agent" /usr/local/sbin/kvm-unsync-exporter ||
+		die "cannot copy $agent and its libraries"
+	put "$repo/deploy/kvm-unsync-exporter.service" \
+	    /etc/systemd/system/kvm-unsync-exporter.service
+	put "$repo/deploy/kvm-unsync-exporter.socket" \
+	    /etc/systemd/system/kvm-unsync-exporter.socket
+	systemctl --root="$root" --quiet enable kvm-unsync-exporter.socket \
+		kvm-unsync-exporter.service kue-lab.service
+fi
 systemctl --root="$root" --quiet set-default multi-user.target
 
 mkdir -p "$root/etc" "$root/run" "$root/tmp" "$root/var/tmp" "$root/home" \

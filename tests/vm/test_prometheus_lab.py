@@ -67,11 +67,10 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "model"))
-sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import lab  # noqa: E402
-from test_lab import AGENT, KVMWALK, agent_figures, model  # noqa: E402
+from labagent import (AGENT, KVMWALK, agent_figures, model,  # noqa: E402
+                      require, shapes_env)
 
 PROMETHEUS = shutil.which("prometheus")
 SCENARIO = os.path.join(HERE, "scenarios", "prometheus.sh")
@@ -340,9 +339,7 @@ class PrometheusLab(unittest.TestCase):
         if not PROMETHEUS:
             raise unittest.SkipTest("prometheus not installed (Debian "
                                     "package prometheus)")
-        for path in (AGENT, KVMWALK):
-            if not os.path.exists(path):
-                raise unittest.SkipTest("needs %s (make all)" % path)
+        require((AGENT, KVMWALK))
         if os.geteuid() != 0:
             raise unittest.SkipTest("needs root: the second agent loads "
                                     "BPF programs on this machine")
@@ -392,9 +389,7 @@ class PrometheusLab(unittest.TestCase):
         def boot():
             cls.rc, cls.log = lab.run_scenario(
                 SCENARIO, [AGENT, KVMWALK], timeout=400,
-                env={"KUE_SHAPES": ";".join(
-                    "%s:%s" % (n, a.replace(" ", ",")) for n, a in SHAPES),
-                    "KUE_WAIT": "180"},
+                env={"KUE_SHAPES": shapes_env(SHAPES), "KUE_WAIT": "180"},
                 files=[(nic, "/lib/e1000.ko")],
                 qemu_args=["-nic", "user,model=e1000,"
                            "hostfwd=tcp:127.0.0.1:%d-:10190,"

@@ -71,6 +71,10 @@ else
 	# Nested guests on an npt=1 host: model vs kernel, then the agent.
 	suite "lab (nested guests, kvm_amd npt=1 nested=1)" \
 		python3 tests/pyrun.py tests/vm/test_nested_lab.py
+	# Prometheus scrapes the lab: the dashboard's panels, a fleet's
+	# central store fed by remote write (Debian's prometheus).
+	suite "lab (Prometheus: dashboard panels, remote write)" \
+		python3 tests/pyrun.py tests/vm/test_prometheus_lab.py
 	# The units as deploy/ ships them, then the .deb (dpkg -i, purge).
 	suite "lab (deploy/ units and the .deb under systemd as PID 1)" \
 		python3 tests/pyrun.py tests/vm/test_systemd_lab.py \

@@ -117,3 +117,15 @@ trace_shape() {
 		"$(awk "$@" -f /lib/kue-walk-trace.awk /tmp/trace)" "$(stats_json /tmp/out)"
 	return $_ts_fail
 }
+
+# stop_agent PID: SIGTERM the agent, wait for it, and print the "shutdown"
+# section: its exit code and its stderr (/tmp/agent.err).
+stop_agent() {
+	kill -TERM "$1"
+	wait "$1"
+	_sa_rc=$?
+	begin shutdown
+	echo "rc=$_sa_rc"
+	cat /tmp/agent.err
+	end shutdown
+}

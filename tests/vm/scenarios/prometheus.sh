@@ -92,10 +92,4 @@ host_says "done"
 
 # shellcheck disable=SC2086 # one pid per word
 kill $HOLDERS
-kill -TERM $AGENT
-wait $AGENT
-rc=$?
-begin shutdown
-echo "rc=$rc"
-cat /tmp/agent.err
-end shutdown
+stop_agent $AGENT

@@ -218,10 +218,4 @@ begin "metrics final"
 cat /tmp/page.f
 end "metrics final"
 
-kill -TERM $AGENT
-wait $AGENT
-rc=$?
-begin shutdown
-echo "rc=$rc"
-cat /tmp/agent.err
-end shutdown
+stop_agent $AGENT

@@ -8,6 +8,7 @@
  */
 #include <argp.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -447,6 +448,18 @@ static int drop_main_caps(void)
 }
 
 /*
+ * Attached and pinned: the kernel's BTF and kallsyms text (some 14 MB)
+ * are not read again until KVM loads anew (attach_late opens them
+ * afresh), and loading the programs left as much freed heap behind.  Give
+ * both back, or they stay in the agent's RSS for its whole life.
+ */
+static void release_start_up_memory(struct probes *p)
+{
+	kernel_view_close(&p->kv);
+	malloc_trim(0);
+}
+
+/*
  * KVM was loaded after start-up: discover, load, attach and pin now, then
  * switch the scrapes over under their lock.  0; 1 if KVM is not there
  * after all (keep waiting); -1 on failure (said why).
@@ -485,6 +498,7 @@ static int attach_late(struct probes *p, struct agent_info *info,
 		return -1;
 	fprintf(stderr, "kvm-unsync-exporter: probes attached, maps pinned in %s\n",
 		env.pin_dir);
+	release_start_up_memory(p);
 	return 0;
 }
 
@@ -593,6 +607,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
 		if (pin_and_connect(&p, &tctx, &sctx.src))
 			goto cleanup;
+		release_start_up_memory(&p);
 	} else {
 		waiting_info(&info, p.kv.release);
 		sctx.waiting = true;

@@ -21,7 +21,6 @@ import gzip
 import http.client
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,7 +31,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from agentenv import AGENT, BPFFS, bpffs_mounted, free_port  # noqa: E402
+from agentenv import AGENT, BPFFS, bpffs_mounted  # noqa: E402
+from test_web import Agent  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics  # noqa: E402
 
@@ -40,50 +40,19 @@ TIMEOUT = 10
 IDLE_TIMEOUT = 30	# HTTP_CONNECTION_TIMEOUT in user/http.h
 
 
-class Agent:
-    """The daemon on a free port, plain HTTP; stderr to a file."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.pin_dir = "%s/kue-wire-%d-%d" % (BPFFS, os.getpid(), self.port)
-        self.err = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(
-            [AGENT, "--web.listen-address=127.0.0.1:%d" % self.port,
-             "--pin-dir=" + self.pin_dir],
-            stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("agent exited %d: %s" %
-                                     (self.proc.returncode, self.stderr()))
-            if " (port " in self.stderr():  # the ready line
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError("agent did not serve within 30 s")
-
-    def stderr(self):
-        self.err.seek(0)
-        return self.err.read()
-
-    def url(self, path="/metrics"):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def connect(self):
-        return http.client.HTTPConnection("127.0.0.1", self.port,
-                                          timeout=TIMEOUT)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("agent ignored SIGTERM")
-        shutil.rmtree(self.pin_dir, ignore_errors=True)
-        return self.proc.returncode
+def agent():
+    """The daemon on a free port, plain HTTP: test_web's, with an empty
+    web config."""
+    fd, path = tempfile.mkstemp(suffix=".yml")
+    with os.fdopen(fd, "w") as f:
+        f.write("{}\n")
+    try:
+        a = Agent(path)
+    finally:
+        os.unlink(path)  # read at start-up, and never again without HUP
+    a.connect = lambda: http.client.HTTPConnection("127.0.0.1", a.port,
+                                                   timeout=TIMEOUT)
+    return a
 
 
 def get(conn, path="/metrics", headers=None):
@@ -109,7 +78,7 @@ class Base(unittest.TestCase):
             raise unittest.SkipTest("%s not built (make all)" % AGENT)
         if not bpffs_mounted():
             subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
-        cls.agent = Agent()
+        cls.agent = agent()
 
     @classmethod
     def tearDownClass(cls):
@@ -145,7 +114,8 @@ class Gzip(Base):
 
     def test_curl_compressed(self):
         r = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT),
-                            "--compressed", "-D", "-", self.agent.url()],
+                            "--compressed", "-D", "-",
+                            self.agent.url(scheme="http")],
                            capture_output=True, timeout=TIMEOUT + 5)
         self.assertEqual(r.returncode, 0, r.stderr)
         head, _, page = r.stdout.decode().partition("\r\n\r\n")

@@ -19,12 +19,12 @@ both, side by side:
   1,000 VMs against node_exporter's default /metrics: median of
   BENCH_CURL (31) runs each, gzip'd (as Prometheus asks) and plain,
   alternating between the two daemons so load hits both alike;
-- CPU seconds (utime + stime of /proc/PID/stat) per 1,000 scrapes over one
-  kept-alive connection with Accept-Encoding: gzip, as Prometheus scrapes;
+- CPU seconds (utime + stime of /proc/PID/stat) per 1,000 scrapes with
+  Accept-Encoding: gzip, as Prometheus scrapes;
 - where the agent's RSS goes (/proc/PID/smaps, by mapping).
 
-Scrapes use http.client over one kept-alive connection with
-Accept-Encoding: gzip, like Prometheus.  Needs root (BPF), bpftool, curl;
+Scrapes use http.client with Accept-Encoding: gzip, like Prometheus, on
+one connection for as long as the server keeps it open.  Needs root (BPF), bpftool, curl;
 installs prometheus-node-exporter with apt-get if it is missing.
 
   make bench-daemon     (BENCH_SCRAPES_CPU=1000 BENCH_CURL=31 by default)
@@ -368,7 +368,7 @@ def main():
         "| page, 1,000 VMs: gzip / plain | %d / %d B | %d / %d B | |" %
         (sizes["agent", "gzip"], sizes["agent", "plain"],
          sizes["node_exporter", "gzip"], sizes["node_exporter", "plain"]),
-        "| CPU per 1,000 scrapes (gzip, kept-alive), 1,000 VMs | %.2f s "
+        "| CPU per 1,000 scrapes (gzip), 1,000 VMs | %.2f s "
         "| %.2f s | %.2f |" % (cpu["agent"], cpu["node_exporter"],
                                cpu["agent"] / cpu["node_exporter"]),
         "",

@@ -36,15 +36,6 @@
  * that of the last answer), and past HTTP_EVICT_AT connections each new
  * one drops the one that has waited longest for its request.  The gap
  * between HTTP_EVICT_AT and the hard limit holds one address's burst.
- *
- * HTTP/1.1 connections are kept alive, so a scraper reuses its connection
- * (and TLS session) from one scrape to the next.  A kept-alive connection
- * that goes idle is closed after HTTP_CONNECTION_TIMEOUT without a byte:
- * longer than the usual 15 s scrape interval, far shorter than the 5 min
- * Prometheus keeps idle connections.  While idle it still holds one of the
- * connection slots and counts toward HTTP_EVICT_AT, and as a connection
- * waiting for its request it is among the first a newcomer evicts: an
- * idle scraper connection never keeps anyone out.
  */
 #define HTTP_CONNECTION_LIMIT		32	/* a scraper or two, and curl */
 #define HTTP_PER_IP_CONNECTION_LIMIT	8

@@ -7,21 +7,12 @@ with Accept-Encoding: gzip) gets a gzip body with Content-Encoding: gzip
 and Vary: Accept-Encoding that inflates to the same page as the plain one
 (the same HELP/TYPE lines and the same series; values move between
 scrapes); "gzip;q=0" or no header gets the plain page.
-
-keep-alive: one HTTP/1.1 connection serves several scrapes, plain and
-gzip, and the server counts it as one connection throughout; an idle
-kept-alive connection is closed by the server after its idle timeout
-(HTTP_CONNECTION_TIMEOUT, 30 s, in user/http.h); an HTTP/1.0 request, or
-one that says Connection: close, still gets its connection closed.  The
-connection guard's own tests (slow clients, eviction) are in test_web.py
-and test_ops.py.
 """
 
 import gzip
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +28,6 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics  # noqa: E402
 
 TIMEOUT = 10
-IDLE_TIMEOUT = 30	# HTTP_CONNECTION_TIMEOUT in user/http.h
 
 
 def agent():
@@ -143,81 +133,6 @@ class Gzip(Base):
             conn.close()
         self.assertIsNone(r.getheader("Content-Encoding"))
         self.assertIn(b"<html>", body)
-
-
-def read_response(sock):
-    """One response with a Content-Length off a raw socket: (head, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError("closed before the headers: %r" % data)
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-              if line.lower().startswith(b"content-length:")][0]
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError("closed inside the body")
-        body += chunk
-    return head.decode(), body
-
-
-class KeepAlive(Base):
-    def test_one_connection_serves_several_scrapes(self):
-        conn = self.agent.connect()
-        try:
-            ports = set()
-            for i in range(6):
-                headers = {"Accept-Encoding": "gzip"} if i % 2 else {}
-                r, body = get(conn, headers=headers)
-                self.assertEqual(r.status, 200)
-                self.assertNotEqual(r.getheader("Connection"), "close")
-                ports.add(conn.sock.getsockname()[1])
-                page = gzip.decompress(body) if i % 2 else body
-                # this one connection is all the server has open
-                self.assertIn(b"\nkvm_unsync_http_connections 1\n", page)
-            self.assertEqual(len(ports), 1, "a new connection was opened")
-            r, body = get(conn, "/")
-            self.assertEqual(r.status, 200)
-            r, body = get(conn, "/nope")
-            self.assertEqual(r.status, 404)
-            r, body = get(conn)
-            self.assertEqual(r.status, 200)
-            self.assertEqual({conn.sock.getsockname()[1]}, ports)
-        finally:
-            conn.close()
-
-    def test_close_when_asked(self):
-        for req in (b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n",
-                    b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
-                    b"Connection: close\r\n\r\n"):
-            with socket.create_connection(("127.0.0.1", self.agent.port),
-                                          timeout=TIMEOUT) as s:
-                s.sendall(req)
-                head, body = read_response(s)
-                self.assertTrue(head.startswith("HTTP/1."), head)
-                self.assertIn(b"kvm_unsync_build_info", body)
-                self.assertEqual(s.recv(1), b"", "connection left open")
-
-    def test_idle_connection_closed_after_the_idle_timeout(self):
-        with socket.create_connection(("127.0.0.1", self.agent.port),
-                                      timeout=IDLE_TIMEOUT + 30) as s:
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            read_response(s)
-            answered = time.monotonic()
-            # still open a while later: a second request is served
-            time.sleep(2)
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            head, _ = read_response(s)
-            self.assertTrue(head.startswith("HTTP/1.1 200"), head)
-            answered = time.monotonic()
-            # then idle: the server hangs up, no sooner than its timeout
-            self.assertEqual(s.recv(1), b"")
-            idle = time.monotonic() - answered
-            self.assertGreaterEqual(idle, IDLE_TIMEOUT - 1)
-            self.assertLess(idle, IDLE_TIMEOUT + 20)
 
 
 if __name__ == "__main__":

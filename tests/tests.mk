@@ -17,3 +17,18 @@ compare: all $(KVMWALK)
 .PHONY: bench
 bench: all $(KVMWALK)
 	@python3 bench/overhead.py
+
+# The daemon beside Debian's node_exporter on this machine (RSS, render and
+# scrape times, CPU per scrape): build/bench/daemon.md
+.PHONY: bench-daemon
+BENCH_RENDER := $(OUTPUT)/bench/render_bench
+BENCH_RENDER_SRCS := bench/render_bench.c user/metrics.c user/families.c \
+		     user/prom_text.c user/collect.c user/http_gzip.c
+
+$(BENCH_RENDER): $(BENCH_RENDER_SRCS) $(wildcard user/*.h) bpf/unsync.h
+	$(call msg,BINARY,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(BENCH_RENDER_SRCS) -lbpf -lz
+
+bench-daemon: all $(BENCH_RENDER)
+	@python3 bench/daemon.py

@@ -2,13 +2,16 @@
 /*
  * One request to the HTTP server (see http_internal.h): who asks is
  * checked (http_auth.c), then the method and the URL pick the answer:
- * the metrics, the landing page, 405 or 404.
+ * the metrics (gzip'd when the request allows it), the landing page, 405
+ * or 404.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <microhttpd.h>
 #include "conn_guard.h"
+#include "http_gzip.h"
 #include "http_internal.h"
 #include "metrics.h"
 #include "prom_text.h"
@@ -64,9 +67,11 @@ char *http_landing_page(const char *path)
 	return sb_steal(&b, &len);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code,
-			     const char *type, char *body, size_t len,
-			     enum MHD_ResponseMemoryMode mode)
+/* encoding: NULL, or the Content-Encoding of a body that depends on it */
+static enum MHD_Result reply_enc(struct MHD_Connection *conn,
+				 unsigned int code, const char *type,
+				 const char *encoding, char *body, size_t len,
+				 enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -81,9 +86,25 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code,
 	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 					"GET, HEAD");
+	if (encoding) {
+		/* caches keep the two bodies apart */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+					MHD_HTTP_HEADER_ACCEPT_ENCODING);
+		if (*encoding)
+			MHD_add_response_header(resp,
+						MHD_HTTP_HEADER_CONTENT_ENCODING,
+						encoding);
+	}
 	ret = MHD_queue_response(conn, code, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code,
+			     const char *type, char *body, size_t len,
+			     enum MHD_ResponseMemoryMode mode)
+{
+	return reply_enc(conn, code, type, NULL, body, len, mode);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn,
@@ -102,12 +123,31 @@ static void render_guard(struct http_server *srv, struct strbuf *b)
 	metrics_render_http(b, &st);
 }
 
+static enum MHD_Result add_accept_encoding(void *cls, enum MHD_ValueKind kind,
+					   const char *key, const char *value)
+{
+	(void)kind;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_ACCEPT_ENCODING))
+		accept_encoding_add(cls, value);
+	return MHD_YES;
+}
+
+/* Every Accept-Encoding line of the request, as one list (RFC 9110 5.3). */
+static bool wants_gzip(struct MHD_Connection *conn)
+{
+	struct accept_encoding ae = ACCEPT_ENCODING_INIT;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_accept_encoding,
+				  &ae);
+	return accept_encoding_gzip(&ae);
+}
+
 static enum MHD_Result reply_metrics(struct http_server *srv,
 				     struct MHD_Connection *conn)
 {
 	struct strbuf b;
-	char *body;
-	size_t len;
+	char *body, *gz;
+	size_t len, gz_len;
 	int err;
 
 	sb_init(&b);
@@ -125,10 +165,16 @@ static enum MHD_Result reply_metrics(struct http_server *srv,
 	}
 	body = sb_steal(&b, &len);
 	if (!body)
-		return reply(conn, MHD_HTTP_OK, CONTENT_TYPE, "", 0,
-			     MHD_RESPMEM_PERSISTENT);
-	return reply(conn, MHD_HTTP_OK, CONTENT_TYPE, body, len,
-		     MHD_RESPMEM_MUST_FREE);
+		return reply_enc(conn, MHD_HTTP_OK, CONTENT_TYPE, "", "", 0,
+				 MHD_RESPMEM_PERSISTENT);
+	/* out of memory for the compressed copy: the plain page will do */
+	if (wants_gzip(conn) && !gzip_compress(body, len, &gz, &gz_len)) {
+		free(body);
+		return reply_enc(conn, MHD_HTTP_OK, CONTENT_TYPE, "gzip", gz,
+				 gz_len, MHD_RESPMEM_MUST_FREE);
+	}
+	return reply_enc(conn, MHD_HTTP_OK, CONTENT_TYPE, "", body, len,
+			 MHD_RESPMEM_MUST_FREE);
 }
 
 /* The guard's handle of a connection (set by on_connection), or NULL. */

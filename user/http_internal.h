@@ -5,6 +5,7 @@
  *
  *   http.c           the server core: start, stop, libmicrohttpd's daemon
  *   http_dispatch.c  one request: routing and the answers
+ *   http_gzip.c      Accept-Encoding and gzip bodies (http_gzip.h)
  *   http_auth.c      basic auth and client certificates
  *   tls_reload.c     a new web config on the same listening socket
  */

@@ -5,6 +5,7 @@
  * for KVM and do the same late.  probes_close() undoes whatever was done.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,13 +156,28 @@ static int pin_and_connect(struct probes *p, struct collect_src *src)
 }
 
 /* load_and_attach, say what is missing, pin_and_connect: 0 or -1 */
+/*
+ * Attached and pinned: the kernel's BTF and kallsyms text (some 14 MB)
+ * are not read again until KVM loads anew (attach_late opens them
+ * afresh), and loading the programs left as much freed heap behind.  Give
+ * both back, or they stay in the agent's RSS for its whole life.
+ */
+static void release_start_up_memory(struct probes *p)
+{
+	kernel_view_close(&p->kv);
+	malloc_trim(0);
+}
+
 static int attach(struct probes *p, struct agent_info *info,
 		  struct collect_src *src)
 {
 	if (load_and_attach(p, info))
 		return -1;
 	warn_missing(p, info);
-	return pin_and_connect(p, src);
+	if (pin_and_connect(p, src))
+		return -1;
+	release_start_up_memory(p);
+	return 0;
 }
 
 int probes_open(struct probes *p, const struct probes_config *cfg)

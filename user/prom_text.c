@@ -77,14 +77,20 @@ void sb_puts(struct strbuf *b, const char *s)
 
 void sb_printf(struct strbuf *b, const char *fmt, ...)
 {
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
 	va_list ap;
 	int n;
 
 	if (b->err)
 		return;
+	/* once straight into the room left, which is nearly always enough */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(room ? b->buf + b->len : NULL, room, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (size_t)n < room) {
+		b->len += (size_t)n;
+		return;
+	}
 	if (n < 0 || sb_reserve(b, (size_t)n))
 		return;
 	va_start(ap, fmt);
@@ -102,16 +108,40 @@ char *sb_steal(struct strbuf *b, size_t *len)
 	return p;
 }
 
+/*
+ * A page of 1,000 VMs is 30,000 samples: the helpers below append runs
+ * of bytes and format numbers themselves rather than a byte or a
+ * printf() at a time, which made rendering it ten times dearer.
+ */
+
+/* The decimal digits of v, as "%" PRIu64 would print them. */
+static void sb_u64(struct strbuf *b, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sb_append(b, d + i, sizeof(d) - i);
+}
+
 /* Escape \ and newline: what HELP text needs. */
 static void escape_help(struct strbuf *b, const char *s)
 {
+	size_t run;
+
 	for (; *s; s++) {
+		run = strcspn(s, "\\\n");
+		sb_append(b, s, run);
+		s += run;
 		if (*s == '\\')
 			sb_puts(b, "\\\\");
 		else if (*s == '\n')
 			sb_puts(b, "\\n");
 		else
-			sb_append(b, s, 1);
+			break;
 	}
 }
 
@@ -167,6 +197,16 @@ void prom_label_value(struct strbuf *b, const char *v)
 	size_t n = strlen((const char *)s), k;
 
 	while (n) {
+		/* a run of ASCII that needs no escape, in one append */
+		for (k = 0; k < n && s[k] < 0x80 && s[k] != '\\' &&
+			    s[k] != '"' && s[k] != '\n'; k++)
+			;
+		if (k) {
+			sb_append(b, (const char *)s, k);
+			s += k;
+			n -= k;
+			continue;
+		}
 		if (*s == '\\') {
 			sb_puts(b, "\\\\");
 			k = 1;
@@ -198,13 +238,16 @@ static void sample_head(struct strbuf *b, const char *name,
 		sb_puts(b, suffix);
 	if (nr_labels <= 0)
 		return;
-	sb_puts(b, "{");
+	sb_append(b, "{", 1);
 	for (i = 0; i < nr_labels; i++) {
-		sb_printf(b, "%s%s=\"", i ? "," : "", labels[i].name);
+		if (i)
+			sb_append(b, ",", 1);
+		sb_puts(b, labels[i].name);
+		sb_append(b, "=\"", 2);
 		prom_label_value(b, labels[i].value);
-		sb_puts(b, "\"");
+		sb_append(b, "\"", 1);
 	}
-	sb_puts(b, "}");
+	sb_append(b, "}", 1);
 }
 
 void prom_sample_u64(struct strbuf *b, const char *name, const char *suffix,
@@ -212,7 +255,9 @@ void prom_sample_u64(struct strbuf *b, const char *name, const char *suffix,
 		     uint64_t value)
 {
 	sample_head(b, name, suffix, labels, nr_labels);
-	sb_printf(b, " %" PRIu64 "\n", value);
+	sb_append(b, " ", 1);
+	sb_u64(b, value);
+	sb_append(b, "\n", 1);
 }
 
 void prom_sample_str(struct strbuf *b, const char *name, const char *suffix,
@@ -220,7 +265,9 @@ void prom_sample_str(struct strbuf *b, const char *name, const char *suffix,
 		     const char *value)
 {
 	sample_head(b, name, suffix, labels, nr_labels);
-	sb_printf(b, " %s\n", value);
+	sb_append(b, " ", 1);
+	sb_puts(b, value);
+	sb_append(b, "\n", 1);
 }
 
 void prom_fmt_ns_as_seconds(char *out, size_t size, uint64_t ns)

@@ -29,7 +29,7 @@ UNIT_OUT := build/unit
 UNIT_DIR := tests/unit
 
 UNIT_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Iuser -I$(UNIT_DIR)
-UNIT_LDLIBS := -lbpf -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -ljson-c -lpthread
+UNIT_LDLIBS := -lbpf -lz -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -ljson-c -lpthread
 ifeq ($(SAN),1)
 UNIT_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=undefined
@@ -38,6 +38,7 @@ endif
 
 UNIT_SRCS := user/collect.c user/scrape.c user/families.c user/metrics.c \
 	     user/prom_text.c user/http.c user/http_auth.c user/http_dispatch.c \
+	     user/http_gzip.c \
 	     user/tls_reload.c user/listen_address.c user/listen_socket.c \
 	     user/vm_names.c user/vm_table.c user/web_config.c \
 	     user/web_config_tls.c user/basic_auth.c user/caps.c \

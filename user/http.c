@@ -23,6 +23,7 @@
 #include "conn_guard.h"
 #include "http.h"
 #include "http_internal.h"
+#include "log_limit.h"
 #include "web_config.h"
 
 #define FLAG_ADDR	HTTP_FLAG_LISTEN_ADDRESS
@@ -63,11 +64,28 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 		http_tls_setup(tls, conn);
 }
 
+/*
+ * libmicrohttpd logs a line for every refused or broken connection: a
+ * bounded number of them, and how many were left out.
+ */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct log_limit limit;
+	unsigned long dropped;
+	bool ok;
+
 	(void)cls;
-	fputs("http: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	pthread_mutex_lock(&lock);
+	ok = log_limit_allow(&limit, time(NULL), &dropped);
+	if (dropped)
+		fprintf(stderr, "http: %lu more messages like these left out in %d s\n",
+			dropped, LOG_LIMIT_WINDOW_S);
+	if (ok) {
+		fputs("http: ", stderr);
+		vfprintf(stderr, fmt, ap);
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 static void server_free(struct http_server *srv)

@@ -25,7 +25,9 @@ the agent's time goes.  Emulated machine (TCG): only ratios mean anything.
 
   make bench   (BENCH_REPEAT=4 BENCH_ROUNDS=200 BENCH_STATS_ROUNDS=50
                 BENCH_WARM_ROUNDS=20 by default)
-Writes build/bench/overhead.md and prints it.
+Writes build/bench/overhead.md and prints it.  `bench/overhead.py --log
+LOG` writes the report of an earlier run from its serial log (same
+BENCH_* settings).
 """
 
 import json
@@ -220,6 +222,29 @@ class Bench:
         return None if a is None or b is None else a - b
 
 
+# program name -> the hook it runs at, for the agent's and the floor's
+HOOKS = (("sync_children", "mmu_sync_children"), ("_sync", "mmu_sync_children"),
+         ("unsync_walk", "__mmu_unsync_walk"), ("_walk", "__mmu_unsync_walk"),
+         ("clear", "mmu_pages_clear_parents"),
+         ("tp_sync", "kvm_mmu_sync_page"), ("tp_unsync", "kvm_mmu_unsync_page"))
+
+
+def hook_of(prog):
+    for key, hook in HOOKS[::-1]:
+        if key in prog and not (key == "_sync" and "tp_" in prog):
+            return hook
+    return prog
+
+
+def per_hook(runs):
+    """{hook: median ns per round} over the runs' programs."""
+    out = {}
+    for n in {n for r in runs for n in r}:
+        t = statistics.median(r.get(n, (0, 0, 0))[2] for r in runs)
+        out[hook_of(n)] = out.get(hook_of(n), 0) + t
+    return out
+
+
 def us(ns):
     return "—" if ns is None else "%.1f" % (ns / 1000)
 
@@ -308,15 +333,21 @@ def shape_report(b, s, args, title):
                                          for x in b.progs.get((v, s), [])), n)
                       for n in {n for x in b.progs.get((v, s), []) for n in x}),
                      reverse=True)[:3]
+        hooks = ""
+        if ref.startswith("floor"):
+            a, f = per_hook(b.progs.get((v, s), [])), \
+                per_hook(b.progs.get((ref, s), []))
+            hooks = " By hook, the agent's programs beyond the floor's: " + \
+                ", ".join("%s %s µs" % (h, us(a[h] - f.get(h, 0)))
+                          for h in sorted(a, key=lambda h: f.get(h, 0) - a[h]))
         lines.append(
             "- %s / %s = %s (goal ≤ %.1f×): %s µs per round more than %s; "
             "the programs' own run time (bpf_stats) is %s µs per round more "
-            "than %s's, the rest (%s µs) is outside the programs (the "
-            "kretprobe/fexit machinery per call, ring-buffer wake-ups, "
-            "cache and TLB effects). Biggest programs: %s." % (
+            "than %s's; the rest (%s µs) is outside the programs: the "
+            "attach machinery (trampolines, kprobe traps) of hooks one side "
+            "has and the other has not, which bpf_stats does not see.%s" % (
                 v, ref, fmt_ratio(r), goal, us(extra), ref, us(in_progs), ref,
-                us(None if extra is None else extra - in_progs),
-                ", ".join("%s %s µs" % (n, us(t)) for t, n in top) or "—"))
+                us(None if extra is None else extra - in_progs), hooks))
     return lines, goals
 
 
@@ -327,6 +358,12 @@ def main():
     warm = int(os.environ.get("BENCH_WARM_ROUNDS", "20"))
     icount = os.environ.get("BENCH_ICOUNT", "shift=0,sleep=off")
     bins = [tl.AGENT, tl.KVMWALK, tl.CHRT, tl.BPFTOOL, FLOOR, BPFTRACE]
+    if len(sys.argv) == 3 and sys.argv[1] == "--log":
+        # the report of an earlier run, from its serial log
+        with open(sys.argv[2], errors="replace") as f:
+            log = lab.clean(f.read())
+        return report(log, repeat, rounds, stats_rounds, warm, sys.argv[2],
+                      icount)
     for path in bins:
         if not os.path.exists(path):
             sys.exit("bench: needs %s (make all floor kvmwalk; apt-get "
@@ -350,6 +387,11 @@ def main():
              "BENCH_WARM_ROUNDS": str(warm), "BENCH_SHAPES": shapes})
     if rc != 0:
         sys.exit("bench: the lab run failed (rc=%s): %s" % (rc, lab.last_log))
+    return report(log, repeat, rounds, stats_rounds, warm, lab.last_log,
+                  icount)
+
+
+def report(log, repeat, rounds, stats_rounds, warm, log_path, icount):
     b = Bench(lab.sections(log), repeat, rounds, stats_rounds)
     b.run()
     lines = [
@@ -362,9 +404,11 @@ def main():
         "a %d-round warm-up; a run's figure is the median of its rounds, a "
         "variant's the median over its valid runs. Each run was checked "
         "against the model first (agent: its scrape; bpftrace: its maps; "
-        "floor: its programs' run counts). QEMU TCG, one vCPU: emulated "
-        "time, compare within this run only." % (
-            repeat, len(VARIANTS), len(SHAPES), rounds, warm),
+        "floor: its programs' run counts). QEMU TCG, one vCPU, -icount "
+        "%s: the guest's clock counts instructions (1 ns each, whatever the "
+        "host's load), so these are instruction counts; what an instruction "
+        "costs on hardware (a kprobe's trap, cache misses) is not in them." % (
+            repeat, len(VARIANTS), len(SHAPES), rounds, warm, icount),
         "",
         "Variants: `none` (no BPF); `floor-fentry`, `floor-kprobe` "
         "(bench/floor.c: do-nothing entry and exit programs on "
@@ -397,7 +441,7 @@ def main():
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print("\nwritten to %s (lab log: %s)" % (out, lab.last_log))
+    print("\nwritten to %s (lab log: %s)" % (out, log_path))
     if not any(b.times.values()):
         sys.exit("bench: no valid run")
 

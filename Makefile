@@ -133,7 +133,7 @@ uninstall:
 
 # What to run before every commit: no VM, no root-only kernel features.
 CHECK_PY := tests/model/test_model.py tests/model/test_model_patched.py \
-	    tests/model/test_model_nested.py \
+	    tests/model/test_model_nested.py tests/model/test_model_kernels.py \
 	    tests/bare/test_startup.py tests/bare/test_ops.py \
 	    tests/bare/test_web.py tests/bare/test_alerts.py tests/bare/test_pin_lock.py
 

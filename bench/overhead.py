@@ -23,7 +23,7 @@ agent/bpftrace, the goals (agent <= 1.5x the floor in fentry mode, <= 2x
 in kprobe mode, <= 0.5x bpftrace) met or missed and, where missed, where
 the agent's time goes.  Emulated machine (TCG): only ratios mean anything.
 
-  make bench   (BENCH_REPEAT=4 BENCH_ROUNDS=200 BENCH_STATS_ROUNDS=50
+  make bench   (BENCH_REPEAT=3 BENCH_ROUNDS=200 BENCH_STATS_ROUNDS=50
                 BENCH_WARM_ROUNDS=20 by default)
 Writes build/bench/overhead.md and prints it.  `bench/overhead.py --log
 LOG` writes the report of an earlier run from its serial log (same
@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "model"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import lab  # noqa: E402
-import test_lab as tl  # noqa: E402
+import labagent as la  # noqa: E402
 from promtext import parse_metrics  # noqa: E402
 
 FLOOR = os.path.join(REPO, "build", "floor")
@@ -72,7 +72,7 @@ FLOOR_COUNTS = {"sync": "sync_calls", "walk": "frames", "tp_sync":
 
 def time_line(text):
     """(pid, [ns per round]) of a kvmwalk --time run, or a reason."""
-    kv = tl.kv_lines(text)
+    kv = la.kv_lines(text)
     if kv.get("rc") != "0":
         return "kvmwalk rc=%s: %s" % (kv.get("rc"), text.strip()[-200:])
     pid = re.search(r"kvmwalk: ok pid=(\d+)", text)
@@ -114,7 +114,7 @@ def want_total(want, key):
 
 
 def check_agent(scrape, pid, want):
-    got = tl.agent_figures(parse_metrics(scrape), pid)
+    got = la.agent_figures(parse_metrics(scrape), pid)
     exp = {k: want[k] for k in got}
     if got != exp:
         return "agent figures differ from the model: %s != %s" % (got, exp)
@@ -174,8 +174,8 @@ class Bench:
         bt = {i: bpftrace_maps(self.sec.get("bpftrace %d" % i, ""))
               for i in range(1, self.repeat + 1)}
         for s, args, _ in SHAPES:
-            want = tl.model("%s --rounds %d" % (args, self.rounds))
-            want_stats = tl.model("%s --rounds %d" % (args,
+            want = la.model("%s --rounds %d" % (args, self.rounds))
+            want_stats = la.model("%s --rounds %d" % (args,
                                                       self.stats_rounds))
             for v in VARIANTS:
                 for i in range(1, self.repeat + 1):
@@ -268,7 +268,7 @@ def fmt_ratio(r):
 
 
 def shape_report(b, s, args, title):
-    want = tl.model("%s --rounds 1" % args)
+    want = la.model("%s --rounds 1" % args)
     lines = [
         "## %s (`%s`)" % (title, args),
         "",
@@ -352,12 +352,12 @@ def shape_report(b, s, args, title):
 
 
 def main():
-    repeat = int(os.environ.get("BENCH_REPEAT", "4"))
+    repeat = int(os.environ.get("BENCH_REPEAT", "3"))
     rounds = int(os.environ.get("BENCH_ROUNDS", "200"))
     stats_rounds = int(os.environ.get("BENCH_STATS_ROUNDS", "50"))
     warm = int(os.environ.get("BENCH_WARM_ROUNDS", "20"))
     icount = os.environ.get("BENCH_ICOUNT", "shift=0,sleep=off")
-    bins = [tl.AGENT, tl.KVMWALK, tl.CHRT, tl.BPFTOOL, FLOOR, BPFTRACE]
+    bins = [la.AGENT, la.KVMWALK, la.CHRT, la.BPFTOOL, FLOOR, BPFTRACE]
     if len(sys.argv) == 3 and sys.argv[1] == "--log":
         # the report of an earlier run, from its serial log
         with open(sys.argv[2], errors="replace") as f:

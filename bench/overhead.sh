@@ -134,7 +134,7 @@ kvmwalk_run warmup "--tables 40" "$WARM"
 
 n=$(echo $VARIANTS | wc -w)
 i=1
-while [ $i -le "${BENCH_REPEAT:-4}" ]; do
+while [ $i -le "${BENCH_REPEAT:-3}" ]; do
 	# rotate: repeat I starts at variant I
 	order=$(echo $VARIANTS $VARIANTS | tr ' ' '\n' |
 		sed -n "$(( (i - 1) % n + 1 )),$(( (i - 1) % n + n ))p")

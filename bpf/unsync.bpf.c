@@ -28,6 +28,17 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by user space before load. */
 const volatile bool trace_frames = false;
 /*
+ * One record per sync call and zap walk goes up only for --trace: the
+ * counters live in the maps, and nobody else reads those records.
+ */
+const volatile bool trace_syncs = false;
+/*
+ * Wake the daemon only once this much waits in the ring buffer (a quarter
+ * of it); below that it reads what is there at its next poll, at most
+ * 100 ms later: one wake-up per batch of records, not one per record.
+ */
+const volatile __u64 ringbuf_wake_bytes = 0;
+/*
  * Stock kernels whose build inlined mmu_pages_clear_parents() (Debian's
  * 6.12 and 7.2 do): count its clears from the page vector instead, see
  * derive_clear_parents().
@@ -136,6 +147,13 @@ static __always_inline struct hists *global_hists(void)
 	return bpf_map_lookup_elem(&hists, &zero);
 }
 
+static __always_inline u64 submit_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ringbuf_wake_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count_dropped(void)
 {
 	struct self_stats *ss = self();
@@ -173,7 +191,7 @@ static __noinline void announce_vm(u32 tgid)
 			len = 0;
 	}
 	e->args_len = len;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 }
 
 static __always_inline struct vm_stats *vm_of_current(void)
@@ -401,6 +419,8 @@ static __always_inline void emit_summary(u32 type, s32 result, u64 start,
 	struct sync_event *e;
 	u64 id = bpf_get_current_pid_tgid();
 
+	if (!trace_syncs)
+		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_dropped();
@@ -423,7 +443,7 @@ static __always_inline void emit_summary(u32 type, s32 result, u64 start,
 	e->max_nr = a->max_nr;
 	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 }
 
 static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
@@ -448,7 +468,7 @@ static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
 	e->nr = nr;
 	e->pad = 0;
 	e->ts_ns = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 }
 
 /* ---- mmu_sync_children(vcpu, parent, can_yield) ---- */

@@ -27,29 +27,44 @@ static const struct {
 	[PROBE_TP_UNSYNC] = { "kvm_mmu_unsync_page", false },
 };
 
+/* The index of s in words[n] (a flag's values, in enum order), or -EINVAL. */
+static int parse_word(const char *s, const char *const *words, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(s, words[i]))
+			return i;
+	return -EINVAL;
+}
+
 int parse_attach_mode(const char *s, enum attach_mode *m)
 {
-	if (!strcmp(s, "auto"))
-		*m = ATTACH_AUTO;
-	else if (!strcmp(s, "fentry"))
-		*m = ATTACH_FENTRY;
-	else if (!strcmp(s, "kprobe"))
-		*m = ATTACH_KPROBE;
-	else
-		return -EINVAL;
+	static const char *const words[] = {
+		[ATTACH_AUTO] = "auto",
+		[ATTACH_FENTRY] = "fentry",
+		[ATTACH_KPROBE] = "kprobe",
+	};
+	int i = parse_word(s, words, 3);
+
+	if (i < 0)
+		return i;
+	*m = i;
 	return 0;
 }
 
 int parse_clear_parents_mode(const char *s, enum clear_parents_mode *m)
 {
-	if (!strcmp(s, "auto"))
-		*m = CP_AUTO;
-	else if (!strcmp(s, "hook"))
-		*m = CP_HOOK;
-	else if (!strcmp(s, "derive"))
-		*m = CP_DERIVE;
-	else
-		return -EINVAL;
+	static const char *const words[] = {
+		[CP_AUTO] = "auto",
+		[CP_HOOK] = "hook",
+		[CP_DERIVE] = "derive",
+	};
+	int i = parse_word(s, words, 3);
+
+	if (i < 0)
+		return i;
+	*m = i;
 	return 0;
 }
 

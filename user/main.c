@@ -22,6 +22,7 @@
 #include "collect.h"
 #include "compare.h"
 #include "discover.h"
+#include "events.h"
 #include "families.h"
 #include "hooks.h"
 #include "http.h"
@@ -321,6 +322,8 @@ static int load_and_attach(struct probes *p, struct agent_info *info)
 		return -1;
 	}
 	p->skel->rodata->trace_frames = env.trace == TRACE_FRAMES;
+	p->skel->rodata->trace_syncs = env.trace != TRACE_OFF;
+	p->skel->rodata->ringbuf_wake_bytes = env.ringbuf_kib * 1024 / 4;
 	e = bpf_map__set_max_entries(p->skel->maps.events,
 				     env.ringbuf_kib * 1024);
 	if (!e)
@@ -346,7 +349,7 @@ static int load_and_attach(struct probes *p, struct agent_info *info)
 }
 
 /* pin the maps, open the ring buffer, point the scrapes at the maps */
-static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
+static int pin_and_connect(struct probes *p, struct events_ctx *ev,
 			   struct collect_src *src)
 {
 	char err[256];
@@ -360,7 +363,7 @@ static int pin_and_connect(struct probes *p, struct trace_ctx *tctx,
 	}
 	p->pinned = true;
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events),
-				 trace_handle, tctx, NULL);
+				 events_handle, ev, NULL);
 	if (!p->rb) {
 		fprintf(stderr, "kvm-unsync-exporter: cannot open ring buffer: %s\n",
 			strerror(errno));
@@ -485,7 +488,7 @@ static int drop_main_caps(void)
  * after all (keep waiting); -1 on failure (said why).
  */
 static int attach_late(struct probes *p, struct agent_info *info,
-		       struct trace_ctx *tctx, struct scrape_ctx *sctx)
+		       struct events_ctx *ev, struct scrape_ctx *sctx)
 {
 	struct agent_info fresh = { .version = info->version };
 	struct collect_src src;
@@ -505,7 +508,7 @@ static int attach_late(struct probes *p, struct agent_info *info,
 	warn_missing(&fresh);
 	if (!hooks_walk_attached(&p->hs))
 		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-	if (pin_and_connect(p, tctx, &src))
+	if (pin_and_connect(p, ev, &src))
 		return -1;
 	/* no scrape sees the maps before the main thread dropped it all */
 	pthread_mutex_lock(sctx->lock);
@@ -532,6 +535,7 @@ int main(int argc, char **argv)
 	struct probes p = { .pins = { .lock_fd = -1 } };
 	struct agent_info info = { .version = KUE_VERSION };
 	struct trace_ctx tctx = { .out = stdout };
+	struct events_ctx ev = { .trace = &tctx };
 	struct scrape_ctx sctx = { .lock = &scrape_lock };
 	struct vm_table vms = {};
 
@@ -607,10 +611,10 @@ int main(int argc, char **argv)
 	}
 	vm_table_set_max(&vms, env.max_vms);
 	vms_ready = true;
-	tctx.vms = &vms;
+	ev.vms = &vms;
 	sctx.vms = &vms;
 	sctx.info = &info;
-	sctx.ringbuf_events = &tctx.events;
+	sctx.ringbuf_events = &ev.events;
 	snapshot_init(&sctx.snap);
 
 	if (!waiting) {
@@ -624,7 +628,7 @@ int main(int argc, char **argv)
 		warn_missing(&info);
 		if (!hooks_walk_attached(&p.hs))
 			fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
-		if (pin_and_connect(&p, &tctx, &sctx.src))
+		if (pin_and_connect(&p, &ev, &sctx.src))
 			goto cleanup;
 	} else {
 		waiting_info(&info, p.kv.release);
@@ -687,7 +691,7 @@ int main(int argc, char **argv)
 		if (waiting) {
 			/* every second: has KVM been loaded? */
 			if (ticks++ % 10 == 0 && kvm_module_live()) {
-				e = attach_late(&p, &info, &tctx, &sctx);
+				e = attach_late(&p, &info, &ev, &sctx);
 				if (e < 0)
 					goto cleanup;
 				if (e == 0) {
@@ -699,7 +703,14 @@ int main(int argc, char **argv)
 			usleep(100 * 1000);	/* a signal cuts it short */
 			continue;
 		}
+		/*
+		 * The BPF side wakes us only when the ring fills up (see
+		 * ringbuf_wake_bytes): a poll that times out still reads
+		 * what is there.
+		 */
 		e = ring_buffer__poll(p.rb, 100 /* ms */);
+		if (e == 0)
+			e = ring_buffer__consume(p.rb);
 		if (e < 0 && e != -EINTR) {
 			fprintf(stderr, "kvm-unsync-exporter: ring buffer poll: %s\n",
 				strerror(-e));
@@ -707,6 +718,9 @@ int main(int argc, char **argv)
 		}
 	}
 	ret = 0;
+	/* what the last poll did not see: no wake-up told us of it */
+	if (p.rb)
+		ring_buffer__consume(p.rb);
 
 cleanup:
 	service_stopping();

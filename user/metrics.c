@@ -12,9 +12,9 @@
 /* What one page is rendered from. */
 struct page_input {
 	const struct snapshot *s;	/* NULL: the maps could not be read */
-	const char *const *names;
+	const struct vm_series *series;
+	size_t nr_series;
 	const struct agent_info *info;
-	const struct metrics_extra *x;
 	struct agent_counters agent;
 };
 
@@ -83,23 +83,23 @@ static unsigned int skipped_values(const struct family *f,
 static void render_vm(struct strbuf *b, const struct family *f,
 		      const struct page_input *in)
 {
-	const struct snapshot *s = in->s;
 	unsigned int skip = skipped_values(f, in->info);
+	const struct vm_series *vs;
 	struct series_labels v;
-	const char *name;
 	size_t i;
 
-	for (i = 0; s && i < s->nr_vms; i++) {
-		name = in->names && in->names[i] ? in->names[i] : "unknown";
-		if (s->vms[i].tgid)
-			snprintf(v.pid, sizeof(v.pid), "%u", s->vms[i].tgid);
+	for (i = 0; in->s && i < in->nr_series; i++) {
+		vs = &in->series[i];
+		if (vs->pid)
+			snprintf(v.pid, sizeof(v.pid), "%u", vs->pid);
 		else
 			v.pid[0] = '\0';	/* "other": the folded VMs */
-		v.l[0] = (struct prom_label){ "vm", name };
+		v.l[0] = (struct prom_label){ "vm",
+					      vs->name ? vs->name : "unknown" };
 		v.l[1] = (struct prom_label){ "pid", v.pid };
 		v.nr = 2;
 		render_dims(b, f, &v, (const __u64 *)
-			    ((const char *)&s->vms[i].stats + f->off), skip);
+			    ((const char *)vs->stats + f->off), skip);
 	}
 }
 
@@ -254,10 +254,8 @@ static void render_clears_source(struct strbuf *b, const struct family *f,
 static void render_vms(struct strbuf *b, const struct family *f,
 		       const struct page_input *in)
 {
-	if (in->x && in->x->tracked)
-		prom_sample_u64(b, f->name, NULL, NULL, 0,
-				in->x->tracked->nr_vms);
-	else if (in->s)
+	/* every tgid in the map, the folded ones included */
+	if (in->s)
 		prom_sample_u64(b, f->name, NULL, NULL, 0, in->s->nr_vms);
 }
 
@@ -303,10 +301,12 @@ static void render_family(struct strbuf *b, const struct family *f,
 }
 
 int metrics_render(struct strbuf *b, const struct snapshot *s,
-		   const char *const *names, const struct agent_info *info,
+		   const struct vm_series *series, size_t nr_series,
+		   const struct agent_info *info,
 		   const struct metrics_extra *x)
 {
-	struct page_input in = { .s = s, .names = names, .info = info, .x = x };
+	struct page_input in = { .s = s, .series = series,
+				 .nr_series = nr_series, .info = info };
 	size_t i;
 
 	if (x) {

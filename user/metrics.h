@@ -12,29 +12,26 @@
 #include "conn_guard.h"
 #include "families.h"
 #include "prom_text.h"
+#include "vm_table.h"
 
 /* Counters the daemon keeps itself (families.h FROM_AGENT, FROM_VMS). */
 struct metrics_extra {
 	unsigned long long ringbuf_events;	/* ring-buffer records consumed */
 	unsigned long long scrape_errors;	/* scrapes whose map read failed */
 	unsigned long long vms_folded;		/* --max-vms: VMs put in "other" */
-	/*
-	 * The snapshot as read, when s is a view of it (--max-vms folds
-	 * VMs): kvm_unsync_vms counts its VMs.  NULL: s is the snapshot.
-	 */
-	const struct snapshot *tracked;
 };
 
 /*
- * Append the whole page to b.  s may be NULL when the maps could not be
- * read: the families from the maps are then written with HELP and TYPE
- * only (no samples rather than zeroes, which would look like counter
- * resets).  names[i] names s->vms[i]; names or names[i] may be NULL
- * ("unknown").  A VM with tgid 0 is the "other" series of --max-vms: its
- * pid label is empty.  Returns 0 or -ENOMEM.
+ * Append the whole page to b.  s is the snapshot as read (histograms,
+ * the agent's BPF-side counters, kvm_unsync_vms); it may be NULL when the
+ * maps could not be read: the families from the maps are then written
+ * with HELP and TYPE only (no samples rather than zeroes, which would look
+ * like counter resets).  The per-VM families have one sample set per
+ * series (vm_table_series(), in that order).  Returns 0 or -ENOMEM.
  */
 int metrics_render(struct strbuf *b, const struct snapshot *s,
-		   const char *const *names, const struct agent_info *info,
+		   const struct vm_series *series, size_t nr_series,
+		   const struct agent_info *info,
 		   const struct metrics_extra *extra);
 
 /* The HTTP server's own families (http_families), from st. */

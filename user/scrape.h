@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * One scrape, start to end: check the VMs, collect the maps, name the VMs,
- * fold the ones beyond --max-vms into "other", render, reap the dead.
+ * One scrape, start to end: check the VMs, collect the maps, take the
+ * finished series from the VM table (named, --max-vms folded into
+ * "other"), render, reap the dead.
  */
 #ifndef __SCRAPE_H
 #define __SCRAPE_H
@@ -12,12 +13,12 @@
 #include "vm_table.h"
 
 /*
- * One scrape, in the order vm_table.h explains: check, read, sync, render,
- * reap.  Matches http_render_fn, with a struct scrape_ctx as ctx.
+ * One scrape, in the order vm_table.h explains: check, read, series,
+ * render, reap.  Matches http_render_fn, with a struct scrape_ctx as ctx.
  */
 struct scrape_ctx {
 	struct collect_src src;		/* collect_src_bpf(), or fakes */
-	struct vm_table *vms;
+	struct vm_table *vms;		/* required */
 	const struct agent_info *info;
 	/* bumped by the ring-buffer consumer; read with an atomic load */
 	const unsigned long long *ringbuf_events;
@@ -30,13 +31,9 @@ struct scrape_ctx {
 	 */
 	bool waiting;
 	pthread_mutex_t *lock;
-	/* --max-vms: the snapshot with the folded VMs merged into "other" */
-	struct snapshot view;
-	const char **view_names;
-	size_t cap_view_names;
 };
 
-/* Free what scrapes allocated (snap, view). */
+/* Free what scrapes allocated (snap). */
 void scrape_ctx_free(struct scrape_ctx *c);
 
 int metrics_scrape(void *ctx, struct strbuf *out);

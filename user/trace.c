@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The --trace printer (trace.h). */
 #include <errno.h>
-#include <stdint.h>
 #include <string.h>
 #include <linux/types.h>
+#include "../bpf/unsync.h"
 #include "trace.h"
-#include "unsync.h"
-#include "vm_table.h"
 
 int parse_trace_mode(const char *s, enum trace_mode *m)
 {
@@ -75,66 +74,18 @@ static void print_frame(struct trace_ctx *t, const struct frame_event *e)
 		e->cleared, e->nr);
 }
 
-/* The smallest valid record of each type; SIZE_MAX for unknown types. */
-static size_t record_size(__u32 type)
+void trace_sync(struct trace_ctx *t, const struct sync_event *e)
 {
-	switch (type) {
-	case EV_SYNC:
-	case EV_ZAP_WALK:
-		return sizeof(struct sync_event);
-	case EV_FRAME:
-		return sizeof(struct frame_event);
-	case EV_VM_NEW:
-		return sizeof(struct vm_new_event);
-	default:
-		return SIZE_MAX;
-	}
+	if (t->mode == TRACE_OFF)
+		return;
+	print_summary(t, e);
+	fflush(t->out);
 }
 
-int trace_handle(void *ctx, void *data, size_t len)
+void trace_frame(struct trace_ctx *t, const struct frame_event *e)
 {
-	struct trace_ctx *t = ctx;
-	struct event_hdr hdr;
-	__u32 type;
-
-	if (len < sizeof(hdr)) {
-		__atomic_add_fetch(&t->malformed, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	memcpy(&hdr, data, sizeof(hdr));
-	type = hdr.type;
-	if (len < record_size(type)) {
-		__atomic_add_fetch(&t->malformed, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	__atomic_add_fetch(&t->events, 1, __ATOMIC_RELAXED);
-	if (type == EV_VM_NEW) {
-		const struct vm_new_event *v = data;
-		char comm[TASK_COMM_LEN + 1] = "";
-
-		memcpy(comm, v->comm, TASK_COMM_LEN);
-		if (t->vms)
-			vm_table_note(t->vms, hdr.tgid, comm, v->args,
-				      v->args_len < VM_ARGS_MAX ? v->args_len : VM_ARGS_MAX);
-		return 0;
-	}
-	if (t->vms) {
-		/* No EV_VM_NEW (dropped, or attached after the VM started). */
-		char comm[TASK_COMM_LEN + 1] = "";
-
-		if (type != EV_FRAME)
-			memcpy(comm, ((const struct sync_event *)data)->comm,
-			       TASK_COMM_LEN);
-		vm_table_note(t->vms, hdr.tgid, comm, NULL, 0);
-	}
-	if (t->mode == TRACE_OFF)
-		return 0;
-	if (type == EV_FRAME) {
-		if (t->mode == TRACE_FRAMES)
-			print_frame(t, data);
-	} else {
-		print_summary(t, data);
-	}
+	if (t->mode != TRACE_FRAMES)
+		return;
+	print_frame(t, e);
 	fflush(t->out);
-	return 0;
 }

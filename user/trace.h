@@ -1,27 +1,29 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Ring-buffer consumer: counts records and, with --trace, prints them. */
+/*
+ * --trace: one line per record, as text or JSON lines.  The records come
+ * from events.c, which has checked their type and size.
+ */
 #ifndef __TRACE_H
 #define __TRACE_H
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdio.h>
 
 enum trace_mode { TRACE_OFF, TRACE_SYNCS, TRACE_FRAMES };
 
-struct vm_table;
+struct sync_event;
+struct frame_event;
 
 struct trace_ctx {
 	enum trace_mode mode;
 	bool json;
 	FILE *out;
-	struct vm_table *vms;		/* names new VMs early; may be NULL */
-	unsigned long long events;	/* read with __atomic_load_n */
-	unsigned long long malformed;	/* records of an unknown size/type */
 };
 
 int parse_trace_mode(const char *s, enum trace_mode *m);
-/* ring_buffer_sample_fn */
-int trace_handle(void *ctx, void *data, size_t len);
+/* An EV_SYNC or EV_ZAP_WALK record: printed unless the mode is off. */
+void trace_sync(struct trace_ctx *t, const struct sync_event *e);
+/* An EV_FRAME record: printed with --trace=frames only. */
+void trace_frame(struct trace_ctx *t, const struct frame_event *e);
 
 #endif /* __TRACE_H */

@@ -25,27 +25,13 @@ void vm_table_free(struct vm_table *t)
 		pthread_mutex_destroy(&t->lock);
 	free(t->proc_root);
 	free(t->v);
-	free(t->names);
-	free(t->folded);
+	free(t->series);
 	memset(t, 0, sizeof(*t));
 }
 
 void vm_table_set_max(struct vm_table *t, size_t max_vms)
 {
 	t->max_vms = max_vms;
-}
-
-const bool *vm_table_folded(const struct vm_table *t)
-{
-	return t->fold_seen ? t->folded : NULL;
-}
-
-bool vm_table_other(const struct vm_table *t, struct vm_stats *out)
-{
-	if (!t->fold_seen)
-		return false;
-	*out = t->other;
-	return true;
 }
 
 unsigned long long vm_table_folded_total(const struct vm_table *t)
@@ -173,22 +159,18 @@ static void identify(struct vm_table *t, struct vm_entry *e)
 	e->stale = false;
 }
 
-static int reserve_names(struct vm_table *t, size_t n)
+/* Room for n series: the snapshot's VMs and "other". */
+static int reserve_series(struct vm_table *t, size_t n)
 {
-	const char **p;
-	bool *f;
+	struct vm_series *p;
 
-	if (n <= t->cap_names)
+	if (n <= t->cap_series)
 		return 0;
-	p = realloc(t->names, n * sizeof(*p));
+	p = realloc(t->series, n * sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	t->names = p;
-	f = realloc(t->folded, n * sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	t->folded = f;
-	t->cap_names = n;
+	t->series = p;
+	t->cap_series = n;
 	return 0;
 }
 
@@ -205,17 +187,15 @@ static void fold_vanished(struct vm_table *t, const struct snapshot *s)
 			stats_add(&t->fold_base, &t->v[i].last);
 }
 
-int vm_table_sync(struct vm_table *t, const struct snapshot *s)
+/* The table from s: new tgids named and placed or folded, gone ones dropped. */
+static int sync_entries(struct vm_table *t, const struct snapshot *s)
 {
 	struct vm_entry *nv, *old;
 	size_t i, n = s->nr_vms, own = 0;
 
-	pthread_mutex_lock(&t->lock);
-	if (reserve_names(t, n ? n : 1))
-		goto nomem;
 	nv = calloc(n ? n : 1, sizeof(*nv));
 	if (!nv)
-		goto nomem;
+		return -ENOMEM;
 	/* s->vms is sorted, so the new table is too */
 	for (i = 0; i < n; i++) {
 		old = find(t, s->vms[i].tgid);
@@ -253,21 +233,43 @@ int vm_table_sync(struct vm_table *t, const struct snapshot *s)
 	free(t->v);
 	t->v = nv;
 	t->nr = t->cap = n;
-	for (i = 0; i < n; i++) {
-		t->names[i] = t->v[i].name;
-		t->folded[i] = t->v[i].folded;
-	}
-	t->nr_names = n;
-	pthread_mutex_unlock(&t->lock);
 	return 0;
-nomem:
-	pthread_mutex_unlock(&t->lock);
-	return -ENOMEM;
 }
 
-const char *const *vm_table_names(const struct vm_table *t)
+int vm_table_series(struct vm_table *t, const struct snapshot *s,
+		    const struct vm_series **series, size_t *nr)
 {
-	return t->names;
+	size_t i, n = 0;
+	int err;
+
+	pthread_mutex_lock(&t->lock);
+	err = reserve_series(t, s->nr_vms + 1);
+	if (!err)
+		err = sync_entries(t, s);
+	if (err) {
+		pthread_mutex_unlock(&t->lock);
+		return err;
+	}
+	/* sync_entries() left t->v parallel to s->vms */
+	for (i = 0; i < t->nr; i++) {
+		if (t->v[i].folded)
+			continue;
+		t->series[n++] = (struct vm_series){
+			.name = t->v[i].name,
+			.pid = t->v[i].tgid,
+			.stats = &s->vms[i].stats,
+		};
+	}
+	if (t->fold_seen)
+		t->series[n++] = (struct vm_series){
+			.name = "other",
+			.pid = 0,
+			.stats = &t->other,
+		};
+	*series = t->series;
+	*nr = n;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
 }
 
 int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
@@ -293,9 +295,8 @@ int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 		}
 		t->v[kept++] = t->v[i];
 	}
+	/* entries moved: the series handed out point at the old places */
 	t->nr = kept;
-	/* entries moved: the names of the last sync are no longer valid */
-	t->nr_names = 0;
 	pthread_mutex_unlock(&t->lock);
 	return first_err ? first_err : deleted;
 }

@@ -4,14 +4,16 @@
  *
  * A VM is a tgid present in the vm_stats map.  Nothing in the kernel removes
  * a dead VMM's entry, so the daemon does, after publishing its final counts
- * once.  A scrape runs four steps, in this order:
+ * once.  A scrape runs these steps, in this order:
  *
  *   vm_table_check(t)        before reading the maps: mark cached VMs
  *                            whose process is gone as "reap"
  *   collect_from(&snap, ..)  read the maps
- *   vm_table_sync(t, &snap)  cache names for new tgids, drop tgids no
- *                            longer in the map
- *   render (names from vm_table_names())
+ *   vm_table_series(t, &snap, &series, &nr)
+ *                            cache names for new tgids, drop tgids no
+ *                            longer in the map, fold (--max-vms), and
+ *                            hand out the series to publish
+ *   render the series
  *   vm_table_reap(t, ...)    once the body is built: delete the "reap"
  *                            tgids from the map and forget them
  *
@@ -25,9 +27,10 @@
  * Names are cached per tgid with the process start time; a changed start
  * time (pid reuse) re-reads the name.  A short-lived VMM may be gone by its
  * first scrape, so the BPF side sends each new VMM's argv, read from its
- * memory when it first shows up, and the ring-buffer consumer passes it to
- * vm_table_note(); the next sync takes the name from there.  A zombie still has /proc/PID, so a
- * VMM is reaped once its parent has waited for it.
+ * memory when it first shows up, and the ring-buffer consumer (events.c)
+ * passes it to vm_table_note(); the next vm_table_series() takes the name
+ * from there.  A zombie still has /proc/PID, so a VMM is reaped once its
+ * parent has waited for it.
  *
  * --max-vms bounds the label set on a host with many VMs: once max VMs
  * have their own labels, each new VM is folded, for its whole life, into
@@ -55,6 +58,18 @@ struct vm_entry {
 	struct vm_stats last;		/* folded: its counts at the last sync */
 };
 
+/*
+ * One series to publish, finished: every output renders these as they
+ * are.  name and stats point into the table and the snapshot passed to
+ * vm_table_series(): valid until the next vm_table_series() or
+ * vm_table_reap() and while that snapshot is unchanged.
+ */
+struct vm_series {
+	const char *name;		/* the vm label; NULL: "unknown" */
+	__u32 pid;			/* 0: "other", the folded VMs (pid="") */
+	const struct vm_stats *stats;	/* summed over CPUs */
+};
+
 /* A name read early, by vm_table_note(), waiting for its first sync. */
 struct vm_note {
 	__u32 tgid;
@@ -75,11 +90,10 @@ struct vm_table {
 	char *proc_root;
 	struct vm_entry *v;		/* sorted by tgid */
 	size_t nr, cap;
-	const char **names;		/* parallel to the last synced snapshot */
-	size_t nr_names, cap_names;
+	struct vm_series *series;	/* handed out by vm_table_series() */
+	size_t cap_series;
 	/* --max-vms */
 	size_t max_vms;			/* 0: no limit */
-	bool *folded;			/* parallel to names */
 	bool fold_seen;			/* a VM was folded at least once */
 	unsigned long long folded_total;	/* VMs folded so far */
 	struct vm_stats fold_base;	/* final counts of folded VMs gone */
@@ -100,31 +114,26 @@ void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm,
 
 /* Step 1, before reading the maps. */
 void vm_table_check(struct vm_table *t);
-/* Step 2, after a successful read; 0 or -ENOMEM. */
-int vm_table_sync(struct vm_table *t, const struct snapshot *s);
-/* names[i] names s->vms[i] of the snapshot last passed to vm_table_sync. */
-const char *const *vm_table_names(const struct vm_table *t);
+/*
+ * Step 2, after a successful read of s: bring the table up to date with
+ * s and set *series to the series to publish, *nr to their number.  They
+ * are s's VMs in tgid order, those folded by --max-vms left out, then,
+ * once any VM was ever folded, "other" (pid 0): the sum over every VM
+ * ever folded, live or gone.  0, or -ENOMEM (*series, *nr untouched).
+ */
+int vm_table_series(struct vm_table *t, const struct snapshot *s,
+		    const struct vm_series **series, size_t *nr);
 
 /*
  * Step 3, after the response body is built: delete every "reap" tgid with
  * del (ENOENT counts as deleted) and forget it.  A tgid whose delete failed
  * stays marked and is tried again next scrape.  Returns how many were
- * deleted, or the first -errno.
+ * deleted, or the first -errno.  The series handed out are void after it.
  */
 int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats);
 
-/* --max-vms: 0 for no limit; call before the first sync. */
+/* --max-vms: 0 for no limit; call before the first vm_table_series(). */
 void vm_table_set_max(struct vm_table *t, size_t max_vms);
-/*
- * After vm_table_sync: folded[i] is true when s->vms[i] is counted in
- * "other" rather than under its own labels (NULL if no VM ever was).
- */
-const bool *vm_table_folded(const struct vm_table *t);
-/*
- * After vm_table_sync: the "other" series, the sum over every VM ever
- * folded; false (and out untouched) if none ever was.
- */
-bool vm_table_other(const struct vm_table *t, struct vm_stats *out);
 /* How many VMs were folded into "other" since start. */
 unsigned long long vm_table_folded_total(const struct vm_table *t);
 

@@ -13,10 +13,13 @@
 # Output sections:
 #   "probes"  one JSON line per function of interest: its kallsyms names
 #   "btf"     the page vector's type as vmlinux BTF has it (needs bpftool)
-#   "kernel"  one JSON line per shape
+#   "kernel"  one JSON line per shape (trace_shape in tests/vm/scenarios/
+#             lib.sh, the trace read by tests/vm/scenarios/walk_trace.awk)
 # KUE_SHAPES="name:args;name:args" (args with ',' for ' ') picks the shapes.
 # Exit status: non-zero if a kvmwalk run failed, the trace lost events or a
 # probe could not be placed.
+
+. /lib/kue-scenario.sh
 
 T=/sys/kernel/tracing
 fail=0
@@ -28,14 +31,6 @@ kvm_unlink_unsync_page kvm_mmu_sync_roots"
 
 pattern=$(printf '%s' "$FUNCS" | tr -s ' \n' '||')
 grep -E " ($pattern)(\.[a-z]+\.[0-9]+)*$" /proc/kallsyms | awk '{ print $3 }' >/tmp/ksyms
-
-# kallsyms names of $1: exact, or compiler clones (.isra.0, .part.0, ...).
-ksyms() {
-	awk -v f="$1" '$1 == f || index($1, f ".") == 1' /tmp/ksyms
-}
-ksym() {
-	ksyms "$1" | head -n 1
-}
 
 echo "=== BEGIN probes ==="
 for f in $FUNCS; do
@@ -78,90 +73,12 @@ echo 0 >$T/options/context-info
 echo 16384 >$T/buffer_size_kb
 echo 0 >$T/tracing_on
 
-# One trace in, the JSON fields of one shape out (no braces).  Walk frames
-# are attributed to the innermost mmu_sync_children ("sync") or
-# mmu_zap_unsync_children ("zap") call active, "other" otherwise.
-cat >/tmp/analyze.awk <<'EOF'
-function field(name,    i) {
-	for (i = 2; i <= NF; i++)
-		if (index($i, name "=") == 1)
-			return substr($i, length(name) + 2)
-	return ""
-}
-function ctx() { return sp > 0 ? stack[sp] : "other" }
-function obj(a,    k, s, n) {
-	s = ""; n = 0
-	for (k in a) s = s (n++ ? "," : "") "\"" k "\":" a[k]
-	return "{" s "}"
-}
-BEGIN { sp = 0; depth = 0; maxdepth = 0; ncalls = 0 }
-{ ev = $1; sub(/:$/, "", ev) }
-ev == "sc_enter" { stack[++sp] = "sync"; sc++; ncalls++; tops[ncalls] = ""; rets[ncalls] = "null"; next }
-ev == "sc_exit" { rets[ncalls] = field("ret") + 0; if (rets[ncalls] != 0) sc_nonzero++; sp--; next }
-ev == "zap_enter" { stack[++sp] = "zap"; zc++; next }
-ev == "zap_exit" { sp--; next }
-ev == "walk_enter" {
-	frames[ctx()]++
-	depth++; if (depth > maxdepth) maxdepth = depth
-	next
-}
-ev == "walk_exit" {
-	depth--; c = ctx(); r = field("ret") + 0
-	if (r == -28) enospc[c]++
-	if (depth == 0) {
-		walks[c]++
-		if (r == -28) restarts[c]++
-		else if (r == 0) top_zero[c]++
-		else leaves[c] += r
-		if (c == "sync") tops[ncalls] = tops[ncalls] (tops[ncalls] == "" ? "" : ",") r
-	}
-	next
-}
-ev == "kvm_mmu_unsync_page" { tp_unsync++; next }
-ev == "kvm_mmu_sync_page" { tp_sync++; tp_sync_ctx[ctx()]++; next }
-ev == "kvm_mmu_prepare_zap_page" { zaps++; next }
-END {
-	list = ""; rlist = ""
-	for (i = 1; i <= ncalls; i++) {
-		list = list (i > 1 ? "," : "") "[" tops[i] "]"
-		rlist = rlist (i > 1 ? "," : "") rets[i]
-	}
-	printf "\"sync_children\":%d,\"sync_children_nonzero\":%d,\"zap_children\":%d,", sc, sc_nonzero, zc
-	printf "\"walk_frames\":%s,\"walk_frames_enospc\":%s,\"walk_max_depth\":%d,", obj(frames), obj(enospc), maxdepth
-	printf "\"walks\":%s,\"restarts\":%s,\"walks_zero\":%s,\"walk_leaves\":%s,", obj(walks), obj(restarts), obj(top_zero), obj(leaves)
-	printf "\"sync_walk_returns\":[%s],\"sync_children_returns\":[%s],", list, rlist
-	printf "\"tp_unsync_page\":%d,\"tp_sync_page\":%d,\"tp_sync_page_by_context\":%s,\"tp_prepare_zap_page\":%d", tp_unsync, tp_sync, obj(tp_sync_ctx), zaps
-}
-EOF
-
-stats_json() {
-	sed -n 's/^kvmwalk: stats //p' "$1" |
-		awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); printf "%s\"%s\":%s", (i > 1 ? "," : ""), kv[1], kv[2] } }'
-}
-
 echo "${KUE_SHAPES:-t8:--tables 8}" | tr ';' '\n' >/tmp/shapes
 echo "=== BEGIN kernel ==="
 while IFS=: read -r name args; do
 	[ -n "$name" ] || continue
 	args=$(echo "$args" | tr ',' ' ')
-	echo "kernel-scenario: $(cut -d' ' -f1 /proc/uptime)s shape $name" >&2
-	echo >$T/trace
-	echo 1 >$T/tracing_on
-	# shellcheck disable=SC2086
-	kvmwalk $args --stats >/tmp/out 2>&1 </dev/null
-	rc=$?
-	echo 0 >$T/tracing_on
-	ok=false
-	grep -q '^kvmwalk: ok ' /tmp/out && ok=true
-	if [ "$rc" != 0 ] || [ "$ok" != true ]; then
-		fail=1
-		sed 's/^/kernel-scenario: kvmwalk: /' /tmp/out
-	fi
-	lost=$(awk '/^overrun:|^dropped events:/ { n += $NF } END { print n + 0 }' $T/per_cpu/cpu0/stats)
-	[ "$lost" = 0 ] || fail=1
-	printf '{"shape":"%s","args":"%s","rc":%d,"ok":%s,"trace_lost":%d,%s,"stats":{%s}}\n' \
-		"$name" "$args" "$rc" "$ok" "$lost" \
-		"$(grep -v '^#' $T/trace | awk -f /tmp/analyze.awk)" "$(stats_json /tmp/out)"
+	trace_shape kernel-scenario "$name" "$args" || fail=1
 done </tmp/shapes
 echo "=== END kernel ==="
 

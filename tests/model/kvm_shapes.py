@@ -12,6 +12,7 @@ The list is also in ASSUMPTIONS below so predict.py can print it.
 
 from collections import namedtuple
 
+import kernels
 from shadow import Kvm, Recorder, Role, Spte, PG_LEVEL_4K
 
 GiB = 1 << 30
@@ -329,6 +330,7 @@ class Vcpu:
         self.pae_root = [None] * 4       # PAE roots (mmu->pae_root[i])
         self.root_valid = False
         self.req_mmu_sync = False
+        self.huge_pages = False          # Run(huge_pages=...)
 
     def role(self, level, direct=False):
         """The shadow-page role this vCPU's MMU gives a page (nested.py
@@ -462,11 +464,17 @@ class Vcpu:
                 kvm.link_shadow_page(sp, idx, child)
             sp = child
             level -= 1
-        # Guest large page: direct sps down to 4K (A8).
+        # Guest large page: direct sps down to 4K (A8).  From 6.12 on the
+        # flood count is reset down to the guest's leaf level only
+        # (kernels.py "fetch-flood"): not in the direct sps below it.
+        clear_direct = kvm.kernel.fetch_clears_direct_flood
         while level > PG_LEVEL_4K:
-            sp.write_flooding_count = 0
+            if clear_direct or not sp.role.direct:
+                sp.write_flooding_count = 0
             idx = (va >> (12 + 9 * (level - 1))) & 511
             base_gfn = gfn & ~((1 << (9 * (level - 1))) - 1)
+            if self.huge_page_allowed(level, base_gfn):
+                return self.map_huge(sp, idx, base_gfn)
             role = self.role(level - 1, direct=True)
             ent = sp.spt.get(idx)
             if (ent is not None and ent.kind == "nonleaf" and
@@ -477,7 +485,8 @@ class Vcpu:
                 kvm.link_shadow_page(sp, idx, child)
             sp = child
             level -= 1
-        sp.write_flooding_count = 0
+        if clear_direct or not sp.role.direct:
+            sp.write_flooding_count = 0
         idx = (va >> 12) & 511
         old = sp.spt.get(idx)
         ret = self.mmu_set_spte(sp, idx, gfn, write, prefetch=False)
@@ -489,6 +498,26 @@ class Vcpu:
         # (indirect FNAME(pte_prefetch) only maps guest data pages: no
         #  shadow page, no unsync, nothing counted)
         return ret
+
+    def huge_page_allowed(self, level, base_gfn):
+        """kvm_mmu_hugepage_adjust for a guest 2 MiB page: only with
+        huge_pages (the guest memory is THP-backed and 2 MiB aligned,
+        kernels.py "thp-align", 6.12 and 7.2) and only where no shadowed
+        gfn disallows it (account_shadowed)."""
+        return (self.huge_pages and level == 2 and
+                self.kvm.kernel.thp_aligned_anon and
+                self.kvm.lpage_allowed(base_gfn))
+
+    def map_huge(self, sp, idx, base_gfn):
+        """mmu_set_spte at level 2: a direct sp linked there is unlinked
+        (drop_parent_pte), the 2 MiB spte is writable (its region has no
+        shadowed gfn, so mmu_try_to_unsync_pages allows it); no
+        __direct_pte_prefetch above level 1."""
+        old = sp.spt.get(idx)
+        if old is not None and old.kind == "nonleaf":
+            self.kvm.drop_parent_pte(old.child, sp, idx)
+        sp.spt[idx] = Spte("large", gfn=base_gfn, writable=True)
+        return FIXED
 
     def mmu_set_spte(self, sp, idx, gfn, write, prefetch):
         """mmu_set_spte/make_spte for a guest entry with RW and D set."""
@@ -625,17 +654,23 @@ def kvm_class(variant):
 
 
 class Run:
-    def __init__(self, shape, trace=False, resched_points=(), variant="stock"):
+    def __init__(self, shape, trace=False, resched_points=(), variant="stock",
+                 kernel=None, huge_pages=False):
         validate(shape)
         self.s = shape
         self.variant = variant
+        self.kernel = kernels.get(kernel)
+        if variant != "stock" and self.kernel.release != kernels.DEFAULT:
+            raise ValueError("the %s kernel is %s-based" % (variant, kernels.DEFAULT))
         self.rec = Recorder()
         self.rec.trace = trace
         self.kvm = kvm_class(variant)(self.rec)
+        self.kvm.kernel = self.kernel
         self.kvm.resched_points = set(resched_points)
         self.g = Guest(shape)
         self.kvm.set_memslot_pages(self.g.npages)
         self.vcpu = Vcpu(self.kvm, self.g)
+        self.vcpu.huge_pages = huge_pages
 
     def dirty(self, r):
         data = DATA_A_GFN if r % 2 == 0 else DATA_B_GFN
@@ -694,9 +729,12 @@ class Run:
         return self.rec
 
 
-def predict(shape, trace=False, resched_points=(), variant="stock"):
+def predict(shape, trace=False, resched_points=(), variant="stock", kernel=None,
+            huge_pages=False):
     """Run the model; returns the Recorder.  resched_points: see
     shadow.Kvm.resched_points (default: need_resched() never true, A6).
-    variant: "stock" or "patched" kernel (kvm_class)."""
+    variant: "stock" or "patched" kernel (kvm_class).  kernel: the release
+    ("6.1", the default, "6.12" or "7.2"; kernels.py).  huge_pages: the
+    guest memory is THP-backed (6.12, 7.2: Vcpu.huge_page_allowed)."""
     return Run(shape, trace=trace, resched_points=resched_points,
-               variant=variant).run()
+               variant=variant, kernel=kernel, huge_pages=huge_pages).run()

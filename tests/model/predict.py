@@ -10,6 +10,11 @@ Usage (same knobs as kvmwalk, see tests/vm/SHAPES.md):
 --kernel stock|patched (default stock) picks the kernel: Debian's 6.1 as
 shipped, or with tests/kernel/patches applied (shadow_patched.py).  Same
 keys either way; clear_parents is always 0 on the patched kernel.
+--release 6.1|6.12|7.2 (default 6.1) picks the stock kernel's release:
+Debian 12's, 13's or sid's (kernels.py says where they differ).
+--huge-pages: on 6.12 and 7.2, the guest memory is THP-backed, so guest
+2 MiB pages without shadowed gfns get 2 MiB sptes (kernels.py "thp-align";
+no effect on 6.1, whose mmap is not 2 MiB aligned).
 
 Prints one JSON object (keys fixed: they are compared with the agent's):
   sync_calls{ok,eintr}, sync_calls_by_can_yield{true,false},
@@ -34,6 +39,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import kernels  # noqa: E402
 import kvm_shapes  # noqa: E402
 
 
@@ -51,6 +57,12 @@ def parse_args(argv):
     p.add_argument("--kernel", choices=("stock", "patched"), default="stock",
                    help="kernel to model: stock 6.1 or 6.1 with "
                         "tests/kernel/patches (default stock)")
+    p.add_argument("--release", choices=kernels.RELEASES, default=kernels.DEFAULT,
+                   help="stock kernel release: 6.1 (bookworm), 6.12 (trixie) "
+                        "or 7.2 (sid) (default %s)" % kernels.DEFAULT)
+    p.add_argument("--huge-pages", action="store_true",
+                   help="6.12, 7.2: map guest 2 MiB pages with 2 MiB sptes "
+                        "where no shadowed gfn forbids it (THP-backed memory)")
     p.add_argument("--ftrace", action="store_true",
                    help="print the kernel-side raw counts instead")
     p.add_argument("--explain", action="store_true",
@@ -71,14 +83,17 @@ def shape_from_args(a):
                                  flood_zap=a.flood_zap, exit_unsync=a.exit_unsync)
 
 
-def predict_dict(argv, resched_points=(), variant=None):
+def predict_dict(argv, resched_points=(), variant=None, kernel=None):
     """For tests: the JSON object of `predict.py ARGV...` as a dict, e.g.
     predict_dict(["--tables", "40", "--rounds", "10"]).  variant "stock" or
-    "patched" overrides a --kernel in argv."""
+    "patched" overrides a --kernel in argv, kernel ("6.1", "6.12", "7.2")
+    a --release."""
     a = parse_args(list(argv))
     shape = shape_from_args(a)
     return kvm_shapes.predict(shape, resched_points=resched_points,
-                              variant=variant or a.kernel).report()
+                              variant=variant or a.kernel,
+                              kernel=kernel or a.release,
+                              huge_pages=a.huge_pages).report()
 
 
 def ftrace_counts(rec):
@@ -101,10 +116,15 @@ def main(argv=None):
         if a.kernel == "patched":
             import shadow_patched
             lines += shadow_patched.ASSUMPTIONS
+        if a.release != kernels.DEFAULT:
+            lines += kernels.assumptions(a.release)
         for line in lines:
             print(line)
             print()
         return 0
+    if a.kernel == "patched" and a.release != kernels.DEFAULT:
+        print("predict: the patched kernel is %s-based" % kernels.DEFAULT, file=sys.stderr)
+        return 2
     try:
         shape = shape_from_args(a)
     except ValueError as e:
@@ -117,7 +137,8 @@ def main(argv=None):
         print("predict: --resched wants CALL:BATCH", file=sys.stderr)
         return 2
     run = kvm_shapes.Run(shape, trace=a.explain, resched_points=points,
-                         variant=a.kernel)
+                         variant=a.kernel, kernel=a.release,
+                         huge_pages=a.huge_pages)
     rec = run.run()
     if a.explain:
         for line in rec.log:

@@ -29,6 +29,8 @@ Simplifications (none of them changes a counted figure):
     false (no -EINTR); Kvm.need_resched can be set by a test.
 """
 
+import kernels
+
 PG_LEVEL_4K = 1
 KVM_PAGE_ARRAY_NR = 16          # mmu.c: #define KVM_PAGE_ARRAY_NR 16
 PT64_ROOT_MAX_LEVEL = 5         # struct mmu_page_path arrays
@@ -244,7 +246,7 @@ class Recorder:
         d[c] = d.get(c, 0) + n
 
     def kernel_view(self):
-        """The selfcheck's per-shape JSON fields (analyze.awk), as far as
+        """The selfcheck's per-shape JSON fields (walk_trace.awk), as far as
         they concern the test pages.  Not comparable, because the model
         does not create direct sps (assumption A8): the kvm_mmu_get_page
         counts, the level-1 kvm_mmu_prepare_zap_page count and the
@@ -312,10 +314,16 @@ class Kvm:
 
     def __init__(self, recorder=None):
         self.rec = recorder or Recorder()
+        # The release whose code this runs where the kernels differ
+        # (kernels.py); kvm_shapes.Run sets it.
+        self.kernel = kernels.get()
         # kvm->arch.active_mmu_pages; index 0 is the list head, list_add()
         # inserts there (kvm_mmu_alloc_shadow_page, mmu.c:2144).
         self.active_mmu_pages = []
         self.hash = {}              # gfn -> [SP], hlist_add_head order
+        # 2 MiB region (gfn >> 9) -> shadowed gfns in it: account_shadowed
+        # disallows huge pages there (kvm_mmu_gfn_disallow_lpage).
+        self.lpage_disallowed = {}
         self.tracked = {}           # gfn -> count (KVM_PAGE_TRACK_WRITE)
         self.stat_mmu_unsync = 0
         self.stat_shadow_zapped = 0
@@ -328,6 +336,11 @@ class Kvm:
         # took -EINTR (kernel.md: timing, not workload).
         self.resched_points = set()
         self.sync_page_fails = lambda sp: False
+        # A failed kvm_vcpu_read_guest_atomic() of gPTE i of sp while it is
+        # synced (kernels.py "sync"); sptes_synced counts the present
+        # entries kvm_sync_page got through.
+        self.gpte_read_fails = lambda sp, i: False
+        self.sptes_synced = 0
         self.request_mmu_sync = False           # KVM_REQ_MMU_SYNC (vcpu)
         self.request_free_obsolete_roots = False
         # Shadow-page budget (mmu.c:2601 make_mmu_pages_available).  Set by
@@ -368,6 +381,8 @@ class Kvm:
         # (kvm_slot_page_track_add_page / kvm_mmu_slot_gfn_write_protect).
         if sp.level > PG_LEVEL_4K:
             self.tracked[sp.gfn] = self.tracked.get(sp.gfn, 0) + 1
+        region = sp.gfn >> 9
+        self.lpage_disallowed[region] = self.lpage_disallowed.get(region, 0) + 1
         self.write_protect_gfn(sp.gfn)
 
     def live_sps(self):
@@ -377,10 +392,12 @@ class Kvm:
 
     def write_protect_gfn(self, gfn):
         """kvm_mmu_slot_gfn_write_protect / kvm_vcpu_write_protect_gfn:
-        every leaf spte mapping gfn becomes read-only (rmap walk)."""
+        every leaf spte mapping gfn becomes read-only (rmap walk), 2 MiB
+        ones included (the rmaps of every level up to 1 GiB)."""
         for sp in self.live_sps():
             for ent in sp.spt.values():
-                if ent.kind == "leaf" and ent.gfn == gfn:
+                if ((ent.kind == "leaf" and ent.gfn == gfn) or
+                        (ent.kind == "large" and ent.gfn == gfn & ~511)):
                     ent.writable = False
 
     def unaccount_shadowed(self, sp):
@@ -388,6 +405,15 @@ class Kvm:
             self.tracked[sp.gfn] -= 1
             if not self.tracked[sp.gfn]:
                 del self.tracked[sp.gfn]
+        region = sp.gfn >> 9
+        self.lpage_disallowed[region] -= 1
+        if not self.lpage_disallowed[region]:
+            del self.lpage_disallowed[region]
+
+    def lpage_allowed(self, gfn):
+        """kvm_gfn_is_lpage_allowed(gfn, PG_LEVEL_2M) as far as shadow
+        pages decide it (the memslot's alignment aside)."""
+        return not self.lpage_disallowed.get(gfn >> 9)
 
     def is_write_tracked(self, gfn):
         return self.tracked.get(gfn, 0) > 0
@@ -483,6 +509,8 @@ class Kvm:
         must stay write-protected)."""
         if self.is_write_tracked(gfn):
             return -1                                   # -EPERM
+        if self.kernel.unsync_lpage_shortcut and self.lpage_allowed(gfn):
+            return 0                                    # 7.2 mmu.c:3005
         for sp in self.valid_sps_for_gfn(gfn):
             if not can_unsync:
                 return -1
@@ -691,10 +719,30 @@ class Kvm:
         self.stat_mmu_unsync -= 1
 
     def kvm_sync_page(self, vcpu, sp, invalid_list):
-        if self.sync_page_fails(sp):
+        ret = self.sync_page(vcpu, sp)
+        if ret < 0:
             self.kvm_mmu_prepare_zap_page(sp, invalid_list)
+        return ret
+
+    def sync_page(self, vcpu, sp):
+        """6.1: mmu->sync_page = FNAME(sync_page) (paging_tmpl.h:994), -1
+        at the first gPTE it cannot read.  6.4 on: __kvm_sync_page (6.12
+        mmu.c:1934, 7.2 mmu.c:2084) calls kvm_sync_spte for every present
+        entry; a failed read is -1 for that entry only, "flush |= ret"
+        makes the result -1 after the loop (kernels.py "sync").  Both
+        start with the role check (sync_page_fails)."""
+        if self.sync_page_fails(sp):
             return -1
-        return 0
+        per_spte = self.kernel.sync_page == "spte"
+        flush = 0
+        for i in sorted(sp.spt):
+            if self.gpte_read_fails(sp, i):
+                if not per_spte:
+                    return -1
+                flush |= -1
+                continue
+            self.sptes_synced += 1
+        return flush
 
     def mmu_sync_children(self, vcpu, parent, can_yield):
         rec = self.rec

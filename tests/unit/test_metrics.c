@@ -87,19 +87,27 @@ static void fake_snapshot(struct snapshot *s)
 	s->self.orphan_exits = 1;
 }
 
+/* names[i] (NULL, or a NULL entry: "unknown") names s->vms[i]. */
 static char *render_as(const struct snapshot *s, const char *const *names,
 		       const char *clear_parents_source)
 {
 	struct metrics_extra x = { .ringbuf_events = 77, .scrape_errors = 2 };
+	struct vm_series series[4];
 	struct agent_info info;
 	struct strbuf b;
-	size_t len;
+	size_t len, i, nr = 0;
 
+	for (i = 0; s && i < s->nr_vms && nr < 4; i++)
+		series[nr++] = (struct vm_series){
+			.name = names ? names[i] : NULL,
+			.pid = s->vms[i].tgid,
+			.stats = &s->vms[i].stats,
+		};
 	fake_info(&info);
 	if (clear_parents_source)
 		info.clears_source[SITE_CLEAR_PARENTS] = clear_parents_source;
 	sb_init(&b);
-	CHECK_INT(metrics_render(&b, s, names, &info, &x), 0);
+	CHECK_INT(metrics_render(&b, s, series, nr, &info, &x), 0);
 	return sb_steal(&b, &len);
 }
 

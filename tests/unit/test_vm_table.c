@@ -218,8 +218,105 @@ static void test_noted_before_death(void)
 	rig_free(&r);
 }
 
+/* The VMs tgids[i], pages_synced = synced[i], restarts = 10 * synced[i]. */
+static void snap_of(struct snapshot *s, const __u32 *tgids,
+		    const __u64 *synced, size_t n)
+{
+	struct vm_stats v = { 0 };
+	size_t i;
+
+	snapshot_reset(s);
+	for (i = 0; i < n; i++) {
+		v.pages_synced = synced[i];
+		v.restarts = 10 * synced[i];
+		CHECK_INT(snapshot_add_vm(s, tgids[i], &v), 0);
+	}
+	snapshot_sort_dedup(s);
+}
+
+/* The series as handed out: named, in tgid order, "other" last. */
+static void test_series(void)
+{
+	static const __u32 tgids[] = { 300, 100, 200 };
+	static const __u64 synced[] = { 3, 1, 2 };
+	const struct vm_series *vs = NULL;
+	struct vm_table t;
+	struct snapshot s;
+	size_t nr = 99;
+	char *proc = fake_proc_new();
+
+	if (!proc || vm_table_init(&t, proc)) {
+		CHECK(!"table");
+		return;
+	}
+	snapshot_init(&s);
+	fake_proc_add(proc, 100, ARGV("qemu\0-name\0guest=a\0"), "q", 1);
+	fake_proc_add(proc, 200, ARGV("qemu\0-name\0b\0"), "q", 2);
+	/* 300: not in /proc at all */
+
+	/* no limit: every VM, its own name, pid and counters */
+	snap_of(&s, tgids, synced, 3);
+	CHECK_INT(vm_table_series(&t, &s, &vs, &nr), 0);
+	CHECK_INT(nr, 3);
+	if (nr == 3) {
+		CHECK_STR(vs[0].name, "a");
+		CHECK_INT(vs[0].pid, 100);
+		CHECK_INT(vs[0].stats->pages_synced, 1);
+		CHECK_STR(vs[1].name, "b");
+		CHECK_INT(vs[1].pid, 200);
+		CHECK_INT(vs[1].stats->pages_synced, 2);
+		CHECK_STR(vs[2].name, "unknown");
+		CHECK_INT(vs[2].pid, 300);
+		CHECK_INT(vs[2].stats->pages_synced, 3);
+		CHECK_INT(vs[2].stats->restarts, 30);
+	}
+	CHECK_INT(vm_table_folded_total(&t), 0);
+	vm_table_free(&t);
+
+	/* --max-vms=1: a keeps its labels, b and 300 are merged into "other" */
+	if (vm_table_init(&t, proc)) {
+		CHECK(!"table");
+		return;
+	}
+	vm_table_set_max(&t, 1);
+	CHECK_INT(vm_table_series(&t, &s, &vs, &nr), 0);
+	CHECK_INT(nr, 2);
+	if (nr == 2) {
+		CHECK_STR(vs[0].name, "a");
+		CHECK_INT(vs[0].pid, 100);
+		CHECK_INT(vs[0].stats->pages_synced, 1);
+		CHECK_STR(vs[1].name, "other");
+		CHECK_INT(vs[1].pid, 0);
+		CHECK_INT(vs[1].stats->pages_synced, 2 + 3);
+		CHECK_INT(vs[1].stats->restarts, 20 + 30);
+	}
+	CHECK_INT(vm_table_folded_total(&t), 2);
+
+	/* a folded VM leaves the map: "other" keeps its last counts */
+	snap_of(&s, tgids + 1, synced + 1, 2);	/* 100, 200 */
+	CHECK_INT(vm_table_series(&t, &s, &vs, &nr), 0);
+	CHECK_INT(nr, 2);
+	if (nr == 2) {
+		CHECK_INT(vs[0].pid, 100);
+		CHECK_STR(vs[1].name, "other");
+		CHECK_INT(vs[1].stats->pages_synced, 2 + 3);
+	}
+	/* no VM left: "other" stays, it is a counter */
+	snapshot_reset(&s);
+	CHECK_INT(vm_table_series(&t, &s, &vs, &nr), 0);
+	CHECK_INT(nr, 1);
+	if (nr == 1) {
+		CHECK_INT(vs[0].pid, 0);
+		CHECK_INT(vs[0].stats->pages_synced, 2 + 3);
+	}
+	vm_table_free(&t);
+	snapshot_free(&s);
+	fake_proc_free(proc);
+}
+
 UNIT_SUITE(vm_table)
 {
+	test_series();
 	test_noted_before_death();
 	test_dead_vm_published_once();
 	test_dead_on_arrival();

@@ -5,7 +5,7 @@ side by side.
 Both kernels are built from Debian's linux-source-6.1 with one config
 (tests/kernel/build.sh), so the A/B differs only by the patch series.  Each
 boots in the lab with the agent (--trace=frames) and runs every shape of
-tests/vm/test_lab.py.  The report (build/compare/report.md, with PNG plots
+tests/vm/labagent.py.  The report (build/compare/report.md, with PNG plots
 made by gnuplot) gives, per shape, the counts on both kernels, calls out
 every difference with the reason for it, and says whether each kernel's
 counts equal its model (tests/model/, --kernel stock|patched).
@@ -26,12 +26,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-import test_lab  # noqa: E402
+import labagent  # noqa: E402
 from promtext import parse_metrics  # noqa: E402
 
 OUT = os.path.join(REPO, "build", "compare")
 KERNELS = ("stock", "patched")
-CTX = test_lab.CTX
+CTX = labagent.CTX
 
 # Why a figure moves between the two kernels, from the series itself.
 REASONS = {
@@ -62,24 +62,22 @@ REASONS = {
 
 
 def build_kernel(flavour):
-    r = subprocess.run(["sh", os.path.join(REPO, "tests", "kernel", "build.sh"),
-                        flavour], stdout=subprocess.PIPE, text=True)
-    if r.returncode != 0:
+    try:
+        return labagent.build_kernel(flavour)
+    except AssertionError:
         raise SystemExit("compare: building the %s kernel failed" % flavour)
-    return r.stdout.strip().splitlines()[-1]
 
 
 def collect(flavour, kernel):
-    rc, log, sec = test_lab.run_lab("auto", trace="frames", kernel=kernel)
+    rc, log, sec = labagent.run_agent("auto", trace="frames", kernel=kernel)
     if rc != 0:
         raise SystemExit("compare: the %s lab run failed (rc=%d, log %s)" %
-                         (flavour, rc, test_lab.lab.last_log))
-    records = [json.loads(line) for line in sec["trace"].splitlines()
-               if line.startswith("{")]
+                         (flavour, rc, labagent.lab.last_log))
+    records = labagent.trace_records(sec)
     shapes = {}
-    for name, args in test_lab.SHAPES:
+    for name, args in labagent.SHAPES:
         pid = int(sec["shape " + name].split("pid=")[1].split()[0])
-        figures = test_lab.agent_figures(parse_metrics(sec["metrics " + name]),
+        figures = labagent.agent_figures(parse_metrics(sec["metrics " + name]),
                                          pid)
         mine = [r for r in records if r["pid"] == pid]
         depth = {c: [0] * 17 for c in CTX}
@@ -87,7 +85,7 @@ def collect(flavour, kernel):
             if r["type"] == "frame" and r["depth"] == 0:
                 depth[r["context"]][min(r["nr"], 16)] += 1
         figures["pvec_depth"] = depth
-        model = test_lab.model(args, variant=flavour)
+        model = labagent.model(args, variant=flavour)
         shapes[name] = {
             "figures": figures,
             "model_agrees": all(figures[k] == model[k] for k in figures),
@@ -199,7 +197,7 @@ def report(runs):
              "(tests/kernel/lab.config); patched = tests/kernel/patches/. "
              "Counts from kvm-unsync-exporter in the lab; each kernel's counts "
              "are also checked against its own model of the walk.", ""]
-    for name, args in test_lab.SHAPES:
+    for name, args in labagent.SHAPES:
         s, p = runs["stock"][name], runs["patched"][name]
         lines += ["## %s (`%s`)" % (name, args), "",
                   "| | stock | patched |", "| --- | --- | --- |"]

@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import test_lab  # noqa: E402
+import labagent  # noqa: E402
 from promtext import parse_metrics  # noqa: E402
 
 ROW = "%-9s %-42s %5s %5s %8s %6s %6s %7s %7s %5s"
@@ -18,20 +18,20 @@ ROW = "%-9s %-42s %5s %5s %8s %6s %6s %7s %7s %5s"
 def main():
     print("booting the lab (Debian's stock kernel under QEMU, kvm_amd npt=0)...",
           flush=True)
-    rc, log, sec = test_lab.run_lab("auto")
+    rc, log, sec = labagent.run_agent("auto")
     if rc != 0 or "check" not in sec:
-        print("lab failed (rc=%d); log: %s" % (rc, test_lab.lab.last_log))
+        print("lab failed (rc=%d); log: %s" % (rc, labagent.lab.last_log))
         return 1
     print("\n$ kvm-unsync-exporter --check")
     print(sec["check"])
     print(ROW % ("shape", "workload", "syncs", "walks", "restarts", "frames",
                  "leaves", "clr-walk", "clr-par", "model"))
     agree = True
-    for name, args in test_lab.SHAPES:
+    for name, args in labagent.SHAPES:
         pid = int(sec["shape " + name].split("pid=")[1].split()[0])
         s = parse_metrics(sec["metrics " + name])
-        got = test_lab.agent_figures(s, pid)
-        want = test_lab.model(args)
+        got = labagent.agent_figures(s, pid)
+        want = labagent.model(args)
         same = all(got[k] == want[k] for k in got)
         agree &= same
         ctx = ("sync", "zap")
@@ -45,7 +45,7 @@ def main():
                      sum(got["clears"][c]["clear_parents"] for c in ctx),
                      "=" if same else "DIFF"))
     print("\nWhat the last workload's scrape looked like (kvm_unsync_* for its VM):")
-    last = test_lab.SHAPES[-1][0]
+    last = labagent.SHAPES[-1][0]
     for line in sec["metrics " + last].splitlines():
         if 'vm="%s"' % last in line or line.startswith("kvm_unsync_probe") \
                 or line.startswith("kvm_unsync_kernel_info"):

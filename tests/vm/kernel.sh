@@ -16,7 +16,8 @@
 #
 # -s SUITE (or $KUE_KERNEL_SUITE) takes the image from another Debian suite
 # (trixie, sid) through a private apt configuration under the cache
-# (kernel/apt/<suite>/: its own sources.list, lists and package cache), on
+# (kernel/apt/<suite>/: its own sources.list, lists and package cache;
+# private_apt.sh, shared with tests/model/kernel_source.sh), on
 # the mirror the host's own sources name.  The host's sources and package
 # cache are never touched: a host that saw trixie or sid would upgrade
 # itself from them.  sid splits the image into linux-binary-* (vmlinuz
@@ -51,39 +52,9 @@ case $suite in
 *[!a-z0-9-]*) die "bad suite name '$suite': a Debian suite such as trixie or sid" ;;
 esac
 
-# The mirror of the host's own Debian sources (one-line or deb822 format).
-host_mirror() {
-	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null |
-		sed -n -e 's|^deb \(\[[^]]*\] \)\{0,1\}\(https\{0,1\}://[^ ]*/debian\)/\{0,1\} .*|\2|p' \
-			-e 's|^URIs: *\(https\{0,1\}://[^ ]*/debian\)/\{0,1\}$|\1|p' | head -n 1
-}
-
-# apt with the suite's private configuration (none for the host's suite).
-apt_opts=
-if [ -n "$suite" ]; then
-	aptdir=$cache/apt/$suite
-	apt_opts="-o Dir::Etc::sourcelist=$aptdir/sources.list -o Dir::Etc::sourceparts=-
-		-o Dir::State::Lists=$aptdir/lists -o Dir::Cache=$aptdir/cache
-		-o Dir::State::status=/dev/null"
-fi
-# shellcheck disable=SC2086
-apt_cache() { apt-cache $apt_opts "$@"; }
-
-private_update() {
-	mirror=$(host_mirror)
-	mirror=${mirror:-http://deb.debian.org/debian}
-	mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
-	echo "deb $mirror $suite main" >"$aptdir/sources.list"
-	echo "kernel.sh: apt-get update for $suite from $mirror (private lists in $aptdir)" >&2
-	# shellcheck disable=SC2086
-	apt-get -qq $apt_opts $sandbox update >&2 || die "apt-get update for $suite failed"
-}
-
-# As root, apt drops to user _apt to download, which cannot write into a
-# private temporary directory; there is nothing to drop to.
-sandbox=
-[ "$(id -u)" -ne 0 ] || sandbox="-o APT::Sandbox::User=root"
+prog=kernel.sh
+# shellcheck source=tests/vm/private_apt.sh
+. "$(dirname "$0")/private_apt.sh"
 
 # The metapackage's first dependency on a linux-image-* package is the image.
 resolve_pkg() {
@@ -99,25 +70,11 @@ image_pkgs() {
 }
 
 pkg=${1:-${KUE_KERNEL_PKG:-}}
-# A private suite's lists are refreshed once a day; the host's are its own.
-if [ -n "$suite" ] && [ -z "$pkg" ] &&
-	{ [ ! -e "$aptdir/sources.list" ] ||
-		[ -n "$(find "$aptdir/sources.list" -mtime +0)" ]; }; then
-	[ "$(id -u)" -eq 0 ] || [ -w "$cache" ] || die "cannot write $cache"
-	private_update
-	touch "$aptdir/sources.list"
-fi
+[ -n "$pkg" ] || private_refresh
 if [ -z "$pkg" ]; then
 	pkg=$(resolve_pkg)
 	if [ -z "$pkg" ]; then
-		# A fresh machine (CI) may have an empty package cache.
-		[ "$(id -u)" -eq 0 ] || die "apt-cache knows no linux-image-amd64; run apt-get update as root"
-		echo "kernel.sh: package cache empty, running apt-get update" >&2
-		if [ -n "$suite" ]; then
-			private_update
-		else
-			apt-get update -qq >&2 || die "apt-get update failed"
-		fi
+		empty_cache_update linux-image-amd64
 		pkg=$(resolve_pkg)
 	fi
 	[ -n "$pkg" ] || die "cannot resolve linux-image-amd64 to an image package"

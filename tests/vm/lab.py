@@ -66,7 +66,10 @@ sections(log_text) -> {name: text}
 
 Inside the VM (see initramfs.sh): proc, sysfs, devtmpfs, debugfs, tracefs
 and bpffs are mounted, lo is up, /dev/kvm exists (kvm_amd npt=0: shadow
-paging), PATH=/bin holds busybox's applets and the extra binaries.
+paging), PATH=/bin holds busybox's applets and the extra binaries, and
+/lib holds what every scenario may use: the shell helpers of
+scenarios/lib.sh as /lib/kue-scenario.sh and the walk-trace analyser
+scenarios/walk_trace.awk as /lib/kue-walk-trace.awk.
 
 CLI: lab.py kernel | lab.py run SCENARIO [BINARY...] [options] |
      lab.py sections LOG [NAME] | lab.py splats LOG  (lab.py -h for details)
@@ -89,7 +92,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
-SCENARIO_LIB = os.path.join(HERE, "scenarios", "lib.sh")
+# What every scenario finds in the VM: the shell helpers it may source, the
+# analyser of walk traces.
+SCENARIO_FILES = [
+    (os.path.join(HERE, "scenarios", "lib.sh"), "/lib/kue-scenario.sh"),
+    (os.path.join(HERE, "scenarios", "walk_trace.awk"),
+     "/lib/kue-walk-trace.awk"),
+]
 DEFAULT_TIMEOUT = 180
 LAB_TIMEOUT = 124
 LAB_NO_EXIT = 125
@@ -158,8 +167,7 @@ def build_initramfs(out, scenario_path, extra_binaries=(), *, env=None,
         cmd.append("-n")
     for name, value in (env or {}).items():
         cmd += ["-e", "%s=%s" % (name, value)]
-    # Every scenario may source the shared shell helpers.
-    files = [(SCENARIO_LIB, "/lib/kue-scenario.sh")] + list(files)
+    files = SCENARIO_FILES + list(files)
     for src, dest in files:
         cmd += ["-f", "%s:%s" % (src, dest)]
     cmd += list(extra_binaries)

@@ -17,7 +17,8 @@ can be hooked: there test_lab.py proves the hook equals the model, and the
 derive classes here prove the derivation equals the same model on every
 shape, so derivation and hook agree wherever both can run.  On the newer
 kernels every figure, clear_parents included, equals the model
-(tests/model/, from the kernel source) and the kernel's own tracepoints.
+(tests/model/, which follows each release from its source: kernels.py) and
+the kernel's own tracepoints.
 
 KUE_KERNEL_SUITES (default "trixie sid") picks the suites; a suite whose
 kernel cannot be fetched skips its classes and says why.
@@ -99,17 +100,20 @@ class LabDerive61Fentry(test_lab.LabMode, unittest.TestCase):
 
 class LabTrixieFentry(SuiteMode, unittest.TestCase):
     suite = "trixie"
+    release = "6.12"
     mode = "fentry"
     trace = "frames"
 
 
 class LabTrixieKprobe(SuiteMode, unittest.TestCase):
     suite = "trixie"
+    release = "6.12"
     mode = "kprobe"
 
 
 class LabSidFentry(SuiteMode, unittest.TestCase):
     suite = "sid"
+    release = "7.2"
     mode = "fentry"
     trace = "frames"
     uc_depth = 3
@@ -117,6 +121,7 @@ class LabSidFentry(SuiteMode, unittest.TestCase):
 
 class LabSidKprobe(SuiteMode, unittest.TestCase):
     suite = "sid"
+    release = "7.2"
     mode = "kprobe"
     uc_depth = 3
 

@@ -13,208 +13,23 @@ kernel's tracepoints.  A mode whose walk hooks did not attach fails: no
 count can pass by being zero because nothing was hooked.
 """
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "model"))
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import lab  # noqa: E402
-import kvm_shapes  # noqa: E402
-import predict  # noqa: E402
-from promtext import parse_metrics, select  # noqa: E402
-
-# KUE_AGENT: another build of the agent, e.g. the ASan+UBSan one
-# (make OUTPUT=build/san SAN=1; tests/vm/test_san_lab.py).
-AGENT = os.environ.get("KUE_AGENT") or os.path.join(REPO, "build",
-                                                    "kvm-unsync-exporter")
-KVMWALK = os.path.join(lab.build_dir(), "kvmwalk")
-BPFTOOL = "/usr/sbin/bpftool"
-CHRT = "/usr/bin/chrt"  # util-linux: busybox-static has none
-WALK_HOOKS = ("mmu_sync_children", "__mmu_unsync_walk",
-              "mmu_pages_clear_parents")
-
-# name -> kvmwalk/model arguments.  What each one is for:
-SHAPES = [
-    ("small", "--tables 8"),                 # one walk, room to spare
-    ("fit", "--tables 12"),                  # root+PDPT+PD+12 = 15 entries
-    ("boundary", "--tables 13"),             # the 13th add fills the vector
-    ("over", "--tables 14"),                 # one leaf past the boundary
-    ("restarts", "--tables 40 --rounds 10"),  # kernel.md's data point
-    ("dirs", "--tables 40 --dirs 4 --rounds 2"),  # several page directories
-    ("pae", "--paging pae --tables 20 --dirs 3 --rounds 2"),  # PAE roots
-    ("fault", "--tables 20 --dirs 2 --sync fault --rounds 3"),  # can_yield=0
-    ("floodzap", "--tables 20 --dirs 2 --flood-zap"),  # zap walk, stale bit
-    ("exitzap", "--tables 20 --dirs 2 --exit-unsync"),  # zap at VM destroy
-]
-
-CTX = ("sync", "zap")
-SITES = ("walk", "clear_parents")
-
-
-def model(args, variant="stock"):
-    a = predict.parse_args(args.split())
-    if variant == "stock":
-        return kvm_shapes.Run(predict.shape_from_args(a)).run().report()
-    return kvm_shapes.Run(predict.shape_from_args(a),
-                          variant=variant).run().report()
-
-
-def build_kernel(flavour):
-    """bzImage of tests/kernel/build.sh FLAVOUR (cached outside the repo)."""
-    r = subprocess.run(["sh", os.path.join(REPO, "tests", "kernel", "build.sh"),
-                        flavour], stdout=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        raise AssertionError("tests/kernel/build.sh %s failed" % flavour)
-    return r.stdout.strip().splitlines()[-1]
-
-
-def run_lab(mode, trace="syncs", kernel=None, suite=None, agent_args=""):
-    """One VM: the agent in `mode`, every shape.  kernel: a bzImage with
-    KVM built in, or None for a Debian kernel and its modules: the host's
-    suite's, or that of `suite` (trixie, sid).  agent_args: more flags."""
-    shapes = ";".join("%s:%s" % (n, a.replace(" ", ",")) for n, a in SHAPES)
-    extra = {"kernel": kernel} if kernel else {"suite": suite}
-    rc, log = lab.run_scenario(
-        os.path.join(HERE, "scenarios", "agent.sh"),
-        [AGENT, KVMWALK, BPFTOOL, CHRT], timeout=900,
-        env={"KUE_MODE": mode, "KUE_SHAPES": shapes, "KUE_TRACE": trace,
-             "KUE_AGENT_ARGS": agent_args},
-        **extra)
-    return rc, log, lab.sections(log)
-
-
-def kv_lines(text):
-    out = {}
-    for line in text.splitlines():
-        if "=" in line:
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
-
-
-def map_values(dump_text, key):
-    """Sum bpftool's formatted per-CPU values for one key."""
-    total = None
-    for entry in json.loads(dump_text):
-        f = entry["formatted"]
-        if f["key"] != key:
-            continue
-        for cpu in f["values"]:
-            total = add_nested(total, cpu["value"])
-    return total
-
-
-def add_nested(a, b):
-    if a is None:
-        return b
-    if isinstance(b, dict):
-        return {k: add_nested(a[k], b[k]) for k in b}
-    if isinstance(b, list):
-        return [add_nested(x, y) for x, y in zip(a, b)]
-    return a + b
-
-
-def agent_figures(samples, pid):
-    """The model's keys, read from one VM's series of a scrape."""
-    def one(name, **labels):
-        got = select(samples, name, pid=str(pid), **labels)
-        if len(got) != 1:
-            raise AssertionError("%s{pid=%s,%s}: %d samples" %
-                                 (name, pid, labels, len(got)))
-        return got[0]
-
-    return {
-        "sync_calls": {r: one("kvm_unsync_sync_calls_total", result=r)
-                       for r in ("ok", "eintr")},
-        "walks": {c: {r: one("kvm_unsync_walks_total", context=c, result=r)
-                      for r in ("done", "enospc")} for c in CTX},
-        "frames": {c: one("kvm_unsync_walk_frames_total", context=c)
-                   for c in CTX},
-        "restarts": one("kvm_unsync_restarts_total"),
-        "leaves": {c: one("kvm_unsync_walk_leaves_total", context=c)
-                   for c in CTX},
-        "clears": {c: {s: one("kvm_unsync_bitmap_clears_total", context=c,
-                              site=s) for s in SITES} for c in CTX},
-        "pages_synced": one("kvm_unsync_pages_synced_total"),
-        "pages_unsynced": one("kvm_unsync_pages_unsynced_total"),
-    }
-
-
-def map_figures(v):
-    """The same keys, from the pinned vm_stats map (struct vm_stats)."""
-    return {
-        "sync_calls": {"ok": v["sync_calls"][0], "eintr": v["sync_calls"][1]},
-        "walks": {c: {"done": v["walks"][i][0], "enospc": v["walks"][i][1]}
-                  for i, c in enumerate(CTX)},
-        "frames": {c: v["frames"][i] for i, c in enumerate(CTX)},
-        "restarts": v["restarts"],
-        "leaves": {c: v["leaves"][i] for i, c in enumerate(CTX)},
-        "clears": {c: {s: v["clears"][i][j] for j, s in enumerate(SITES)}
-                   for i, c in enumerate(CTX)},
-        "pages_synced": v["pages_synced"],
-        "pages_unsynced": v["pages_unsynced"],
-    }
-
-
-SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
-               "leaves", "clears_walk", "clears_parents", "max_nr")
-
-
-class LabSections:
-    """For a TestCase whose setUpClass set sec (lab.sections() of its run)
-    and rc, and may set last_log (else lab's, the newest run's)."""
-
-    def section(self, name):
-        if name not in self.sec:
-            self.fail("lab printed no '%s' section (rc=%s); log: %s" %
-                      (name, self.rc, getattr(self, "last_log",
-                                              lab.last_log)))
-        return self.sec[name]
-
-    def pid_of(self, name):
-        """The pid of the kvmwalk run in section "shape NAME", which must
-        have succeeded."""
-        text = self.section("shape " + name)
-        self.assertEqual(kv_lines(text).get("rc"), "0", text)
-        return int(text.split("pid=")[1].split()[0])
-
-    def assert_capless(self, threads):
-        """Every thread of thread_caps(): no capability, no_new_privs."""
-        for tid, (comm, st) in threads.items():
-            for f in ("CapPrm", "CapEff", "CapBnd"):
-                self.assertEqual(int(st[f], 16), 0, (comm, f, st))
-            self.assertEqual(st["NoNewPrivs"], "1", comm)
-
-    def assert_walk_hooks_attached(self, samples):
-        """Each walk hook attached once, all in one mode (fentry or
-        kprobe): that mode."""
-        modes = set()
-        for hook in WALK_HOOKS:
-            got = [(dict(lbl)["mode"], v) for (n, lbl), v in samples.items()
-                   if n == "kvm_unsync_probe_attached" and
-                   dict(lbl)["probe"] == hook]
-            self.assertEqual(len(got), 1, got)
-            self.assertIn(got[0][0], ("fentry", "kprobe"), hook)
-            self.assertEqual(got[0][1], 1, hook)
-            modes.add(got[0][0])
-        self.assertEqual(len(modes), 1, modes)
-        return modes.pop()
+from labagent import (AGENT, ANOMALIES, BPFTOOL, CAP_BPF, CAP_PERFMON,
+                      CAP_SYS_ADMIN, CHRT, CTX, KVMWALK, SHAPES, SYNC_FIELDS,
+                      WALK_HOOKS, LabSections, agent_figures, build_kernel,
+                      kv_lines, lab, map_figures, map_values, model,
+                      require, run_agent, thread_caps, trace_records)
+from promtext import parse_metrics, select
 
 
 class LabRun(LabSections):
     """What every lab run must show, whatever it ran: the scenario ended
-    well, the kernel logged no warning, the agent exited cleanly."""
-
-    def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, "lab log: %s" % lab.last_log)
+    well (LabSections), the kernel logged no warning, the agent exited
+    cleanly."""
 
     def test_kernel_stayed_healthy(self):
         dmesg = self.sec.get("dmesg")
@@ -230,14 +45,117 @@ class LabRun(LabSections):
         self.assertEqual(out["pins"], "0")
 
 
-class LabMode(LabRun):
-    """Mixed into one TestCase per kernel and attach mode."""
+class AgentRun(LabSections):
+    """The agent in one attach mode ran each of `shapes` (agent.sh) on a
+    host (`host`: QEMU's CPU and kvm_amd's options; None: the lab's
+    default): every VM's figures, as scraped, pinned and traced, equal the
+    model's (`predict`), and the kernel's tracepoints agree.  Also the
+    base of test_nested_lab's agent tests."""
     mode = None
     trace = "syncs"
     kernel = None		# tests/kernel/build.sh flavour; None: Debian's
     suite = None		# with kernel None: that Debian suite's kernel
+    release = None		# the model's stock release (None: 6.1)
     variant = "stock"		# what the agent must detect, and the model
     agent_args = ""		# more agent flags
+    shapes = SHAPES
+    host = None
+
+    @classmethod
+    def predict(cls, args):
+        return model(args, cls.variant, cls.release)
+
+    @classmethod
+    def setUpClass(cls):
+        require((AGENT, KVMWALK, BPFTOOL, CHRT))
+        kernel = build_kernel(cls.kernel) if cls.kernel else None
+        host = cls.host or {"qemu": [], "env": {}}
+        cls.rc, cls.log, cls.sec = run_agent(
+            cls.mode, cls.trace, kernel, cls.shapes, qemu_args=host["qemu"],
+            env=host["env"], suite=cls.suite, agent_args=cls.agent_args)
+        cls.last_log = lab.last_log
+        cls.predicted = {n: cls.predict(a) for n, a in cls.shapes}
+        cls.records = trace_records(cls.sec)
+
+    def test_metrics_equal_model(self):
+        for name, args in self.shapes:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                s = parse_metrics(self.section("metrics " + name))
+                got = agent_figures(s, pid)
+                want = {k: self.predicted[name][k] for k in got}
+                self.assertEqual(got, want, "%s (%s)" % (name, args))
+
+    def test_pinned_maps_equal_model(self):
+        for name, _ in self.shapes:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                v = map_values(self.section("maps " + name), pid)
+                self.assertIsNotNone(v, "pid %d not in pinned vm_stats" % pid)
+                got = map_figures(v)
+                want = {k: self.predicted[name][k] for k in got}
+                self.assertEqual(got, want)
+
+    def test_kernel_tracepoints_agree(self):
+        for name, _ in self.shapes:
+            with self.subTest(shape=name):
+                tp = kv_lines(self.section("tp " + name))
+                self.assertEqual(tp["lost"], "0")
+                self.assertEqual(int(tp["sync_page"]),
+                                 self.predicted[name]["pages_synced"])
+                self.assertEqual(int(tp["unsync_page"]),
+                                 self.predicted[name]["pages_unsynced"])
+
+    def test_sync_records_equal_model(self):
+        for name, _ in self.shapes:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                got = [{f: r[f] for f in SYNC_FIELDS} for r in self.records
+                       if r["pid"] == pid and r["type"] == "sync"]
+                want = [{f: int(s[f]) for f in SYNC_FIELDS}
+                        for s in self.predicted[name]["syncs"]]
+                self.assertEqual(got, want)
+                for r in self.records:
+                    if r["pid"] == pid and r["type"] == "sync":
+                        self.assertEqual(r["result"], 0)
+                        self.assertGreater(r["duration_ns"], 0)
+
+    def test_zap_records_equal_model(self):
+        for name, _ in self.shapes:
+            with self.subTest(shape=name):
+                pid = self.pid_of(name)
+                zap = [r for r in self.records
+                       if r["pid"] == pid and r["type"] == "zap_walk"]
+                p = self.predicted[name]
+                self.assertEqual(len(zap), sum(p["walks"]["zap"].values()))
+                self.assertEqual(sum(r["frames"] for r in zap),
+                                 p["frames"]["zap"])
+
+    def test_histograms_equal_model(self):
+        h = map_values(self.section("hists"), 0)
+        self.assertIsNotNone(h)
+        for i, ctx in enumerate(CTX):
+            want = [sum(self.predicted[n]["pvec_depth"][ctx][b]
+                        for n, _ in self.shapes) for b in range(17)]
+            self.assertEqual(h["pvec_depth"][i], want, ctx)
+        calls = sum(sum(p["sync_calls"].values())
+                    for p in self.predicted.values())
+        self.assertEqual(sum(h["sync_duration"]), calls)
+        s = parse_metrics(self.section("metrics final"))
+        self.assertEqual(select(s, "kvm_unsync_sync_duration_seconds_count"),
+                         [calls])
+        for ctx in CTX:
+            want = sum(sum(p["pvec_depth"][ctx]) for p in
+                       self.predicted.values())
+            self.assertEqual(select(s, "kvm_unsync_pvec_depth_count",
+                                    context=ctx), [want])
+            self.assertEqual(select(s, "kvm_unsync_pvec_depth_bucket",
+                                    context=ctx, le="+Inf"), [want])
+
+
+
+class LabMode(AgentRun, LabRun):
+    """Mixed into one TestCase per kernel and attach mode."""
     # How site="clear_parents" is counted here: hook, derived or absent
     clear_parents = "hook"
 
@@ -247,19 +165,6 @@ class LabMode(LabRun):
         if cls.clear_parents == "hook":
             return WALK_HOOKS
         return WALK_HOOKS[:2]
-
-    @classmethod
-    def setUpClass(cls):
-        for path in (AGENT, KVMWALK, BPFTOOL, CHRT):
-            if not os.path.exists(path):
-                raise unittest.SkipTest("lab test needs %s (make all)" % path)
-        kernel = build_kernel(cls.kernel) if cls.kernel else None
-        cls.rc, cls.log, cls.sec = run_lab(cls.mode, cls.trace, kernel,
-                                           cls.suite, cls.agent_args)
-        cls.predicted = {n: model(a, cls.variant) for n, a in SHAPES}
-        cls.records = [json.loads(line) for line in
-                       cls.sec.get("trace", "").splitlines()
-                       if line.startswith("{")]
 
     def test_check_reports_mode(self):
         text = self.section("check")
@@ -284,13 +189,7 @@ class LabMode(LabRun):
 
     def test_no_loss_no_anomaly(self):
         s = parse_metrics(self.section("metrics final"))
-        for name in ("kvm_unsync_ringbuf_dropped_total",
-                     "kvm_unsync_task_state_full_total",
-                     "kvm_unsync_stack_overflow_total",
-                     "kvm_unsync_orphan_exits_total",
-                     "kvm_unsync_vm_stats_full_total",
-                     "kvm_unsync_scrape_errors_total"):
-            self.assertEqual(select(s, name), [0], name)
+        self.assert_zero(s, ("kvm_unsync_ringbuf_dropped_total",) + ANOMALIES)
 
     def test_variant_detected(self):
         s = parse_metrics(self.section("metrics final"))
@@ -319,17 +218,8 @@ class LabMode(LabRun):
             "bitmap clears, site clear_parents: %s" % self.clear_parents),
             line[0])
 
-    def test_metrics_equal_model(self):
-        for name, args in SHAPES:
-            with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                s = parse_metrics(self.section("metrics " + name))
-                got = agent_figures(s, pid)
-                want = {k: self.predicted[name][k] for k in got}
-                self.assertEqual(got, want, "%s (%s)" % (name, args))
-
     def test_vm_named_as_qemu_would_be(self):
-        for name, _ in SHAPES:
+        for name, _ in self.shapes:
             with self.subTest(shape=name):
                 pid = self.pid_of(name)
                 s = parse_metrics(self.section("metrics " + name))
@@ -338,78 +228,13 @@ class LabMode(LabRun):
                        dict(lbl).get("pid") == str(pid)}
                 self.assertEqual(vms, {name})
 
-    def test_pinned_maps_equal_model(self):
-        for name, _ in SHAPES:
-            with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                v = map_values(self.section("maps " + name), pid)
-                self.assertIsNotNone(v, "pid %d not in pinned vm_stats" % pid)
-                got = map_figures(v)
-                want = {k: self.predicted[name][k] for k in got}
-                self.assertEqual(got, want)
-
-    def test_kernel_tracepoints_agree(self):
-        for name, _ in SHAPES:
-            with self.subTest(shape=name):
-                tp = kv_lines(self.section("tp " + name))
-                self.assertEqual(tp["lost"], "0")
-                self.assertEqual(int(tp["sync_page"]),
-                                 self.predicted[name]["pages_synced"])
-                self.assertEqual(int(tp["unsync_page"]),
-                                 self.predicted[name]["pages_unsynced"])
-
-    def test_sync_records_equal_model(self):
-        for name, _ in SHAPES:
-            with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                got = [{f: r[f] for f in SYNC_FIELDS} for r in self.records
-                       if r["pid"] == pid and r["type"] == "sync"]
-                want = [{f: int(s[f]) for f in SYNC_FIELDS}
-                        for s in self.predicted[name]["syncs"]]
-                self.assertEqual(got, want)
-                for r in self.records:
-                    if r["pid"] == pid and r["type"] == "sync":
-                        self.assertEqual(r["result"], 0)
-                        self.assertGreater(r["duration_ns"], 0)
-
-    def test_zap_records_equal_model(self):
-        for name, _ in SHAPES:
-            with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                zap = [r for r in self.records
-                       if r["pid"] == pid and r["type"] == "zap_walk"]
-                p = self.predicted[name]
-                self.assertEqual(len(zap), sum(p["walks"]["zap"].values()))
-                self.assertEqual(sum(r["frames"] for r in zap),
-                                 p["frames"]["zap"])
-
-    def test_histograms_equal_model(self):
-        h = map_values(self.section("hists"), 0)
-        self.assertIsNotNone(h)
-        for i, ctx in enumerate(CTX):
-            want = [sum(self.predicted[n]["pvec_depth"][ctx][b]
-                        for n, _ in SHAPES) for b in range(17)]
-            self.assertEqual(h["pvec_depth"][i], want, ctx)
-        calls = sum(sum(p["sync_calls"].values())
-                    for p in self.predicted.values())
-        self.assertEqual(sum(h["sync_duration"]), calls)
-        s = parse_metrics(self.section("metrics final"))
-        self.assertEqual(select(s, "kvm_unsync_sync_duration_seconds_count"),
-                         [calls])
-        for ctx in CTX:
-            want = sum(sum(p["pvec_depth"][ctx]) for p in
-                       self.predicted.values())
-            self.assertEqual(select(s, "kvm_unsync_pvec_depth_count",
-                                    context=ctx), [want])
-            self.assertEqual(select(s, "kvm_unsync_pvec_depth_bucket",
-                                    context=ctx, le="+Inf"), [want])
 
     def test_exited_vms_dropped_after_last_scrape(self):
         # Each VMM has exited before the scrape that follows it.  A VM seen
         # dead is published once more, then dropped: it may appear in the
         # next shape's scrape, never in the one after.
-        names = [n for n, _ in SHAPES] + ["final", "after"]
-        for i, name in enumerate(names[:len(SHAPES)]):
+        names = [n for n, _ in self.shapes] + ["final", "after"]
+        for i, name in enumerate(names[:len(self.shapes)]):
             pid = str(self.pid_of(name))
             for later in names[i + 2:]:
                 s = parse_metrics(self.section("metrics " + later))
@@ -422,7 +247,7 @@ class LabMode(LabRun):
     @unittest.skipUnless(shutil.which("promtool"),
                          "promtool not installed (Debian package prometheus)")
     def test_promtool_accepts_every_scrape(self):
-        for name in [n for n, _ in SHAPES] + ["final", "after"]:
+        for name in [n for n, _ in self.shapes] + ["final", "after"]:
             with self.subTest(scrape=name):
                 r = subprocess.run(["promtool", "check", "metrics"],
                                    input=self.section("metrics " + name),
@@ -434,7 +259,7 @@ class LabMode(LabRun):
         if self.trace != "frames":
             self.assertEqual(frames, [], "frame records without --trace=frames")
             return
-        for name, _ in SHAPES:
+        for name, _ in self.shapes:
             with self.subTest(shape=name):
                 pid = self.pid_of(name)
                 p = self.predicted[name]
@@ -481,25 +306,6 @@ class LabPatchedKprobe(LabMode, unittest.TestCase):
     clear_parents = "absent"
 
 
-CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
-
-
-def thread_caps(text):
-    """A "threads" section: (pid, {tid: (comm, {field: value})})."""
-    pid, out, tid = None, {}, None
-    for line in text.splitlines():
-        if line.startswith("pid="):
-            pid = int(line[4:])
-        elif line.startswith("tid="):
-            t, comm = line.split(" ", 1)
-            tid = int(t[4:])
-            out[tid] = (comm[len("comm="):], {})
-        elif ":" in line and tid is not None:
-            k, v = line.split(":", 1)
-            out[tid][1][k] = v.strip()
-    return pid, out
-
-
 class LabNoKvm(LabRun, unittest.TestCase):
     """Started on a host whose KVM module is not loaded yet: --check
     refuses; the daemon waits, serving its own metrics, with its HTTP
@@ -511,13 +317,8 @@ class LabNoKvm(LabRun, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        for path in (AGENT, KVMWALK, CHRT):
-            if not os.path.exists(path):
-                raise unittest.SkipTest("lab test needs %s (make all)" % path)
-        cls.rc, cls.log = lab.run_scenario(
-            os.path.join(HERE, "scenarios", "nokvm.sh"),
-            [AGENT, KVMWALK, CHRT], timeout=300, load_kvm=False)
-        cls.sec = lab.sections(cls.log)
+        require((AGENT, KVMWALK, CHRT))
+        cls.boot("nokvm.sh", [AGENT, KVMWALK, CHRT], 300, load_kvm=False)
 
     def test_check_refuses_with_one_line(self):
         lines = self.section("nokvm").splitlines()

@@ -15,26 +15,18 @@ both together: its figures must equal the model's sum of both levels.
   *ModelVsKernel  the kernel's own instruments (selfcheck.sh, no BPF)
                   against tests/model/nested.py, shape by shape;
   *Fentry/Kprobe  the agent in each attach mode (scenarios/agent.sh)
-                  against the same model and the kvmmmu tracepoints.
+                  against the same model and the kvmmmu tracepoints:
+                  test_lab.AgentRun's tests, on these hosts and shapes.
 """
 
 import json
 import os
-import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "model"))
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import lab  # noqa: E402
-import compare_nested  # noqa: E402
-from promtext import parse_metrics, select  # noqa: E402
-from test_lab import (AGENT, BPFTOOL, CHRT, CTX, KVMWALK, SYNC_FIELDS,  # noqa: E402
-                      WALK_HOOKS, LabSections, agent_figures, kv_lines,
-                      map_figures, map_values)
+from labagent import BPFTOOL, HERE, KVMWALK, WALK_HOOKS, lab, require
+import compare_nested  # tests/model, on sys.path once labagent is in
+from promtext import parse_metrics, select
+from test_lab import AgentRun
 
 NPT_HOST = {"qemu": ["-cpu", "qemu64,+svm,+npt"],
             "env": {"KUE_KVM_AMD_PARAMS": "npt=1 nested=1"}}
@@ -60,19 +52,13 @@ def predicted(args):
     return compare_nested.model_for(args).report()
 
 
-def need(*paths):
-    for path in paths:
-        if not os.path.exists(path):
-            raise unittest.SkipTest("nested lab test needs %s (make all)" % path)
-
-
 class ModelVsKernel:
     host = NPT_HOST
     shapes = NPT_SHAPES
 
     @classmethod
     def setUpClass(cls):
-        need(KVMWALK, BPFTOOL)
+        require((KVMWALK, BPFTOOL))
         shapes = ";".join("%s:%s" % (n, a) for n, a in cls.shapes)
         cls.rc, cls.log = lab.run_scenario(
             os.path.join(HERE, "scenarios", "selfcheck.sh"),
@@ -115,31 +101,14 @@ class ShadowNestedModelVsKernel(ModelVsKernel, unittest.TestCase):
     shapes = SHADOW_SHAPES
 
 
-class Agent(LabSections):
-    mode = None
+class Agent(AgentRun):
+    """test_lab's agent tests on a nested host, with nested.py's model."""
     host = NPT_HOST
     shapes = NPT_SHAPES
 
     @classmethod
-    def setUpClass(cls):
-        need(AGENT, KVMWALK, BPFTOOL, CHRT)
-        shapes = ";".join("%s:%s" % (n, a.replace(" ", ","))
-                          for n, a in cls.shapes)
-        cls.rc, log = lab.run_scenario(
-            os.path.join(HERE, "scenarios", "agent.sh"),
-            [AGENT, KVMWALK, BPFTOOL, CHRT], timeout=600,
-            qemu_args=cls.host["qemu"],
-            env=dict(cls.host["env"], KUE_MODE=cls.mode, KUE_SHAPES=shapes,
-                     KUE_TRACE="syncs"))
-        cls.log = log
-        cls.sec = lab.sections(log)
-        cls.predicted = {n: predicted(a) for n, a in cls.shapes}
-        cls.records = [json.loads(line) for line in
-                       cls.sec.get("trace", "").splitlines()
-                       if line.startswith("{")]
-
-    def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, lab.last_log)
+    def predict(cls, args):
+        return predicted(args)
 
     def test_kernel_stayed_healthy(self):
         self.assertEqual(lab.kernel_splats(self.log), [])
@@ -149,59 +118,6 @@ class Agent(LabSections):
         for hook in WALK_HOOKS:
             self.assertEqual(select(s, "kvm_unsync_probe_attached",
                                     probe=hook, mode=self.mode), [1], hook)
-
-    def test_metrics_equal_model(self):
-        for name, args in self.shapes:
-            with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                got = agent_figures(parse_metrics(self.section("metrics " + name)), pid)
-                self.assertEqual(got, {k: self.predicted[name][k] for k in got}, args)
-
-    def test_pinned_maps_equal_model(self):
-        for name, _ in self.shapes:
-            with self.subTest(shape=name):
-                v = map_values(self.section("maps " + name), self.pid_of(name))
-                self.assertIsNotNone(v)
-                got = map_figures(v)
-                self.assertEqual(got, {k: self.predicted[name][k] for k in got})
-
-    def test_kernel_tracepoints_agree(self):
-        for name, _ in self.shapes:
-            with self.subTest(shape=name):
-                tp = kv_lines(self.section("tp " + name))
-                self.assertEqual(tp["lost"], "0")
-                self.assertEqual(int(tp["sync_page"]),
-                                 self.predicted[name]["pages_synced"])
-                self.assertEqual(int(tp["unsync_page"]),
-                                 self.predicted[name]["pages_unsynced"])
-
-    def test_sync_records_equal_model(self):
-        for name, _ in self.shapes:
-            with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                got = [{f: r[f] for f in SYNC_FIELDS} for r in self.records
-                       if r["pid"] == pid and r["type"] == "sync"]
-                want = [{f: int(s[f]) for f in SYNC_FIELDS}
-                        for s in self.predicted[name]["syncs"]]
-                self.assertEqual(got, want)
-
-    def test_zap_records_equal_model(self):
-        for name, _ in self.shapes:
-            with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                zap = [r for r in self.records
-                       if r["pid"] == pid and r["type"] == "zap_walk"]
-                p = self.predicted[name]
-                self.assertEqual(len(zap), sum(p["walks"]["zap"].values()))
-                self.assertEqual(sum(r["frames"] for r in zap), p["frames"]["zap"])
-
-    def test_histograms_equal_model(self):
-        h = map_values(self.section("hists"), 0)
-        self.assertIsNotNone(h)
-        for i, ctx in enumerate(CTX):
-            want = [sum(self.predicted[n]["pvec_depth"][ctx][b]
-                        for n, _ in self.shapes) for b in range(17)]
-            self.assertEqual(h["pvec_depth"][i], want, ctx)
 
 
 class NestedFentry(Agent, unittest.TestCase):

@@ -15,42 +15,25 @@ VMMs (tests/vm/scenarios/ops.sh).  Checked against the model
 The late attach (KVM loaded after the daemon started) is test_lab.LabNoKvm.
 """
 
-import os
-import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "model"))
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import lab  # noqa: E402
-import test_lab as tl  # noqa: E402
-from promtext import parse_metrics, select  # noqa: E402
+from labagent import (AGENT, CHRT, KVMWALK, LabSections, kv_lines, model,
+                      require, thread_caps)
+from promtext import parse_metrics, select
 
 
-class LabOps(tl.LabSections, unittest.TestCase):
+class LabOps(LabSections, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        for path in (tl.AGENT, tl.KVMWALK, tl.CHRT):
-            if not os.path.exists(path):
-                raise unittest.SkipTest("lab test needs %s (make all)" % path)
-        cls.rc, cls.log = lab.run_scenario(
-            os.path.join(HERE, "scenarios", "ops.sh"),
-            [tl.AGENT, tl.KVMWALK, tl.CHRT], timeout=300)
-        cls.last_log = lab.last_log
-        cls.sec = lab.sections(cls.log)
-        cls.want = tl.model("--tables 8")
+        require((AGENT, KVMWALK, CHRT))
+        cls.boot("ops.sh", [AGENT, KVMWALK, CHRT], 300)
+        cls.want = model("--tables 8")
 
     def pid(self, name):
         return str(self.pid_of(name))
 
-    def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, self.last_log)
-
     def test_every_thread_capless(self):
-        pid, t = tl.thread_caps(self.section("threads"))
+        pid, t = thread_caps(self.section("threads"))
         # main, libmicrohttpd's, kue-capless and kue-http-guard
         self.assertEqual(len(t), 4, t)
         self.assert_capless(t)
@@ -96,7 +79,7 @@ class LabOps(tl.LabSections, unittest.TestCase):
         self.assertEqual(select(s, "kvm_unsync_scrape_errors_total"), [0])
 
     def test_sigterm_within_a_second(self):
-        out = tl.kv_lines(self.section("shutdown"))
+        out = kv_lines(self.section("shutdown"))
         self.assertEqual(out["rc"], "0")
         self.assertEqual(out["pins"], "0")
         # Each fentry/fexit and tracepoint detach waits for the kernel

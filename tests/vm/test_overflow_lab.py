@@ -26,30 +26,19 @@ Asserted:
 """
 
 import os
-import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "model"))
-sys.path.insert(0, os.path.join(REPO, "tests"))
+from labagent import (AGENT, ANOMALIES, KVMWALK, LabSections,
+                      NoSanitizerReport, agent_figures, kv_lines, model,
+                      require, run_lines)
+from promtext import parse_metrics, select
 
-import lab  # noqa: E402
-from promtext import parse_metrics, select  # noqa: E402
-from test_lab import LabSections, agent_figures, kv_lines, model  # noqa: E402
-
-AGENT = os.environ.get("KUE_AGENT") or os.path.join(REPO, "build",
-                                                    "kvm-unsync-exporter")
-KVMWALK = os.path.join(lab.build_dir(), "kvmwalk")
 SHAPE = "--tables 40 --rounds 10"
 LIVE = 3
 STALLED = 3
 RINGBUF_KIB = 4
 # struct vm_new_event (bpf/unsync.h) plus the ring buffer's 8-byte header.
 VM_NEW_RECORD = 4 * 4 + 16 + 4096 + 8
-SAN_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
-               "UndefinedBehaviorSanitizer")
 
 
 def produced(p, vms):
@@ -58,36 +47,21 @@ def produced(p, vms):
             + sum(p["frames"].values()) + vms)
 
 
-class Overflow(LabSections, unittest.TestCase):
+class Overflow(NoSanitizerReport, LabSections, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        for path in (AGENT, KVMWALK):
-            if not os.path.exists(path):
-                raise unittest.SkipTest("overflow needs %s (make all)" % path)
+        require((AGENT, KVMWALK), "overflow needs %s (make all)")
         env = {"KUE_OVF_SHAPE": SHAPE.replace(" ", ","),
                "KUE_OVF_LIVE": str(LIVE), "KUE_OVF_STALLED": str(STALLED),
                "KUE_OVF_RINGBUF_KIB": str(RINGBUF_KIB)}
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]
-        cls.rc, cls.log = lab.run_scenario(
-            os.path.join(HERE, "scenarios", "overflow.sh"),
-            [AGENT, KVMWALK], timeout=300, env=env)
-        cls.last_log = lab.last_log
-        cls.sec = lab.sections(cls.log)
-        cls.runs = []
-        for line in cls.sec.get("runs", "").splitlines():
-            if line.startswith("run "):
-                f = kv_lines("\n".join(line.split(" args=")[0].split()[2:]))
-                cls.runs.append((f["name"], f["pid"], f["rc"]))
+        cls.boot("overflow.sh", [AGENT, KVMWALK], 300, env=env)
+        cls.runs = [(name, pid, rc) for name, pid, rc, _ in
+                    run_lines(cls.sec.get("runs", ""))]
         cls.p = model(SHAPE)
-
-    def final(self):
-        return parse_metrics(self.section("metrics final"))
-
-    def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, self.last_log)
 
     def test_every_run_ok(self):
         self.assertEqual([(n, rc) for n, _, rc in self.runs],
@@ -137,19 +111,8 @@ class Overflow(LabSections, unittest.TestCase):
 
     def test_no_other_anomaly(self):
         s = self.final()
-        for name in ("kvm_unsync_task_state_full_total",
-                     "kvm_unsync_stack_overflow_total",
-                     "kvm_unsync_orphan_exits_total",
-                     "kvm_unsync_scrape_errors_total"):
-            self.assertEqual(select(s, name), [0], name)
+        self.assert_zero(s, ANOMALIES)
         self.assertEqual(select(s, "kvm_unsync_vms"), [0])
-
-    def test_clean_shutdown_no_sanitizer_report(self):
-        text = self.section("shutdown")
-        self.assertEqual(kv_lines(text).get("rc"), "0", text)
-        bad = [ln for ln in self.log.splitlines()
-               if any(m in ln for m in SAN_MARKERS)]
-        self.assertEqual(bad, [], self.last_log)
 
 
 if __name__ == "__main__":

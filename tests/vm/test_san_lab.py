@@ -24,18 +24,13 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SAN_AGENT = os.path.join(REPO, "build", "san", "kvm-unsync-exporter")
+# Before labagent reads it.
 os.environ.setdefault("KUE_AGENT", SAN_AGENT)
 sys.path.insert(0, HERE)
 
-import lab  # noqa: E402
+import labagent  # noqa: E402
+from labagent import SAN_ENV, lab, sanitizer_lines  # noqa: E402
 import test_lab  # noqa: E402
-
-SAN_ENV = {
-    "ASAN_OPTIONS": "detect_leaks=1",
-    "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
-}
-MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
-           "UndefinedBehaviorSanitizer")
 
 _run_scenario = lab.run_scenario
 
@@ -50,10 +45,6 @@ def run_scenario(scenario, binaries=(), timeout=lab.DEFAULT_TIMEOUT, **kw):
 lab.run_scenario = run_scenario
 
 
-def sanitizer_lines(text):
-    return [ln for ln in text.splitlines() if any(m in ln for m in MARKERS)]
-
-
 def is_sanitized(path):
     with open(path, "rb") as f:
         return b"__asan_init" in f.read()
@@ -62,13 +53,12 @@ def is_sanitized(path):
 class SanMixin:
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(test_lab.AGENT):
-            raise unittest.SkipTest("%s not built (make OUTPUT=build/san "
-                                    "SAN=1)" % test_lab.AGENT)
+        labagent.require((labagent.AGENT,),
+                         "%s not built (make OUTPUT=build/san SAN=1)")
         super().setUpClass()
 
     def test_agent_is_sanitized(self):
-        self.assertTrue(is_sanitized(test_lab.AGENT), test_lab.AGENT)
+        self.assertTrue(is_sanitized(labagent.AGENT), labagent.AGENT)
 
     def test_no_sanitizer_report(self):
         self.assertIn("shutdown", self.sec, lab.last_log)

@@ -23,15 +23,9 @@ import subprocess
 import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "model"))
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import lab  # noqa: E402
-import test_lab as tl  # noqa: E402
-from promtext import parse_metrics, select  # noqa: E402
+from labagent import (AGENT, CHRT, HERE, KVMWALK, LabSections, agent_figures,
+                      kv_lines, lab, model, require, thread_caps)
+from promtext import parse_metrics, select
 
 SYSTEMD = "/lib/systemd/systemd"
 SERVICE = "kvm-unsync-exporter.service"
@@ -49,27 +43,18 @@ def unit_props(text):
     return out
 
 
-class LabSystemd(tl.LabSections, unittest.TestCase):
+class LabSystemd(LabSections, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        for path in (tl.AGENT, tl.KVMWALK, tl.CHRT, SYSTEMD):
-            if not os.path.exists(path):
-                raise unittest.SkipTest("systemd lab test needs %s" % path)
+        require((AGENT, KVMWALK, CHRT, SYSTEMD), "systemd lab test needs %s")
         tar = os.path.join(lab.build_dir(), "systemd-root.tar")
         subprocess.run(["sh", os.path.join(HERE, "systemd", "root.sh"), tar,
-                        tl.AGENT], check=True, timeout=120)
-        cls.rc, cls.log = lab.run_scenario(
-            os.path.join(HERE, "scenarios", "systemd.sh"),
-            [tl.AGENT, tl.KVMWALK, tl.CHRT], timeout=300,
-            env={"KUE_PID1": "/bin/kue-systemd-boot"},
-            files=[(tar, "/systemd-root.tar"),
-                   (os.path.join(HERE, "systemd", "boot.sh"),
-                    "/bin/kue-systemd-boot")])
-        cls.last_log = lab.last_log
-        cls.sec = lab.sections(cls.log)
-
-    def test_scenario_ran(self):
-        self.assertEqual(self.rc, 0, self.last_log)
+                        AGENT], check=True, timeout=120)
+        cls.boot("systemd.sh", [AGENT, KVMWALK, CHRT], 300,
+                 env={"KUE_PID1": "/bin/kue-systemd-boot"},
+                 files=[(tar, "/systemd-root.tar"),
+                        (os.path.join(HERE, "systemd", "boot.sh"),
+                         "/bin/kue-systemd-boot")])
 
     def test_kernel_stayed_healthy(self):
         dmesg = self.section("dmesg")
@@ -95,7 +80,7 @@ class LabSystemd(tl.LabSections, unittest.TestCase):
                       self.section("journal"))
 
     def test_every_thread_capless_under_the_unit(self):
-        pid, t = tl.thread_caps(self.section("threads"))
+        pid, t = thread_caps(self.section("threads"))
         # main, libmicrohttpd's, kue-capless and kue-http-guard
         self.assertEqual(len(t), 4, t)
         self.assert_capless(t)
@@ -103,8 +88,8 @@ class LabSystemd(tl.LabSections, unittest.TestCase):
     def test_hardened_agent_attaches_and_counts_as_the_model(self):
         s = parse_metrics(self.section("metrics"))
         self.assert_walk_hooks_attached(s)
-        got = tl.agent_figures(s, self.pid_of("sd"))
-        want = tl.model("--tables 8")
+        got = agent_figures(s, self.pid_of("sd"))
+        want = model("--tables 8")
         self.assertEqual(got, {k: want[k] for k in got})
         self.assertGreater(got["sync_calls"]["ok"], 0)
         self.assertEqual(select(s, "kvm_unsync_ringbuf_dropped_total"), [0])
@@ -121,7 +106,7 @@ class LabSystemd(tl.LabSections, unittest.TestCase):
 
     def test_stop_is_clean_and_the_socket_stays(self):
         text = self.section("stop")
-        kv = tl.kv_lines(text)
+        kv = kv_lines(text)
         self.assertEqual(kv["rc"], "0", text)
         self.assertEqual(kv["pins"], "0", text)
         u = unit_props(text)

@@ -29,7 +29,7 @@ wait_serving() {
 # Centiseconds since boot, for how long a step took.
 uptime_cs() { sed 's/^\([0-9]*\)\.\([0-9]*\) .*/\1\2/' /proc/uptime; }
 
-# threads PID: each thread's capabilities, as test_lab.thread_caps() reads.
+# threads PID: each thread's capabilities, as labagent.thread_caps() reads.
 threads() {
 	echo "pid=$1"
 	for t in /proc/"$1"/task/*; do
@@ -53,4 +53,67 @@ walk() {
 	cat /tmp/kvmwalk.out
 	echo "rc=$_w_rc"
 	end "shape $_w_name"
+}
+
+# logged_run N NAME ARGS: kvmwalk ARGS as VM "NAME-N"; one line for it in
+# /tmp/runs (labagent.run_lines() reads them), then its output if it failed.
+logged_run() {
+	# shellcheck disable=SC2086
+	kvmwalk -name "guest=$2-$1" $3 >/tmp/kvmwalk.out 2>&1
+	_lr_rc=$?
+	_lr_pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
+	echo "run $1 name=$2 pid=${_lr_pid:-none} rc=$_lr_rc args=$3" >>/tmp/runs
+	[ $_lr_rc -eq 0 ] || cat /tmp/kvmwalk.out >>/tmp/runs
+}
+
+# --- the walk under the kernel's own instruments ----------------------------
+# For the scenarios that measure it with no BPF (selfcheck.sh,
+# tests/kernel/scenario.sh), which first keep the kallsyms names of the
+# functions they probe in /tmp/ksyms.
+
+# kallsyms names of $1: exact, or compiler clones (.isra.0, .constprop.0,
+# .part.0); none if inlined everywhere.
+ksyms() {
+	awk -v f="$1" '$1 == f || index($1, f ".") == 1' /tmp/ksyms
+}
+ksym() {
+	ksyms "$1" | head -n 1
+}
+
+# "kvmwalk: stats a=1 b=2" lines of file $1 -> "a":1,"b":2
+stats_json() {
+	sed -n 's/^kvmwalk: stats //p' "$1" |
+		awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); printf "%s\"%s\":%s", (i > 1 ? "," : ""), kv[1], kv[2] } }'
+}
+
+# trace_shape WHO NAME ARGS [AWK_OPTION...]: kvmwalk ARGS --stats with
+# tracing on, then one JSON line for shape NAME: its exit code, whether it
+# said "kvmwalk: ok", the events the trace lost, the fields
+# /lib/kue-walk-trace.awk (walk_trace.awk, run with the AWK_OPTIONs) reads
+# from the trace, and kvmwalk's stats.  The trace is left in /tmp/trace.
+# Returns 1 if kvmwalk failed (its output printed, each line after
+# "WHO: kvmwalk: ") or the trace lost events.
+trace_shape() {
+	_ts_who=$1 _ts_name=$2 _ts_args=$3 _ts_t=/sys/kernel/tracing _ts_fail=0
+	shift 3
+	echo "$_ts_who: $(cut -d' ' -f1 /proc/uptime)s shape $_ts_name" >&2
+	echo >$_ts_t/trace
+	echo 1 >$_ts_t/tracing_on
+	# shellcheck disable=SC2086
+	kvmwalk $_ts_args --stats >/tmp/out 2>&1 </dev/null
+	_ts_rc=$?
+	echo 0 >$_ts_t/tracing_on
+	_ts_ok=false
+	grep -q '^kvmwalk: ok ' /tmp/out && _ts_ok=true
+	if [ "$_ts_rc" != 0 ] || [ "$_ts_ok" != true ]; then
+		_ts_fail=1
+		sed "s/^/$_ts_who: kvmwalk: /" /tmp/out
+	fi
+	_ts_lost=$(awk '/^overrun:|^dropped events:/ { n += $NF } END { print n + 0 }' $_ts_t/per_cpu/cpu0/stats)
+	[ "$_ts_lost" = 0 ] || _ts_fail=1
+	grep -v '^#' $_ts_t/trace >/tmp/trace
+	printf '{"shape":"%s","args":"%s","rc":%d,"ok":%s,"trace_lost":%d,%s,"stats":{%s}}\n' \
+		"$_ts_name" "$_ts_args" "$_ts_rc" "$_ts_ok" "$_ts_lost" \
+		"$(awk "$@" -f /lib/kue-walk-trace.awk /tmp/trace)" "$(stats_json /tmp/out)"
+	return $_ts_fail
 }

@@ -30,12 +30,7 @@ scrape() { wget -q -O /tmp/page "$URL" && cat /tmp/page >>/tmp/pages; }
 value() { sed -n "s/^$1 //p" /tmp/page; }
 
 run() {
-	# shellcheck disable=SC2086
-	kvmwalk -name "guest=$1-$2" $SHAPE >/tmp/kvmwalk.out 2>&1
-	rc=$?
-	pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
-	echo "run $2 name=$1 pid=${pid:-none} rc=$rc args=$SHAPE" >>/tmp/runs
-	[ $rc -eq 0 ] || cat /tmp/kvmwalk.out >>/tmp/runs
+	logged_run "$2" "$1" "$SHAPE"
 }
 
 kvm-unsync-exporter --attach="${KUE_MODE:-auto}" --web.listen-address="$ADDR" \

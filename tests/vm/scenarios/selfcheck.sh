@@ -17,10 +17,13 @@
 #
 # Output: sections "probes" (one JSON line per function of interest: in
 # kallsyms under which names, traceable by ftrace) and "selfcheck" (one
-# JSON line per shape).  KUE_SHAPES="name:args;name:args" replaces the
+# JSON line per shape: trace_shape in lib.sh, the trace read by
+# walk_trace.awk).  KUE_SHAPES="name:args;name:args" replaces the
 # default shape list; KUE_SELFCHECK_TRACE=1 also prints each raw trace.
 # Exit status: non-zero if a kvmwalk run failed, the trace lost events or
 # a needed probe could not be placed.
+
+. /lib/kue-scenario.sh
 
 T=/sys/kernel/tracing
 fail=0
@@ -55,15 +58,6 @@ kvm_mmu_mark_parents_unsync mark_unsync"
 pattern=$(printf '%s' "$FUNCS" | tr -s ' \n' '||')
 grep -E " ($pattern)(\.[a-z]+\.[0-9]+)*([[:space:]]|$)" /proc/kallsyms | awk '{ print $3 }' >/tmp/ksyms
 grep -E "^($pattern)(\.[a-z]+\.[0-9]+)*([[:space:]]|$)" $T/available_filter_functions | awk '{ print $1 }' >/tmp/ftrace_syms
-
-# kallsyms names for $1: exact, or compiler clones (.isra.0, .constprop.0,
-# .part.0); none if inlined everywhere.
-ksyms() {
-	awk -v f="$1" '$1 == f || index($1, f ".") == 1' /tmp/ksyms
-}
-ksym() {
-	ksyms "$1" | head -n 1
-}
 
 echo "=== BEGIN probes ==="
 for f in $FUNCS; do
@@ -145,117 +139,13 @@ echo 0 >$T/options/context-info
 echo 16384 >$T/buffer_size_kb
 echo 0 >$T/tracing_on
 
-# --- analysis of one trace -------------------------------------------------
-# Reads the trace; prints the JSON fields for one shape (no braces).
-cat >/tmp/analyze.awk <<'EOF'
-function field(name,    i) {
-	for (i = 2; i <= NF; i++)
-		if (index($i, name "=") == 1)
-			return substr($i, length(name) + 2)
-	return ""
-}
-function ctx() { return sp > 0 ? stack[sp] : "other" }
-BEGIN { sp = 0; depth = 0; maxdepth = 0; cur = 0 }
-# Function tracer lines: "func <-caller".
-$2 ~ /^<-/ { ft[$1]++; next }
-{ ev = $1; sub(/:$/, "", ev) }
-ev == "sc_enter" {
-	stack[++sp] = "sync"; sc++
-	if (field("can_yield") == "0") sc_noyield++
-	lvl[field("level")]++
-	cur++; walks_of[cur] = 0
-	next
-}
-ev == "sc_exit" {
-	if (field("ret") != "0") sc_eintr++
-	sp--
-	next
-}
-ev == "zap_enter" { stack[++sp] = "zap"; zc++; next }
-ev == "zap_exit" { sp--; next }
-ev == "walk_enter" {
-	c = ctx(); frames[c]++
-	if (depth == 0) {
-		walks[c]++
-		if (c == "sync") walks_of[cur]++
-		if (field("nr") != "1") bad_nr++
-	}
-	n = field("nr") + 0; if (n > maxnr) maxnr = n
-	depth++; if (depth > maxdepth) maxdepth = depth
-	next
-}
-ev == "walk_exit" {
-	depth--; c = ctx(); r = field("ret") + 0
-	if (r == -28) {
-		enospc[c]++
-		if (depth == 0) restarts[c]++
-	} else if (depth == 0 && r > 0) leaves[c] += r
-	next
-}
-ev == "clear_parents" { cp[ctx()]++; next }
-ev == "sync_roots" { sr++; next }
-ev == "kvm_mmu_unsync_page" { tp_unsync++; next }
-ev == "kvm_mmu_sync_page" { tp_sync[ctx()]++; tp_sync_all++; next }
-ev == "kvm_mmu_get_page" { if ($NF == "new") gp_new++; else gp_old++; next }
-ev == "kvm_mmu_prepare_zap_page" {
-	for (i = 2; i <= NF; i++) if ($i ~ /^l[0-9]$/) zl[substr($i, 2)]++
-	if ($NF == "unsync") zap_unsync++
-	zaps++
-	next
-}
-function obj(a,    k, s, n) {
-	s = ""; n = 0
-	for (k in a) s = s (n++ ? "," : "") "\"" k "\":" a[k]
-	return "{" s "}"
-}
-END {
-	list = ""
-	for (i = 1; i <= cur; i++) list = list (i > 1 ? "," : "") walks_of[i]
-	printf "\"sync_children\":%d,\"sync_children_noyield\":%d,\"sync_children_eintr\":%d,", sc, sc_noyield, sc_eintr
-	printf "\"sync_children_root_levels\":%s,\"sync_roots\":%d,", obj(lvl), sr
-	printf "\"walks_per_sync_children\":[%s],", list
-	printf "\"walk_frames\":%s,\"walk_frames_enospc\":%s,", obj(frames), obj(enospc)
-	printf "\"walks\":%s,\"restarts\":%s,\"walk_leaves\":%s,", obj(walks), obj(restarts), obj(leaves)
-	printf "\"walk_max_depth\":%d,\"walk_max_nr_at_entry\":%d,\"walk_top_nr_not_1\":%d,", maxdepth, maxnr, bad_nr
-	printf "\"clear_parents\":%s,\"zap_unsync_children_calls\":%d,", obj(cp), zc
-	printf "\"tp_unsync_page\":%d,\"tp_sync_page\":%d,\"tp_sync_page_by_context\":%s,", tp_unsync, tp_sync_all, obj(tp_sync)
-	printf "\"tp_get_page_new\":%d,\"tp_get_page_existing\":%d,", gp_new, gp_old
-	printf "\"tp_prepare_zap_page\":%d,\"tp_prepare_zap_page_unsync\":%d,\"tp_prepare_zap_page_levels\":%s,", zaps, zap_unsync, obj(zl)
-	printf "\"ftrace_hits\":%s", obj(ft)
-}
-EOF
-
-# "kvmwalk: stats a=1 b=2" -> {"a":1,"b":2}
-stats_json() {
-	sed -n 's/^kvmwalk: stats //p' "$1" |
-		awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); printf "%s\"%s\":%s", (i > 1 ? "," : ""), kv[1], kv[2] } }'
-}
-
 # --- the shapes ------------------------------------------------------------
 shapes=${KUE_SHAPES:-$DEFAULT_SHAPES}
 echo "$shapes" | tr ';' '\n' >/tmp/shapes
 echo "=== BEGIN selfcheck ==="
 while IFS=: read -r name args; do
 	[ -n "$name" ] || continue
-	echo "selfcheck: $(cut -d' ' -f1 /proc/uptime)s shape $name" >&2
-	echo >$T/trace
-	echo 1 >$T/tracing_on
-	# shellcheck disable=SC2086
-	kvmwalk $args --stats >/tmp/out 2>&1 </dev/null
-	rc=$?
-	echo 0 >$T/tracing_on
-	ok=false
-	grep -q '^kvmwalk: ok ' /tmp/out && ok=true
-	if [ "$rc" != 0 ] || [ "$ok" != true ]; then
-		fail=1
-		sed 's/^/selfcheck: kvmwalk: /' /tmp/out
-	fi
-	lost=$(awk '/^overrun:|^dropped events:/ { n += $NF } END { print n + 0 }' $T/per_cpu/cpu0/stats)
-	[ "$lost" = 0 ] || fail=1
-	cat $T/trace >/tmp/trace
-	printf '{"shape":"%s","args":"%s","rc":%d,"ok":%s,"trace_lost":%d,%s,"stats":{%s}}\n' \
-		"$name" "$args" "$rc" "$ok" "$lost" \
-		"$(grep -v '^#' /tmp/trace | awk -f /tmp/analyze.awk)" "$(stats_json /tmp/out)"
+	trace_shape selfcheck "$name" "$args" -v probe_args=1 || fail=1
 	# Raw traces go after the selfcheck block, which stays JSON lines only.
 	if [ "${KUE_SELFCHECK_TRACE:-0}" = 1 ]; then
 		{

@@ -88,12 +88,7 @@ run() {
 	eval "spec=\${$k}"
 	name=${spec%%:*}
 	args=$(echo "${spec#*:}" | tr ',' ' ')
-	# shellcheck disable=SC2086
-	kvmwalk -name "guest=$name-$n" $args >/tmp/kvmwalk.out 2>&1
-	rc=$?
-	pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
-	echo "run $n name=$name pid=${pid:-none} rc=$rc args=$args" >>/tmp/runs
-	[ $rc -eq 0 ] || cat /tmp/kvmwalk.out >>/tmp/runs
+	logged_run "$n" "$name" "$args"
 }
 
 # shellcheck disable=SC2086

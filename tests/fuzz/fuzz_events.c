@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target for the ring-buffer record parser, trace_handle(): the
+ * libFuzzer target for the ring-buffer record parser, events_handle(): the
  * records come from the kernel, but the parser must survive any bytes (a
  * BPF object of another version, a short or unknown record).
  *
@@ -13,7 +13,7 @@
  *   - what is printed is whole lines; in JSON mode each line is one
  *     object with no control bytes (comm is cleaned).
  *
- *   tests/fuzz/run.sh trace          build and fuzz for KUE_FUZZ_TIME s
+ *   tests/fuzz/run.sh events         build and fuzz for KUE_FUZZ_TIME s
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* open_memstream, mkdtemp */
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/types.h>
+#include "events.h"
 #include "trace.h"
 #include "unsync.h"
 #include "vm_table.h"
@@ -67,6 +68,7 @@ static void check_output(const char *out, size_t len, int json)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct trace_ctx t = { 0 };
+	struct events_ctx ev = { .trace = &t };
 	unsigned long long before;
 	uint64_t *rec;
 	char *out = NULL;
@@ -83,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t.mode = ctl % 3 == 0 ? TRACE_OFF : ctl % 3 == 1 ? TRACE_SYNCS :
 		 TRACE_FRAMES;
 	t.json = ctl & 0x4;
-	t.vms = ctl & 0x8 ? &vms : NULL;
+	ev.vms = ctl & 0x8 ? &vms : NULL;
 	t.out = open_memstream(&out, &outlen);
 	if (!t.out)
 		abort();
@@ -95,10 +97,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size)
 		memcpy(rec, data, size);
 
-	before = t.events + t.malformed;
-	if (trace_handle(&t, rec, size) != 0)
+	before = ev.events + ev.malformed;
+	if (events_handle(&ev, rec, size) != 0)
 		abort();
-	if (t.events + t.malformed != before + 1)
+	if (ev.events + ev.malformed != before + 1)
 		abort();
 
 	fclose(t.out);

@@ -25,14 +25,14 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 
 
 def lab_shapes():
-    """tests/vm/test_lab.py's SHAPES, read without importing the lab."""
-    with open(os.path.join(REPO, "tests", "vm", "test_lab.py")) as f:
+    """tests/vm/labagent.py's SHAPES, read without importing the lab."""
+    with open(os.path.join(REPO, "tests", "vm", "labagent.py")) as f:
         tree = ast.parse(f.read())
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1 and
                 getattr(node.targets[0], "id", None) == "SHAPES"):
             return ast.literal_eval(node.value)
-    raise AssertionError("no SHAPES in tests/vm/test_lab.py")
+    raise AssertionError("no SHAPES in tests/vm/labagent.py")
 
 
 # The shapes of README's lab table and the boundaries around 13 leaves,

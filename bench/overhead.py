@@ -55,9 +55,12 @@ SHAPES = [
     ("restarts", "--tables 40", "many restarts"),
     ("dirs", "--tables 40 --dirs 4", "several directories"),
 ]
-VARIANTS = ("none", "floor-fentry", "agent-fentry", "floor-fentry-derive",
-            "agent-fentry-derive", "floor-kprobe", "agent-kprobe",
-            "bpftrace")
+ALL_VARIANTS = ("none", "floor-fentry", "agent-fentry", "floor-fentry-derive",
+                "agent-fentry-derive", "floor-kprobe", "agent-kprobe",
+                "bpftrace")
+# BENCH_VARIANTS="none agent-fentry": a subset, to try a change quickly
+VARIANTS = tuple(v for v in ALL_VARIANTS if v in os.environ.get(
+    "BENCH_VARIANTS", " ".join(ALL_VARIANTS)).split())
 # agent variant -> (its floor, the goal for agent/floor)
 AGAINST_FLOOR = {
     "agent-fentry": ("floor-fentry", 1.5),
@@ -307,7 +310,7 @@ def shape_report(b, s, args, title):
               "| variant | program | calls per round | ns per call | "
               "ns per round |", "| --- | --- | --- | --- | --- |"]
     bpf_per_round = {}
-    for v in VARIANTS[1:]:
+    for v in (v for v in VARIANTS if v != "none"):
         runs = b.progs.get((v, s), [])
         names = sorted({n for r in runs for n in r})
         total = 0
@@ -384,7 +387,8 @@ def main():
         files=[(WALK_BT, "/bench/walk.bt")], qemu_args=qemu_args,
         env={"BENCH_REPEAT": str(repeat), "BENCH_ROUNDS": str(rounds),
              "BENCH_STATS_ROUNDS": str(stats_rounds),
-             "BENCH_WARM_ROUNDS": str(warm), "BENCH_SHAPES": shapes})
+             "BENCH_WARM_ROUNDS": str(warm), "BENCH_SHAPES": shapes,
+             "BENCH_VARIANTS": " ".join(VARIANTS)})
     if rc != 0:
         sys.exit("bench: the lab run failed (rc=%s): %s" % (rc, lab.last_log))
     return report(log, repeat, rounds, stats_rounds, warm, lab.last_log,

@@ -5,7 +5,8 @@
 # the fentry trampolines, the kprobe traps, the agent's wake-ups.
 #
 # BENCH_REPEAT times, in an order that rotates each time, every variant
-# runs every shape (BENCH_SHAPES: "name:arg,arg;..."):
+# (BENCH_VARIANTS, default all) runs every shape (BENCH_SHAPES:
+# "name:arg,arg;..."):
 #   none                 no BPF at all
 #   floor-fentry         do-nothing fentry/fexit on the agent's three
 #                        functions + the two tracepoints (bench/floor.c)
@@ -32,7 +33,7 @@
 ROUNDS=${BENCH_ROUNDS:-200}
 WARM=${BENCH_WARM_ROUNDS:-20}
 STATS_ROUNDS=${BENCH_STATS_ROUNDS:-50}
-VARIANTS="none floor-fentry agent-fentry floor-fentry-derive agent-fentry-derive floor-kprobe agent-kprobe bpftrace"
+VARIANTS=${BENCH_VARIANTS:-none floor-fentry agent-fentry floor-fentry-derive agent-fentry-derive floor-kprobe agent-kprobe bpftrace}
 
 # SCHED_FIFO: see walk() in tests/vm/scenarios/lib.sh.
 kvmwalk_run() {

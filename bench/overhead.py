@@ -27,7 +27,9 @@ the agent's time goes.  Emulated machine (TCG): only ratios mean anything.
                 BENCH_WARM_ROUNDS=20 by default)
 Writes build/bench/overhead.md and prints it.  `bench/overhead.py --log
 LOG` writes the report of an earlier run from its serial log (same
-BENCH_* settings).
+BENCH_* settings).  BENCH_VARIANTS="none floor-fentry agent-fentry" runs
+only those (with KUE_AGENT=another build: what a change to the programs
+saves).
 """
 
 import json

@@ -83,6 +83,7 @@ $(APP): $(USER_OBJS)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 -include tests/unit/unit.mk
+-include bench/bench.mk
 -include tests/tests.mk
 
 # --- install, uninstall -------------------------------------------------

@@ -1,67 +1,155 @@
 #!/bin/sh
-# Inside the lab VM (KVM loaded): the cost of the agent's probes on the
-# walk, measured by the kernel (bpf_stats: each program's run count and
-# run time).  The same kvmwalk workload runs with no agent, then under the
-# agent in each attach mode, alternating, BENCH_REPEAT times each.
-# Emulation translates code the first time it runs, the agent's freshly
-# JITed programs too: a warm-up run of the workload comes first, and under
-# the agent the figures are taken before and after the measured run.
-#   run MODE N     wall time of the workload (centiseconds), kvmwalk's line
-#   metrics MODE N the agent's scrape before (.0) and after (.1) it
-#   progs MODE N   bpftool -j prog show, before (.0) and after (.1) it:
-#                  run_cnt and run_time_ns
-WORKLOAD="--tables 40 --rounds ${BENCH_ROUNDS:-20}"
+# Inside the lab VM (KVM loaded): what probing the walk costs the
+# workload, measured by the workload itself.  kvmwalk --time sums its own
+# time in KVM_RUN round by round, so every cost lands in it: the programs,
+# the fentry trampolines, the kprobe traps, the agent's wake-ups.
+#
+# BENCH_REPEAT times, in an order that rotates each time, every variant
+# (BENCH_VARIANTS, default all) runs every shape (BENCH_SHAPES:
+# "name:arg,arg;..."):
+#   none                 no BPF at all
+#   floor-fentry         do-nothing fentry/fexit on the agent's three
+#                        functions + the two tracepoints (bench/floor.c)
+#   floor-fentry-derive  the same without mmu_pages_clear_parents
+#   agent-fentry         the agent, --attach=fentry
+#   agent-fentry-derive  the agent, --attach=fentry --clear-parents=derive
+#   floor-kprobe         do-nothing kprobe/kretprobe + the tracepoints
+#   agent-kprobe         the agent, --attach=kprobe
+#   bpftrace             Debian's bpftrace running bench/walk.bt
+# Under each variant and for each shape: a warm-up (emulation translates
+# code the first time it runs, freshly JITed programs too), the measured
+# run (BENCH_ROUNDS rounds, bpf_stats off, so the figures carry no
+# accounting), then a short run with bpf_stats on and the programs' run
+# counts and times taken around it (BENCH_STATS_ROUNDS rounds).
+#
+# Sections, V the variant, S the shape, I the repeat:
+#   run V S I     the measured kvmwalk's output (its "time" line), rc
+#   check V S I   agent: a scrape after the run; bpftrace: nothing here
+#   progs V S I.0 / .1   bpftool -j prog show around the stats run
+#   stats V S I   the stats run's kvmwalk output
+#   bpftrace I    bpftrace's maps at exit (per pid)
 . /lib/kue-scenario.sh
 
-# workload NAME: one run as VM NAME, its output in /tmp/kvmwalk.out
-workload() {
-	# SCHED_FIFO: see walk() in tests/vm/scenarios/lib.sh.
-	chrt -f 50 kvmwalk -name "guest=$1" $WORKLOAD >/tmp/kvmwalk.out 2>&1
+ROUNDS=${BENCH_ROUNDS:-200}
+WARM=${BENCH_WARM_ROUNDS:-20}
+STATS_ROUNDS=${BENCH_STATS_ROUNDS:-50}
+VARIANTS=${BENCH_VARIANTS:-none floor-fentry agent-fentry floor-fentry-derive agent-fentry-derive floor-kprobe agent-kprobe bpftrace}
+
+# SCHED_FIFO: see walk() in tests/vm/scenarios/lib.sh.
+kvmwalk_run() {
+	chrt -f 50 kvmwalk -name "guest=$1" --time $2 --rounds "$3" \
+		>/tmp/kvmwalk.out 2>&1
+	echo "rc=$?" >>/tmp/kvmwalk.out
 }
-snapshot() {
-	begin "metrics $1"
-	scrape
-	end "metrics $1"
-	begin "progs $1"
+
+# start V: attach what variant V runs; stop: detach it
+start() {
+	echo "bench: start $1"
+	tool=
+	# the readiness line is waited for in this file: none from before
+	rm -f /tmp/tool.out
+	case $1 in
+	none) return 0 ;;
+	floor-fentry) floor --attach=fentry >/tmp/tool.out 2>/tmp/agent.err & ;;
+	floor-fentry-derive)
+		floor --attach=fentry --clear-parents=none \
+			>/tmp/tool.out 2>/tmp/agent.err & ;;
+	floor-kprobe) floor --attach=kprobe >/tmp/tool.out 2>/tmp/agent.err & ;;
+	agent-fentry) agent --attach=fentry ;;
+	agent-fentry-derive) agent --attach=fentry --clear-parents=derive ;;
+	agent-kprobe) agent --attach=kprobe ;;
+	bpftrace)
+		bpftrace -B line /bench/walk.bt \
+			>/tmp/tool.out 2>/tmp/agent.err & ;;
+	esac
+	[ -n "$tool" ] || tool=$!
+	case $1 in
+	floor-*) wait_serving $tool 600 grep -q attached /tmp/tool.out ;;
+	bpftrace) wait_serving $tool 3000 grep -q attached /tmp/tool.out ;;
+	esac
+}
+agent() {
+	kvm-unsync-exporter "$@" --web.listen-address="$ADDR" \
+		>/dev/null 2>/tmp/agent.err &
+	tool=$!
+	wait_serving $tool 600 scrape
+}
+stop() {
+	[ -n "$tool" ] || return 0
+	echo "bench: stop"
+	# SIGTERM: a background job of a shell without job control starts
+	# with SIGINT ignored, and bpftrace keeps it so
+	kill -TERM $tool
+	_s=0
+	while grep -q '^State:[^Z]*$' /proc/$tool/status 2>/dev/null; do
+		_s=$((_s + 1))
+		if [ $_s -eq 600 ]; then
+			begin "stuck $1"
+			grep State /proc/$tool/status
+			for t in /proc/$tool/task/*; do
+				echo "$t"; cat $t/stack
+			done
+			end "stuck $1"
+			kill -KILL $tool
+		fi
+		sleep 0.1
+	done
+	wait $tool
+	tool=
+	echo "bench: stopped"
+}
+
+# one V S ARGS I: shape S under variant V, repeat I
+one() {
+	v=$1 s=$2 args=$(echo "$3" | tr , ' ') i=$4
+	kvmwalk_run warmup "$args" "$WARM"
+	echo 0 >/proc/sys/kernel/bpf_stats_enabled
+	kvmwalk_run "$s" "$args" "$ROUNDS"
+	begin "run $v $s $i"
+	cat /tmp/kvmwalk.out
+	end "run $v $s $i"
+	case $v in agent-*)
+		begin "check $v $s $i"
+		scrape
+		end "check $v $s $i"
+	esac
+	[ "$v" != none ] || return 0
+	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	begin "progs $v $s $i.0"
 	bpftool -j prog show
 	echo
-	end "progs $1"
-}
-
-echo 1 >/proc/sys/kernel/bpf_stats_enabled
-workload warmup
-
-# one MODE N: the workload under the agent in MODE (none: no agent)
-one() {
-	if [ "$1" != none ]; then
-		kvm-unsync-exporter --attach="$1" --web.listen-address="$ADDR" \
-			>/dev/null 2>/tmp/agent.err &
-		agent=$!
-		wait_serving $agent 300 scrape
-	fi
-	if [ "$1" != none ]; then
-		workload warmup >/dev/null
-		snapshot "$1 $2.0"
-	fi
-	t0=$(uptime_cs)
-	workload bench
-	rc=$?
-	t1=$(uptime_cs)
-	begin "run $1 $2"
+	end "progs $v $s $i.0"
+	kvmwalk_run "$s-stats" "$args" "$STATS_ROUNDS"
+	begin "progs $v $s $i.1"
+	bpftool -j prog show
+	echo
+	end "progs $v $s $i.1"
+	echo 0 >/proc/sys/kernel/bpf_stats_enabled
+	begin "stats $v $s $i"
 	cat /tmp/kvmwalk.out
-	echo "rc=$rc"
-	echo "centiseconds=$((t1 - t0))"
-	end "run $1 $2"
-	[ "$1" != none ] || return 0
-	snapshot "$1 $2.1"
-	kill -TERM $agent
-	wait $agent
+	end "stats $v $s $i"
 }
 
+# A first pass nobody measures: the kernel's own code paths translated.
+kvmwalk_run warmup "--tables 40" "$WARM"
+
+n=$(echo $VARIANTS | wc -w)
 i=1
 while [ $i -le "${BENCH_REPEAT:-3}" ]; do
-	for mode in none fentry kprobe; do
-		one $mode $i
+	# rotate: repeat I starts at variant I
+	order=$(echo $VARIANTS $VARIANTS | tr ' ' '\n' |
+		sed -n "$(( (i - 1) % n + 1 )),$(( (i - 1) % n + n ))p")
+	for v in $order; do
+		start $v
+		echo "$BENCH_SHAPES" | tr ';' '\n' | while IFS=: read -r s args; do
+			one $v $s "$args" $i
+		done
+		stop $v
+		if [ "$v" = bpftrace ]; then
+			begin "bpftrace $i"
+			cat /tmp/tool.out
+			end "bpftrace $i"
+		fi
 	done
 	i=$((i + 1))
 done

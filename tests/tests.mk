@@ -12,10 +12,10 @@ demo: all $(KVMWALK)
 compare: all $(KVMWALK)
 	@python3 tests/vm/compare_kernels.py
 
-# What the probes cost the walk, one lab run: build/bench/overhead.md
-# (BENCH_REPEAT runs per mode, default 3; BENCH_ROUNDS syncs per run, 20)
+# What the probes cost the walk against the floor and bpftrace, one lab
+# run: build/bench/overhead.md (bench/overhead.py: BENCH_REPEAT, BENCH_ROUNDS)
 .PHONY: bench
-bench: all $(KVMWALK)
+bench: all $(KVMWALK) $(FLOOR)
 	@python3 bench/overhead.py
 
 # The daemon beside Debian's node_exporter on this machine (RSS, render and

@@ -66,6 +66,16 @@ static void dirty(ulong tables, ulong round, walk_u64 bits)
 		write_entry((ulong)WALK_PT(k) + 8, data | bits);
 }
 
+/* --time: tell the VMM a round starts (the previous one is over).  Only
+ * an out: no memory access, no stack. */
+static inline void mark_round(void)
+{
+	if (params->time)
+		asm volatile("outl %0, %1"
+			     : : "a"(0), "Nd"((unsigned short)WALK_MARK_PORT)
+			     : "memory");
+}
+
 #ifdef __x86_64__
 /*
  * Link PD_t[0] through a fresh PDPT0 entry and touch it: the page fault
@@ -242,11 +252,13 @@ static __attribute__((noinline)) unsigned int nested_main(ulong tables, ulong di
 		return WALK_ERR_L2_EXIT;
 	params->stage = WALK_STAGE_ROUNDS;
 	for (r = 0; r < rounds; r++) {
+		mark_round();
 		params->round = r;
 		dirty(tables, r, bits);
 		if (nested_run(tables, dirs, shadow))
 			return WALK_ERR_L2_EXIT;
 	}
+	mark_round();
 	if (params->exit_unsync) {
 		params->stage = WALK_STAGE_EXIT_UNSYNC;
 		dirty(tables, rounds + 1, bits);
@@ -279,6 +291,7 @@ static unsigned int guest_main(void)
 
 	params->stage = WALK_STAGE_ROUNDS;
 	for (r = 0; r < rounds; r++) {
+		mark_round();
 		params->round = r;
 		dirty(tables, r, LEAF_BITS);
 #ifdef __x86_64__
@@ -289,6 +302,7 @@ static unsigned int guest_main(void)
 #endif
 		reload_cr3();
 	}
+	mark_round();
 
 	if (params->flood_zap) {
 		params->stage = WALK_STAGE_FLOOD_ZAP;

@@ -15,7 +15,7 @@
 static const char usage_text[] =
 "usage: kvmwalk [--paging 4level|pae] [--tables N] [--dirs D] [--rounds R]\n"
 "               [--sync cr3|fault] [--flood-zap] [--exit-unsync] [--nested]\n"
-"               [--stats] [-name guest=NAME]\n"
+"               [--stats] [--time] [-name guest=NAME]\n"
 "Makes KVM's shadow MMU sync N unsync guest page tables, spread over D\n"
 "page directories, R times (see tests/vm/SHAPES.md).  Needs /dev/kvm with\n"
 "shadow paging (kvm_amd npt=0 or kvm_intel ept=0); --nested also runs\n"
@@ -33,6 +33,8 @@ static const char usage_text[] =
 "                shadow: its guest runs without NPT on the guest's own\n"
 "                tables (4level, --dirs 1..3, --sync cr3; kvm_amd nested=1)\n"
 "  --stats       print KVM's VM stats before the VM is destroyed\n"
+"  --time        print the VMM's time in KVM_RUN, before the rounds and\n"
+"                round by round (ns, CLOCK_MONOTONIC)\n"
 "  -name ...     ignored (lets a VM be named as QEMU names it)\n"
 "examples:\n"
 "  kvmwalk --tables 40 --rounds 10\n"
@@ -159,6 +161,8 @@ static void parse_args(int argc, char **argv, struct walk_config *cfg)
 			usage_error("--nested wants npt or shadow, got '%s'", arg + 9);
 		} else if (!strcmp(arg, "--stats")) {
 			cfg->stats = 1;
+		} else if (!strcmp(arg, "--time")) {
+			cfg->time = 1;
 		} else if (is_flag(arg, "-name")) {
 			flag_value(argc, argv, &i, "-name");
 		} else {
@@ -200,12 +204,21 @@ static void parse_args(int argc, char **argv, struct walk_config *cfg)
 int main(int argc, char **argv)
 {
 	struct walk_config cfg;
+	struct vm_times times = { 0 };
 	struct vm vm;
 	uint32_t status;
 
 	parse_args(argc, argv, &cfg);
 
 	vm_create(&vm, layout_mem_size(&cfg), cfg.nested);
+	if (cfg.time) {
+		times.rounds = cfg.rounds;
+		times.round_ns = calloc(cfg.rounds ? cfg.rounds : 1,
+					sizeof(*times.round_ns));
+		if (!times.round_ns)
+			die("out of memory");
+		vm.times = &times;
+	}
 	layout_build(vm.mem, &cfg);
 	vm_enter_paged(&vm, cfg.paging,
 		       cfg.nested == WALK_NESTED_NPT ? WALK_L1_ROOT : WALK_ROOT);
@@ -237,5 +250,7 @@ int main(int argc, char **argv)
 	       cfg.flood_zap, cfg.exit_unsync,
 	       cfg.nested == WALK_NESTED_NPT ? "npt" :
 	       cfg.nested == WALK_NESTED_SHADOW ? "shadow" : "off");
+	if (cfg.time)
+		vm_print_times(&vm);
 	return 0;
 }

@@ -19,6 +19,18 @@ struct walk_config {
 	int exit_unsync;
 	int nested;		/* enum walk_nested */
 	int stats;		/* print KVM's VM stats before closing */
+	int time;		/* time KVM_RUN per round (struct vm_times) */
+};
+
+/* --time: the VMM's own time in KVM_RUN, CLOCK_MONOTONIC around each
+ * ioctl, cut into rounds at the guest's WALK_MARK_PORT exits. */
+struct vm_times {
+	uint64_t run_ns;	/* every KVM_RUN so far */
+	uint64_t mark_ns;	/* run_ns at the last mark */
+	uint64_t prime_ns;	/* before the first mark: set-up and prime */
+	uint64_t *round_ns;	/* one per round, between two marks */
+	unsigned int rounds;	/* round_ns entries */
+	unsigned int marks;	/* marks seen */
 };
 
 struct vm {
@@ -29,6 +41,7 @@ struct vm {
 	size_t run_size;
 	uint8_t *mem;
 	size_t mem_size;
+	struct vm_times *times;	/* NULL unless --time */
 };
 
 /* kvmwalk.c */
@@ -44,6 +57,7 @@ void vm_create(struct vm *vm, size_t mem_size, int need_svm);
 void vm_enter_paged(struct vm *vm, enum walk_paging paging, uint64_t cr3);
 uint32_t vm_run(struct vm *vm);
 void vm_print_stats(struct vm *vm);
+void vm_print_times(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 #endif

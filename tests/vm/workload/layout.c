@@ -42,6 +42,7 @@ void layout_build(uint8_t *mem, const struct walk_config *cfg)
 		.flood_zap = cfg->flood_zap,
 		.exit_unsync = cfg->exit_unsync,
 		.nested = cfg->nested,
+		.time = cfg->time,
 	};
 	/* An NPT entry needs the user bit: KVM walks it as a user access. */
 	uint64_t us = cfg->nested ? WALK_US : 0;	/* shadow too: same script */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvmwalk.h"
@@ -201,6 +202,45 @@ static const char *where(struct vm *vm)
 	return buf;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One KVM_RUN, its time added to vm->times if there is one. */
+static int run_once(struct vm *vm)
+{
+	uint64_t t0;
+	int ret;
+
+	if (!vm->times)
+		return ioctl(vm->vcpu_fd, KVM_RUN, NULL);
+	t0 = now_ns();
+	ret = ioctl(vm->vcpu_fd, KVM_RUN, NULL);
+	vm->times->run_ns += now_ns() - t0;
+	return ret;
+}
+
+/* A WALK_MARK_PORT exit: the KVM_RUN time since the last mark is the
+ * prime (first mark) or the round that just ended. */
+static void mark(struct vm *vm)
+{
+	struct vm_times *t = vm->times;
+	uint64_t ns = t->run_ns - t->mark_ns;
+
+	if (t->marks == 0)
+		t->prime_ns = ns;
+	else if (t->marks <= t->rounds)
+		t->round_ns[t->marks - 1] = ns;
+	else
+		die("more round marks than rounds (%s)", where(vm));
+	t->mark_ns = t->run_ns;
+	t->marks++;
+}
+
 /* Run until the guest's out to WALK_EXIT_PORT; returns the value out. */
 uint32_t vm_run(struct vm *vm)
 {
@@ -208,13 +248,18 @@ uint32_t vm_run(struct vm *vm)
 	uint32_t status = 0;
 
 	for (;;) {
-		if (ioctl(vm->vcpu_fd, KVM_RUN, NULL) < 0) {
+		if (run_once(vm) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			die("KVM_RUN: %s (%s)", strerror(errno), where(vm));
 		}
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
+			if (vm->times && run->io.port == WALK_MARK_PORT &&
+			    run->io.direction == KVM_EXIT_IO_OUT) {
+				mark(vm);
+				continue;
+			}
 			if (run->io.direction != KVM_EXIT_IO_OUT ||
 			    run->io.port != WALK_EXIT_PORT)
 				die("unexpected I/O exit, port 0x%x (%s)",
@@ -283,6 +328,29 @@ void vm_print_stats(struct vm *vm)
 	printf("\n");
 	free(descs);
 	close(fd);
+}
+
+/*
+ * --time's line: KVM_RUN time before the rounds and in each round, in ns.
+ * The guest marks every round, so a count that differs is a broken run.
+ */
+void vm_print_times(struct vm *vm)
+{
+	struct vm_times *t = vm->times;
+	uint64_t sum = 0;
+	unsigned int i;
+
+	if (t->marks != t->rounds + 1)
+		die("%u round marks for %u rounds", t->marks, t->rounds);
+	for (i = 0; i < t->rounds; i++)
+		sum += t->round_ns[i];
+	printf("kvmwalk: time rounds=%u prime_ns=%llu rounds_ns=%llu round_ns=",
+	       t->rounds, (unsigned long long)t->prime_ns,
+	       (unsigned long long)sum);
+	for (i = 0; i < t->rounds; i++)
+		printf("%s%llu", i ? "," : "",
+		       (unsigned long long)t->round_ns[i]);
+	printf("\n");
 }
 
 /* Close everything so the VM is destroyed (and its shadow pages zapped)

@@ -58,8 +58,12 @@ typedef unsigned long long walk_u64;
 #define WALK_D			0x040ULL
 #define WALK_PS			0x080ULL
 
-/* The guest's only exit to user space: out to this port, 0 = success. */
+/* The guest's last exit to user space: out to this port, 0 = success. */
 #define WALK_EXIT_PORT		0xf4
+/* --time only: out to this port as the rounds start and after each round,
+ * so the VMM can tell its time in KVM_RUN round by round.  An I/O exit
+ * touches no page table: the walk is the same with or without it. */
+#define WALK_MARK_PORT		0xf5
 
 #define WALK_MAGIC		0x31306b6c61776b76ULL	/* "vkwalk01" */
 
@@ -126,13 +130,14 @@ struct walk_params {
 	walk_u64 flood_zap;
 	walk_u64 exit_unsync;
 	walk_u64 nested;	/* enum walk_nested */
+	walk_u64 time;		/* --time: out to WALK_MARK_PORT per round */
 	/* written by the guest */
 	walk_u64 stage;		/* enum walk_stage */
 	walk_u64 round;		/* round in progress during WALK_STAGE_ROUNDS */
 	walk_u64 l2_exit;	/* --nested: the exit code of the last VMRUN */
 };
 
-_Static_assert(sizeof(struct walk_params) == 12 * 8,
+_Static_assert(sizeof(struct walk_params) == 13 * 8,
 	       "walk_params must have the same layout in 32- and 64-bit code");
 
 #endif

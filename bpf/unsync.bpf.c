@@ -191,7 +191,11 @@ static __noinline void announce_vm(u32 tgid)
 			len = 0;
 	}
 	e->args_len = len;
-	bpf_ringbuf_submit(e, submit_flags());
+	/*
+	 * Always a wake-up: the name must reach the daemon before the next
+	 * scrape, which may come after a short-lived VMM is gone from /proc.
+	 */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
 static __always_inline struct vm_stats *vm_of_current(void)

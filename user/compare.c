@@ -53,9 +53,9 @@ static int figures(const struct record_doc_vm *v, bool kvm, struct fig *f)
 
 	for (i = 0; i < SYNC_RESULT_MAX; i++)
 		n = add(f, n, true, s->sync_calls[i], "sync calls %s",
-			record_sync_names[i]);
+			family_sync_names[i]);
 	for (c = 0; c < CTX_MAX; c++) {
-		const char *x = record_ctx_names[c];
+		const char *x = family_ctx_names[c];
 
 		n = add(f, n, true, s->walks[c][WALK_DONE], "%s walks done", x);
 		n = add(f, n, true, s->walks[c][WALK_ENOSPC], "%s walks enospc", x);
@@ -228,7 +228,7 @@ static void global_tables(FILE *o, const struct record_doc *a, const struct reco
 			if (!a->h.pvec_depth[c][nr] && !b->h.pvec_depth[c][nr])
 				continue;
 			snprintf(label, sizeof(label), "%s walks with pvec->nr %d",
-				 record_ctx_names[c], nr);
+				 family_ctx_names[c], nr);
 			row_count(o, label, &a->h.pvec_depth[c][nr],
 				  &b->h.pvec_depth[c][nr]);
 		}
@@ -241,7 +241,7 @@ static void global_tables(FILE *o, const struct record_doc *a, const struct reco
 			p[i] = walks ? &v[i] : NULL;
 		}
 		snprintf(label, sizeof(label), "%s mean pvec->nr",
-			 record_ctx_names[c]);
+			 family_ctx_names[c]);
 		row_real(o, label, p[0], p[1]);
 	}
 	for (i = 0; i < 2; i++) {

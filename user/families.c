@@ -7,8 +7,8 @@
 #include "families.h"
 
 const char *const family_ctx_names[CTX_MAX] = { "sync", "zap" };
-static const char *const walk_results[WALK_RESULT_MAX] = { "done", "enospc" };
-static const char *const sync_results[SYNC_RESULT_MAX] = {
+const char *const family_walk_names[WALK_RESULT_MAX] = { "done", "enospc" };
+const char *const family_sync_names[SYNC_RESULT_MAX] = {
 	"ok", "eintr", "other",
 };
 const char *const family_site_names[SITE_MAX] = { "walk", "clear_parents" };
@@ -29,14 +29,14 @@ const struct family agent_families[] = {
 	{ .name = "kvm_unsync_sync_calls_total", .type = "counter",
 	  .help = "mmu_sync_children calls, by result (other: neither 0 nor -EINTR, "
 	  "never expected).",
-	  VM(sync_calls), .dims = { { "result", sync_results, SYNC_RESULT_MAX } },
+	  VM(sync_calls), .dims = { { "result", family_sync_names, SYNC_RESULT_MAX } },
 	  .flags = FAMILY_OMIT_ZERO_LAST },
 	{ .name = "kvm_unsync_walks_total", .type = "counter",
 	  .help = "Top-level mmu_unsync_walk calls, by context (sync: inside "
 	  "mmu_sync_children, zap: elsewhere) and result (enospc: the page "
 	  "vector filled).",
 	  VM(walks),
-	  .dims = { CONTEXT, { "result", walk_results, WALK_RESULT_MAX } } },
+	  .dims = { CONTEXT, { "result", family_walk_names, WALK_RESULT_MAX } } },
 	{ .name = "kvm_unsync_walk_frames_total", .type = "counter",
 	  .help = "__mmu_unsync_walk frames, recursion included.",
 	  VM(frames), .dims = { CONTEXT } },

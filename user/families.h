@@ -66,9 +66,13 @@ struct agent_counters {
 	unsigned long long scrape_errors;	/* scrapes whose map read failed */
 };
 
-/* Label values of the walk context (enum walk_ctx in bpf/unsync.h). */
+/*
+ * Label values of the enums of bpf/unsync.h (walk_ctx, walk_result,
+ * sync_result, clear_site), and the keys of the JSON record.
+ */
 extern const char *const family_ctx_names[];
-/* Label values of the clear site (enum clear_site). */
+extern const char *const family_walk_names[];
+extern const char *const family_sync_names[];
 extern const char *const family_site_names[];
 
 /* The /metrics page from the maps and the agent, in page order. */

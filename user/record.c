@@ -20,12 +20,6 @@
 #include <json-c/json.h>
 #include "record.h"
 
-const char *const record_ctx_names[CTX_MAX] = { "sync", "zap" };
-const char *const record_walk_names[WALK_RESULT_MAX] = { "done", "enospc" };
-const char *const record_sync_names[SYNC_RESULT_MAX] = { "ok", "eintr",
-							 "other" };
-const char *const record_site_names[SITE_MAX] = { "walk", "clear_parents" };
-
 static void put_u64(json_object *o, const char *key, __u64 v)
 {
 	json_object_object_add(o, key, json_object_new_uint64(v));
@@ -57,21 +51,21 @@ static json_object *counters(const struct vm_stats *s)
 	json_object *o = json_object_new_object(), *walks, *clears;
 	int c;
 
-	json_object_object_add(o, "sync_calls", named(record_sync_names,
+	json_object_object_add(o, "sync_calls", named(family_sync_names,
 				s->sync_calls, SYNC_RESULT_MAX));
 	walks = json_object_new_object();
 	clears = json_object_new_object();
 	for (c = 0; c < CTX_MAX; c++) {
-		json_object_object_add(walks, record_ctx_names[c],
-			named(record_walk_names, s->walks[c], WALK_RESULT_MAX));
-		json_object_object_add(clears, record_ctx_names[c],
-			named(record_site_names, s->clears[c], SITE_MAX));
+		json_object_object_add(walks, family_ctx_names[c],
+			named(family_walk_names, s->walks[c], WALK_RESULT_MAX));
+		json_object_object_add(clears, family_ctx_names[c],
+			named(family_site_names, s->clears[c], SITE_MAX));
 	}
 	json_object_object_add(o, "walks", walks);
-	json_object_object_add(o, "frames", named(record_ctx_names, s->frames,
+	json_object_object_add(o, "frames", named(family_ctx_names, s->frames,
 						  CTX_MAX));
 	put_u64(o, "restarts", s->restarts);
-	json_object_object_add(o, "leaves", named(record_ctx_names, s->leaves,
+	json_object_object_add(o, "leaves", named(family_ctx_names, s->leaves,
 						  CTX_MAX));
 	json_object_object_add(o, "clears", clears);
 	put_u64(o, "pages_unsynced", s->pages_unsynced);
@@ -118,12 +112,12 @@ static json_object *hists(const struct hists *h)
 
 	depth = json_object_new_object();
 	for (c = 0; c < CTX_MAX; c++)
-		json_object_object_add(depth, record_ctx_names[c],
+		json_object_object_add(depth, family_ctx_names[c],
 				       u64_array(h->pvec_depth[c],
 						 PVEC_BUCKETS));
 	json_object_object_add(o, "pvec_depth", depth);
 	json_object_object_add(o, "pvec_depth_sum",
-			       named(record_ctx_names, h->pvec_depth_sum,
+			       named(family_ctx_names, h->pvec_depth_sum,
 				     CTX_MAX));
 	dur = json_object_new_object();
 	json_object_object_add(dur, "slots",
@@ -174,7 +168,7 @@ static json_object *clears_source(const struct agent_info *info)
 	int i;
 
 	for (i = 0; i < SITE_MAX; i++)
-		json_object_object_add(o, record_site_names[i],
+		json_object_object_add(o, family_site_names[i],
 			info->clears_source[i] ?
 			json_object_new_string(info->clears_source[i]) : NULL);
 	return o;

@@ -14,17 +14,13 @@
 #include <linux/types.h>
 #include "../bpf/unsync.h"
 #include "agent_info.h"
+#include "families.h"
 #include "kvm_stats.h"
 #include "vm_names.h"
 
 #define RECORD_SCHEMA		"kvm-unsync-exporter/record"
 #define RECORD_SCHEMA_VERSION	1
 
-/* The JSON names of the enums of unsync.h, shared with compare.c. */
-extern const char *const record_ctx_names[CTX_MAX];
-extern const char *const record_walk_names[WALK_RESULT_MAX];
-extern const char *const record_sync_names[SYNC_RESULT_MAX];
-extern const char *const record_site_names[SITE_MAX];
 
 struct record_vm {
 	char name[VM_NAME_MAX];		/* as in the vm label */

@@ -120,11 +120,11 @@ static bool get_counters(struct record_doc *r, json_object *o, const char *path,
 	json_object *w, *c;
 	int x;
 
-	if (!get_named(r, o, path, "sync_calls", record_sync_names,
+	if (!get_named(r, o, path, "sync_calls", family_sync_names,
 		       SYNC_RESULT_MAX, s->sync_calls) ||
-	    !get_named(r, o, path, "frames", record_ctx_names, CTX_MAX,
+	    !get_named(r, o, path, "frames", family_ctx_names, CTX_MAX,
 		       s->frames) ||
-	    !get_named(r, o, path, "leaves", record_ctx_names, CTX_MAX,
+	    !get_named(r, o, path, "leaves", family_ctx_names, CTX_MAX,
 		       s->leaves) ||
 	    !get_u64(r, o, path, "restarts", &s->restarts) ||
 	    !get_u64(r, o, path, "pages_unsynced", &s->pages_unsynced) ||
@@ -136,12 +136,12 @@ static bool get_counters(struct record_doc *r, json_object *o, const char *path,
 		return false;
 	for (x = 0; x < CTX_MAX; x++) {
 		snprintf(sub, sizeof(sub), "%s.walks", path);
-		if (!get_named(r, w, sub, record_ctx_names[x],
-			       record_walk_names, WALK_RESULT_MAX, s->walks[x]))
+		if (!get_named(r, w, sub, family_ctx_names[x],
+			       family_walk_names, WALK_RESULT_MAX, s->walks[x]))
 			return false;
 		snprintf(sub, sizeof(sub), "%s.clears", path);
-		if (!get_named(r, c, sub, record_ctx_names[x],
-			       record_site_names, SITE_MAX, s->clears[x]))
+		if (!get_named(r, c, sub, family_ctx_names[x],
+			       family_site_names, SITE_MAX, s->clears[x]))
 			return false;
 	}
 	return true;
@@ -242,7 +242,7 @@ static bool get_doc(struct record_doc *r, json_object *d)
 	    !get_u64(r, o, "self", "vm_stats_full", &r->self.vm_stats_full))
 		return false;
 	if (!(h = need(r, d, "", "hists", json_type_object)) ||
-	    !get_named(r, h, "hists", "pvec_depth_sum", record_ctx_names,
+	    !get_named(r, h, "hists", "pvec_depth_sum", family_ctx_names,
 		       CTX_MAX, r->h.pvec_depth_sum) ||
 	    !(o = need(r, h, "hists", "pvec_depth", json_type_object)) ||
 	    !get_array(r, o, "hists.pvec_depth", "sync", PVEC_BUCKETS,

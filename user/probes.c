@@ -22,20 +22,23 @@
 
 /*
  * How each site of the bitmap clears is counted: a derived count is not a
- * measured one, and a missing one is not a zero.
+ * measured one, and a missing one is not a zero.  --check lists every
+ * site on stdout; the start-up log only those not hooked, a missing one
+ * as a warning.
  */
-static void print_clears_sources(FILE *out, const struct agent_info *info)
+static void print_clears_sources(const struct agent_info *info, bool log)
 {
+	FILE *out = log ? stderr : stdout;
+	const char *src, *prefix;
 	int i;
 
 	for (i = 0; i < SITE_MAX; i++) {
-		const char *src = info->clears_source[i];
-
-		if (!src || (out == stderr && !strcmp(src, "hook")))
+		src = info->clears_source[i];
+		if (!src || (log && !strcmp(src, "hook")))
 			continue;
-		fprintf(out, "%sbitmap clears, site %s: %s%s%s\n",
-			out == stderr && !strcmp(src, "missing") ? "warning: " :
-			out == stderr ? "kvm-unsync-exporter: " : "",
+		prefix = !log ? "" : !strcmp(src, "missing") ? "warning: " :
+			 "kvm-unsync-exporter: ";
+		fprintf(out, "%sbitmap clears, site %s: %s%s%s\n", prefix,
 			family_site_names[i], src, info->clears_why[i][0] ? ": " : "",
 			info->clears_why[i]);
 	}
@@ -54,7 +57,7 @@ static void print_check(const struct agent_info *info, const char *why)
 		printf("%-26s %-11s %-9s %s\n", s->probe, s->mode,
 		       s->attached ? "yes" : "no", s->reason);
 	}
-	print_clears_sources(stdout, info);
+	print_clears_sources(info, false);
 }
 
 static void warn_missing(const struct probes *p, const struct agent_info *info)
@@ -68,7 +71,7 @@ static void warn_missing(const struct probes *p, const struct agent_info *info)
 			fprintf(stderr, "warning: %s not attached: %s\n",
 				s->probe, s->reason);
 	}
-	print_clears_sources(stderr, info);
+	print_clears_sources(info, true);
 	if (!hooks_walk_attached(&p->hs))
 		fprintf(stderr, "warning: the walk hooks did not attach: serving tracepoint counts only\n");
 }

@@ -41,13 +41,13 @@ const volatile __u64 ringbuf_wake_bytes = 0;
 /*
  * Stock kernels whose build inlined mmu_pages_clear_parents() (Debian's
  * 6.12 and 7.2 do): count its clears from the page vector instead, see
- * derive_clear_parents().
+ * derive_clear_parents_clears().
  */
 const volatile bool derive_clear_parents = false;
 
 /*
  * The page vector as a top-level walk left it, read once at its exit for
- * derive_clear_parents().  In the task state, not on the BPF stack.
+ * derive_clear_parents_clears().  In the task state, not on the BPF stack.
  */
 struct pvec_copy {
 	u64 sp[PVEC_NR_MAX];
@@ -201,9 +201,8 @@ static __noinline void announce_vm(u32 tgid)
 static __always_inline struct vm_stats *vm_of_current(void)
 {
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct vm_stats *vs;
-
 	struct self_stats *ss;
+	struct vm_stats *vs;
 
 	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
 	if (vs)
@@ -345,8 +344,9 @@ static __always_inline u32 pvec_unsync_pages(u64 pvec, u32 nr,
  *   - a 4K entry is a leaf: clear one bit in parent[0], and go on to the
  *     next parent up while the page just cleared has no unsync child left.
  * An upper-level page reached through two parents sits in the vector
- * twice; both entries count down one unsync_children.  Tested against the
- * real hook on kernels that have it (tests/vm/test_kernels_lab.py).
+ * twice; both entries count down one unsync_children.  On 6.1, where the
+ * function can be hooked, the derived counts equal the same model the
+ * hooked ones do (tests/vm/test_kernels_lab.py).
  */
 static __always_inline u32 derive_clear_parents_clears(struct pvec_copy *c,
 							u64 pvec, u32 nr,

@@ -45,7 +45,7 @@ int parse_attach_mode(const char *s, enum attach_mode *m)
 		[ATTACH_FENTRY] = "fentry",
 		[ATTACH_KPROBE] = "kprobe",
 	};
-	int i = parse_word(s, words, 3);
+	int i = parse_word(s, words, sizeof(words) / sizeof(words[0]));
 
 	if (i < 0)
 		return i;
@@ -60,7 +60,7 @@ int parse_clear_parents_mode(const char *s, enum clear_parents_mode *m)
 		[CP_HOOK] = "hook",
 		[CP_DERIVE] = "derive",
 	};
-	int i = parse_word(s, words, 3);
+	int i = parse_word(s, words, sizeof(words) / sizeof(words[0]));
 
 	if (i < 0)
 		return i;

@@ -25,6 +25,18 @@ static void vm(struct rig *r, __u32 tgid, const char *argv, size_t len,
 	rig_set_synced(r, tgid, synced);
 }
 
+/* A rig reading a fake debugfs, with VMs a (100) and b (200). */
+static int kvm_rig(struct rig *r, size_t max_vms)
+{
+	if (rig_init(r, max_vms) || rig_kvm_init(r)) {
+		CHECK(!"rig");
+		return -1;
+	}
+	vm(r, 100, ARGV("qemu\0-name\0guest=a\0"), 1);
+	vm(r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
+	return 0;
+}
+
 /* Lines the scrapes logged so far. */
 static int log_lines(struct rig *r)
 {
@@ -79,12 +91,8 @@ static void test_page(void)
 	struct rig r;
 	const char *t;
 
-	if (rig_init(&r, 0) || rig_kvm_init(&r)) {
-		CHECK(!"rig");
+	if (kvm_rig(&r, 0))
 		return;
-	}
-	vm(&r, 100, ARGV("qemu\0-name\0guest=a\0"), 1);
-	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
 	rig_kvm_vm(&r, 100, 10, 10);	/* two VMs of one VMM: summed */
 	rig_kvm_vm(&r, 100, 11, 20);
 	rig_kvm_vm(&r, 300, 12, 100);	/* the agent has not seen it */
@@ -123,12 +131,8 @@ static void test_fold(void)
 	struct rig r;
 	const char *t;
 
-	if (rig_init(&r, 1) || rig_kvm_init(&r)) {
-		CHECK(!"rig");
+	if (kvm_rig(&r, 1))
 		return;
-	}
-	vm(&r, 100, ARGV("qemu\0-name\0guest=a\0"), 1);
-	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
 	vm(&r, 300, ARGV("qemu\0-name\0guest=c\0"), 3);
 	rig_kvm_vm(&r, 100, 1, 1);
 	rig_kvm_vm(&r, 200, 1, 10);
@@ -178,11 +182,8 @@ static void test_unreadable_said_once(void)
 	struct rig r;
 	const char *t;
 
-	if (rig_init(&r, 0) || rig_kvm_init(&r)) {
-		CHECK(!"rig");
+	if (kvm_rig(&r, 0))
 		return;
-	}
-	vm(&r, 100, ARGV("qemu\0-name\0guest=a\0"), 1);
 	rig_kvm_vm(&r, 100, 1, 1);
 
 	/* before KVM is loaded nothing is read, nothing is said */

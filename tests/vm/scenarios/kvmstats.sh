@@ -26,9 +26,7 @@ AGENT=$!
 wait_serving $AGENT 100 scrape
 
 # The kernel's own record of every page that goes unsync or is synced.
-echo 8192 >$T/buffer_size_kb
-echo 1 >$T/events/kvmmmu/kvm_mmu_sync_page/enable
-echo 1 >$T/events/kvmmmu/kvm_mmu_unsync_page/enable
+tp_on
 
 # stopped PID: the process is in state T (stopped by a signal).
 stopped() {
@@ -53,11 +51,7 @@ for spec in $KUE_SHAPES; do
 		sleep 0.1
 	done
 	pid=$(sed -n 's/^kvmwalk: holding pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
-	begin "tp $name"
-	echo "sync_page=$(grep -c -- "-$pid .*kvm_mmu_sync_page:" $T/trace)"
-	echo "unsync_page=$(grep -c -- "-$pid .*kvm_mmu_unsync_page:" $T/trace)"
-	echo "lost=$(grep -c 'LOST' $T/trace)"
-	end "tp $name"
+	tp_counts "$name" "$pid"
 	begin "debugfs $name"
 	# the stats the agent reads (user/kvm_stats.c), one VM per VMM here
 	for f in mmu_shadow_zapped mmu_pte_write mmu_pde_zapped mmu_flooded \

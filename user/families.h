@@ -28,6 +28,8 @@ enum family_source {
 	FROM_CLEARS_SOURCE,	/* struct agent_info clears_source[] */
 	FROM_VMS,		/* VMs in the vm_stats map */
 	FROM_HTTP,		/* struct conn_guard_stats at off */
+	FROM_KVM,		/* struct kvm_vm_kstats at off: KVM's, per VM */
+	FROM_KVM_READABLE,	/* whether KVM's stats could be read */
 };
 
 /*
@@ -53,7 +55,7 @@ struct family {
 	const char *type;	/* "counter", "gauge", "histogram" */
 	const char *help;
 	enum family_source src;
-	size_t off;		/* FROM_VM, _SELF, _AGENT, _HTTP: first __u64 */
+	size_t off;		/* FROM_VM, _SELF, _AGENT, _HTTP, _KVM: first __u64 */
 	/* after vm and pid for FROM_VM; unused labels have a NULL label */
 	struct family_dim dims[2];
 	unsigned int flags;
@@ -82,5 +84,14 @@ extern const size_t nr_agent_families;
 /* The HTTP server's own families, after the page's. */
 extern const struct family http_families[];
 extern const size_t nr_http_families;
+
+/*
+ * KVM's own per-VM statistics (kvm_stats.h), after the page's and before
+ * the HTTP server's, when the agent reads them.  Their own rows: KVM counts per VM, not per
+ * guest level, so they take vm and pid only, never the labels the agent's
+ * per-VM families may grow.
+ */
+extern const struct family kvm_families[];
+extern const size_t nr_kvm_families;
 
 #endif /* __FAMILIES_H */

@@ -39,17 +39,6 @@ unsigned long long vm_table_folded_total(const struct vm_table *t)
 	return t->folded_total;
 }
 
-/* a += b, field by field: struct vm_stats is made of __u64 only. */
-static void stats_add(struct vm_stats *a, const struct vm_stats *b)
-{
-	__u64 *x = (__u64 *)a;
-	const __u64 *y = (const __u64 *)b;
-	size_t i;
-
-	for (i = 0; i < sizeof(*a) / sizeof(__u64); i++)
-		x[i] += y[i];
-}
-
 size_t vm_table_size(const struct vm_table *t)
 {
 	return t->nr;
@@ -184,7 +173,7 @@ static void fold_vanished(struct vm_table *t, const struct snapshot *s)
 
 	for (i = 0; i < t->nr; i++)
 		if (t->v[i].folded && snapshot_find(s, t->v[i].tgid) < 0)
-			stats_add(&t->fold_base, &t->v[i].last);
+			vm_guests_add(&t->fold_base, &t->v[i].last);
 }
 
 /* The table from s: new tgids named and placed or folded, gone ones dropped. */
@@ -228,7 +217,7 @@ static int sync_entries(struct vm_table *t, const struct snapshot *s)
 		if (!nv[i].folded)
 			continue;
 		nv[i].last = s->vms[i].stats;
-		stats_add(&t->other, &nv[i].last);
+		vm_guests_add(&t->other, &nv[i].last);
 	}
 	free(t->v);
 	t->v = nv;
@@ -285,8 +274,8 @@ int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 			      -EOPNOTSUPP;
 			if (!err || err == -ENOENT) {
 				if (t->v[i].folded)
-					stats_add(&t->fold_base,
-						  &t->v[i].last);
+					vm_guests_add(&t->fold_base,
+					      &t->v[i].last);
 				deleted++;
 				continue;
 			}

@@ -55,7 +55,7 @@ struct vm_entry {
 	unsigned long long start_time;	/* 0 if unknown */
 	char name[VM_NAME_MAX];
 	bool folded;			/* counted in "other" (--max-vms) */
-	struct vm_stats last;		/* folded: its counts at the last sync */
+	struct vm_guests last;		/* folded: its counts at the last sync */
 };
 
 /*
@@ -67,7 +67,7 @@ struct vm_entry {
 struct vm_series {
 	const char *name;		/* the vm label; NULL: "unknown" */
 	__u32 pid;			/* 0: "other", the folded VMs (pid="") */
-	const struct vm_stats *stats;	/* summed over CPUs */
+	const struct vm_guests *stats;	/* summed over CPUs, per guest level */
 };
 
 /* A name read early, by vm_table_note(), waiting for its first sync. */
@@ -96,8 +96,8 @@ struct vm_table {
 	size_t max_vms;			/* 0: no limit */
 	bool fold_seen;			/* a VM was folded at least once */
 	unsigned long long folded_total;	/* VMs folded so far */
-	struct vm_stats fold_base;	/* final counts of folded VMs gone */
-	struct vm_stats other;		/* fold_base + live folded VMs */
+	struct vm_guests fold_base;	/* final counts of folded VMs gone */
+	struct vm_guests other;		/* fold_base + live folded VMs */
 };
 
 int vm_table_init(struct vm_table *t, const char *proc_root);

@@ -54,6 +54,8 @@ SHAPES = [
 ]
 
 CTX = ("sync", "zap")
+# The guest label's values, in struct vm_guests order (enum guest_level).
+GUESTS = ("l1", "l2")
 SITES = ("walk", "clear_parents")
 SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
                "leaves", "clears_walk", "clears_parents", "max_nr")
@@ -173,10 +175,11 @@ def add_nested(a, b):
     return a + b
 
 
-def agent_figures(samples, pid):
-    """The model's keys, read from one VM's series of a scrape."""
+def agent_figures(samples, pid, guest="l1"):
+    """The model's keys, read from one VM's series of a scrape, at one
+    guest level (the guest label)."""
     def one(name, **labels):
-        got = select(samples, name, pid=str(pid), **labels)
+        got = select(samples, name, pid=str(pid), guest=guest, **labels)
         if len(got) != 1:
             raise AssertionError("%s{pid=%s,%s}: %d samples" %
                                  (name, pid, labels, len(got)))
@@ -199,8 +202,16 @@ def agent_figures(samples, pid):
     }
 
 
-def map_figures(v):
-    """The same keys, from the pinned vm_stats map (struct vm_stats)."""
+def guests_of(samples, pid):
+    """The guest label values one VM's series carry, sorted."""
+    return sorted({dict(lbl).get("guest") for (_, lbl), _ in samples.items()
+                   if dict(lbl).get("pid") == str(pid)})
+
+
+def map_figures(value, guest="l1"):
+    """The same keys, from the pinned vm_stats map: one guest level's
+    struct vm_stats of the entry's struct vm_guests."""
+    v = value["guest"][GUESTS.index(guest)]
     return {
         "sync_calls": {"ok": v["sync_calls"][0], "eintr": v["sync_calls"][1]},
         "walks": {c: {"done": v["walks"][i][0], "enospc": v["walks"][i][1]}

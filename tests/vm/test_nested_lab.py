@@ -9,8 +9,13 @@ walk syncs them on nested VMRUN.
 
 npt=0 host: kvmwalk --nested=shadow runs its L2 without NPT on L1's own
 tables, so KVM shadows them twice in one VM, once per guest level
-(role.guest_mode), and both world switches sync.  Today's agent counts
-both together: its figures must equal the model's sum of both levels.
+(role.guest_mode), and both world switches sync.
+
+The agent files every per-VM figure under the guest label of the shadow
+page it starts from: on the npt=1 host every figure is guest="l2" and
+guest="l1" is all zeros (the TDP MMU never walks); on the npt=0 host each
+level's figures equal the model's split (nested.predict_shadow(split=
+True)), and the per-sync records' guest follows the world switches.
 
   *ModelVsKernel  the kernel's own instruments (selfcheck.sh, no BPF)
                   against tests/model/nested.py, shape by shape;
@@ -25,6 +30,7 @@ import unittest
 
 from labagent import BPFTOOL, HERE, KVMWALK, WALK_HOOKS, lab, require
 import compare_nested  # tests/model, on sys.path once labagent is in
+import nested
 from promtext import parse_metrics, select
 from test_lab import AgentRun
 
@@ -50,6 +56,24 @@ SHADOW_SHAPES = [
 
 def predicted(args):
     return compare_nested.model_for(args).report()
+
+
+def predicted_levels(args):
+    """{guest label: report} of a nested shape, by role.guest_mode."""
+    shape = compare_nested.shape_from_args(args)
+    if compare_nested.parse_args(args.split()).nested == "shadow":
+        return {g: rec.report() for g, rec in
+                nested.predict_shadow(shape, split=True).items()}
+    return nested.by_guest_level(nested.predict(shape))
+
+
+def switch_guests(args):
+    """The guest label of each mmu_sync_children call, in call order: a
+    nested VMRUN syncs L2's tree (l2), a #VMEXIT L1's (l1)."""
+    out = []
+    for event, _, calls in compare_nested.model_for(args).switches:
+        out += ["l2" if event == "vmrun" else "l1"] * calls
+    return out
 
 
 class ModelVsKernel:
@@ -109,6 +133,22 @@ class Agent(AgentRun):
     @classmethod
     def predict(cls, args):
         return predicted(args)
+
+    @classmethod
+    def predict_levels(cls, args):
+        return predicted_levels(args)
+
+    def test_sync_records_follow_world_switches(self):
+        for name, args in self.shapes:
+            with self.subTest(shape=name):
+                want = switch_guests(args)
+                # every sync of the model is one of a world switch
+                self.assertEqual(len(want),
+                                 sum(self.predicted[name]["sync_calls"].values()))
+                pid = self.pid_of(name)
+                got = [r["guest"] for r in self.records
+                       if r["pid"] == pid and r["type"] == "sync"]
+                self.assertEqual(got, want)
 
     def test_kernel_stayed_healthy(self):
         self.assertEqual(lab.kernel_splats(self.log), [])

@@ -87,6 +87,21 @@ def model(args, variant="stock", release=None):
                           variant=variant).run().report()
 
 
+def model_levels(args, variant="stock", release=None):
+    """{guest label: the model's figures} for kvmwalk ARGS, by the
+    role.guest_mode of the pages counted: a plain shape's are all "l1"; a
+    nested shape's (tests/model/nested.py) split as that model says."""
+    import compare_nested
+    import nested
+    if not compare_nested.is_nested(args):
+        return {"l1": model(args, variant, release)}
+    shape = compare_nested.shape_from_args(args)
+    if compare_nested.parse_args(args.split()).nested == "shadow":
+        return {g: rec.report() for g, rec in
+                nested.predict_shadow(shape, split=True).items()}
+    return nested.by_guest_level(nested.predict(shape))
+
+
 def build_kernel(flavour):
     """bzImage of tests/kernel/build.sh FLAVOUR (cached outside the repo)."""
     r = subprocess.run(["sh", os.path.join(REPO, "tests", "kernel", "build.sh"),

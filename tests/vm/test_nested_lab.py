@@ -28,9 +28,9 @@ import json
 import os
 import unittest
 
-from labagent import BPFTOOL, HERE, KVMWALK, WALK_HOOKS, lab, require
+from labagent import (BPFTOOL, HERE, KVMWALK, WALK_HOOKS, lab, model_levels,
+                      require)
 import compare_nested  # tests/model, on sys.path once labagent is in
-import nested
 from promtext import parse_metrics, select
 from test_lab import AgentRun
 
@@ -56,15 +56,6 @@ SHADOW_SHAPES = [
 
 def predicted(args):
     return compare_nested.model_for(args).report()
-
-
-def predicted_levels(args):
-    """{guest label: report} of a nested shape, by role.guest_mode."""
-    shape = compare_nested.shape_from_args(args)
-    if compare_nested.parse_args(args.split()).nested == "shadow":
-        return {g: rec.report() for g, rec in
-                nested.predict_shadow(shape, split=True).items()}
-    return nested.by_guest_level(nested.predict(shape))
 
 
 def switch_guests(args):
@@ -136,7 +127,7 @@ class Agent(AgentRun):
 
     @classmethod
     def predict_levels(cls, args):
-        return predicted_levels(args)
+        return model_levels(args)
 
     def test_sync_records_follow_world_switches(self):
         for name, args in self.shapes:

@@ -591,7 +591,7 @@ static __always_inline void top_walk_exit(struct task_state *ts,
 {
 	struct pvec_layout l;
 	struct hists *h;
-	u32 nr = 0, ctx = ts->walk_ctx, derived = 0;
+	u32 nr = 0, ctx = ts->walk_ctx, derived = 0, slot;
 	struct vm_stats *vs;
 
 	a->walks++;
@@ -607,9 +607,20 @@ static __always_inline void top_walk_exit(struct task_state *ts,
 	}
 	if (nr > a->max_nr)
 		a->max_nr = nr;
+	/*
+	 * The bucket, nr clamped to PVEC_NR_MAX.  6.1's verifier follows the
+	 * clamp's branch that cannot be taken when it already knows nr >= 16
+	 * (after derive_clear_parents_clears()'s loops), with a range whose
+	 * minimum is above its maximum, and rejects the index.  The mask
+	 * after the barrier (which the compiler cannot see through) makes
+	 * that range valid again and changes no real value.
+	 */
+	slot = nr < PVEC_NR_MAX ? nr : PVEC_NR_MAX;
+	barrier_var(slot);
+	slot &= 0x1f;
 	h = global_hists();
-	if (h && ctx < CTX_MAX) {
-		h->pvec_depth[ctx][nr < PVEC_NR_MAX ? nr : PVEC_NR_MAX]++;
+	if (h && ctx < CTX_MAX && slot < PVEC_BUCKETS) {
+		h->pvec_depth[ctx][slot]++;
 		h->pvec_depth_sum[ctx] += nr;
 	}
 	if (ctx != CTX_ZAP) {

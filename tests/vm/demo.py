@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import labagent  # noqa: E402
 from promtext import parse_metrics  # noqa: E402
 
-ROW = "%-9s %-42s %-5s %5s %5s %8s %6s %6s %7s %7s %5s"
+ROW = "%-9s %-46s %-5s %5s %5s %8s %6s %6s %7s %7s %5s"
 # One VM with a nested guest, on this npt=0 host: KVM shadows both levels.
 NESTED = ("nested", "--nested=shadow --tables 13 --rounds 3")
 SHAPES = labagent.SHAPES + [NESTED]

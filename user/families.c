@@ -13,6 +13,7 @@ const char *const family_sync_names[SYNC_RESULT_MAX] = {
 	"ok", "eintr", "other",
 };
 const char *const family_site_names[SITE_MAX] = { "walk", "clear_parents" };
+const char *const family_guest_names[GUEST_MAX] = { "l1", "l2" };
 static const char *const closed_reasons[] = { "deadline", "evicted" };
 
 #define CONTEXT		{ "context", family_ctx_names, CTX_MAX }

@@ -18,9 +18,12 @@ struct page_input {
 	struct agent_counters agent;
 };
 
-/* Labels of one series: vm and pid, then up to two of the family's dims. */
+/*
+ * Labels of one series: vm, pid and guest, then up to two of the family's
+ * dims.
+ */
 struct series_labels {
-	struct prom_label l[4];
+	struct prom_label l[5];
 	int nr;
 	char pid[16];
 };
@@ -91,20 +94,35 @@ static void vm_labels(struct series_labels *v, const char *name, __u32 pid)
 	v->nr = 2;
 }
 
-/* A per-VM counter: one series per VM and per value of its dims. */
+/*
+ * A per-VM counter: one series per VM, guest level and value of its dims.
+ * guest="l2" only once the VM has any count of that level: on a host
+ * without nested guests the page has no series more than one level's.
+ * Counters never go down (nor does "other"), so a level never vanishes.
+ */
 static void render_vm(struct strbuf *b, const struct family *f,
 		      const struct page_input *in)
 {
 	unsigned int skip = skipped_values(f, in->info);
 	const struct vm_series *vs;
+	const struct vm_stats *st;
 	struct series_labels v;
 	size_t i;
+	int g;
 
 	for (i = 0; in->s && i < in->nr_series; i++) {
 		vs = &in->series[i];
 		vm_labels(&v, vs->name, vs->pid);
-		render_dims(b, f, &v, (const __u64 *)
-			    ((const char *)vs->stats + f->off), skip);
+		v.nr = 3;
+		for (g = 0; g < GUEST_MAX; g++) {
+			st = &vs->stats->guest[g];
+			if (g != GUEST_L1 && vm_stats_zero(st))
+				continue;
+			v.l[2] = (struct prom_label){ "guest",
+						      family_guest_names[g] };
+			render_dims(b, f, &v, (const __u64 *)
+				    ((const char *)st + f->off), skip);
+		}
 	}
 }
 

@@ -40,17 +40,6 @@ unsigned long long vm_table_folded_total(const struct vm_table *t)
 	return t->folded_total;
 }
 
-/* a += b, field by field: struct vm_stats is made of __u64 only. */
-static void stats_add(struct vm_stats *a, const struct vm_stats *b)
-{
-	__u64 *x = (__u64 *)a;
-	const __u64 *y = (const __u64 *)b;
-	size_t i;
-
-	for (i = 0; i < sizeof(*a) / sizeof(__u64); i++)
-		x[i] += y[i];
-}
-
 /* a += b for KVM's counters; gauges are not summed over time. */
 static void kvm_counters_add(struct kvm_vm_kstats *a,
 			     const struct kvm_vm_kstats *b)
@@ -65,7 +54,7 @@ static void kvm_counters_add(struct kvm_vm_kstats *a,
 /* A folded VM leaves the table: its last counts stay in "other". */
 static void fold_keep(struct vm_table *t, const struct vm_entry *e)
 {
-	stats_add(&t->fold_base, &e->last);
+	vm_guests_add(&t->fold_base, &e->last);
 	kvm_counters_add(&t->kvm_fold_base, &e->kvm_last);
 }
 
@@ -247,7 +236,7 @@ static int sync_entries(struct vm_table *t, const struct snapshot *s)
 		if (!nv[i].folded)
 			continue;
 		nv[i].last = s->vms[i].stats;
-		stats_add(&t->other, &nv[i].last);
+		vm_guests_add(&t->other, &nv[i].last);
 	}
 	free(t->v);
 	t->v = nv;

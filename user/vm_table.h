@@ -68,7 +68,7 @@ struct vm_entry {
 	unsigned long long start_time;	/* 0 if unknown */
 	char name[VM_NAME_MAX];
 	bool folded;			/* counted in "other" (--max-vms) */
-	struct vm_stats last;		/* folded: its counts at the last sync */
+	struct vm_guests last;		/* folded: its counts at the last sync */
 	struct kvm_vm_kstats kvm_last;	/* folded: KVM's, at the last read */
 };
 
@@ -81,7 +81,7 @@ struct vm_entry {
 struct vm_series {
 	const char *name;		/* the vm label; NULL: "unknown" */
 	__u32 pid;			/* 0: "other", the folded VMs (pid="") */
-	const struct vm_stats *stats;	/* summed over CPUs */
+	const struct vm_guests *stats;	/* summed over CPUs, per guest level */
 };
 
 /* KVM's stats of one VM to publish, as struct vm_series. */
@@ -117,8 +117,8 @@ struct vm_table {
 	size_t max_vms;			/* 0: no limit */
 	bool fold_seen;			/* a VM was folded at least once */
 	unsigned long long folded_total;	/* VMs folded so far */
-	struct vm_stats fold_base;	/* final counts of folded VMs gone */
-	struct vm_stats other;		/* fold_base + live folded VMs */
+	struct vm_guests fold_base;	/* final counts of folded VMs gone */
+	struct vm_guests other;		/* fold_base + live folded VMs */
 	/* KVM's stats: the same, counters only in the base */
 	struct kvm_vm_kstats kvm_fold_base, kvm_other;
 	struct vm_kvm_series *kvm_series;

@@ -15,7 +15,7 @@ int rig_init(struct rig *r, size_t max_vms)
 	if (!r->proc || vm_table_init(&r->table, r->proc))
 		return -1;
 	vm_table_set_max(&r->table, max_vms);
-	fake_map_init(&r->vm, sizeof(struct vm_stats), RIG_NCPUS);
+	fake_map_init(&r->vm, sizeof(struct vm_guests), RIG_NCPUS);
 	fake_map_init(&r->h, sizeof(struct hists), RIG_NCPUS);
 	fake_map_init(&r->self, sizeof(struct self_stats), RIG_NCPUS);
 	fake_map_value(&r->h, 0, 0);
@@ -64,10 +64,10 @@ const char *rig_scrape(struct rig *r)
 
 void rig_set_synced(struct rig *r, __u32 tgid, __u64 n)
 {
-	struct vm_stats *v = fake_map_value(&r->vm, tgid, 1);
+	struct vm_guests *v = fake_map_value(&r->vm, tgid, 1);
 
 	if (v)
-		v->pages_synced = n;
+		v->guest[GUEST_L1].pages_synced = n;
 }
 
 int rig_kvm_init(struct rig *r)

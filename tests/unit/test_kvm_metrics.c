@@ -108,7 +108,7 @@ static void test_page(void)
 	CHECK_NO_SUBSTR(t, "pid=\"300\"");
 	CHECK_NO_SUBSTR(t, "kvm_unsync_kvm_mmu_unsync{vm=\"b\"");
 	/* the agent's own series are as before */
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"b\",pid=\"200\"} 2");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"b\",pid=\"200\",guest=\"l1\"} 2");
 	CHECK_LINE(t, "kvm_unsync_scrape_errors_total 0");
 	CHECK_INT(log_lines(&r), 0);
 	check_expected("metrics-kvm.prom", t);
@@ -118,7 +118,7 @@ static void test_page(void)
 	fake_kvm_vm_del(r.kvm_root, "100-11");
 	t = rig_scrape(&r);
 	CHECK_NO_SUBSTR(t, "kvm_unsync_kvm_mmu_unsync{");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\",guest=\"l1\"} 1");
 	CHECK_LINE(t, "kvm_unsync_kvm_stats_readable 1");
 	rig_free(&r);
 }
@@ -202,7 +202,7 @@ static void test_unreadable_said_once(void)
 	CHECK_LINE(t, "kvm_unsync_kvm_stats_readable 0");
 	CHECK_LINE(t, "# TYPE kvm_unsync_kvm_mmu_unsync gauge");
 	CHECK_NO_SUBSTR(t, "kvm_unsync_kvm_mmu_unsync{");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\",guest=\"l1\"} 1");
 	CHECK_LINE(t, "kvm_unsync_scrape_errors_total 0");
 	check_expected("metrics-kvm-unreadable.prom", t);
 

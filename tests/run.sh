@@ -5,6 +5,18 @@ set -u
 cd "$(dirname "$0")/.."
 
 total_pass=0 total_fail=0 total_skip=0
+# What failed, repeated at the end: CI keeps only the tail of the output.
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
+note_failure() {	# suite-name log
+	{
+		echo "$1:"
+		# Python's unittest names each failed test; other suites do not,
+		# so their last lines say what went wrong.
+		grep -E '^(FAIL|ERROR): ' "$2" | head -n 20 | sed 's/^/  /'
+		grep -qE '^(FAIL|ERROR): ' "$2" || tail -n 5 "$2" | sed 's/^/  /'
+	} >>"$failures"
+}
 suite() {
 	local name=$1 log
 	shift
@@ -14,10 +26,11 @@ suite() {
 	local rc=${PIPESTATUS[0]}
 	local line
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-	rm -f "$log"
 	if [ -z "$line" ]; then
 		echo "$name: no result line (exit $rc): counted as 1 failure"
 		total_fail=$((total_fail + 1))
+		note_failure "$name" "$log"
+		rm -f "$log"
 		return
 	fi
 	local p f s
@@ -31,6 +44,10 @@ suite() {
 		echo "$name: exited $rc: counted as 1 failure"
 		total_fail=$((total_fail + 1))
 	fi
+	if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
+		note_failure "$name" "$log"
+	fi
+	rm -f "$log"
 }
 
 suite "unit (C)" make -s unit-test
@@ -87,5 +104,9 @@ else
 fi
 
 echo
+if [ -s "$failures" ]; then
+	echo "failed:"
+	cat "$failures"
+fi
 echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" -eq 0 ]

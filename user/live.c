@@ -294,10 +294,12 @@ static void term_leave(struct live *l)
 		tcsetattr(STDIN_FILENO, TCSANOW, &l->term_saved);
 }
 
-/* Keys typed since the last look: true to redraw now. */
-static bool keys(struct live *l, bool *quit)
+/* What the keys typed since the last look ask for. */
+enum key_action { KEY_NONE, KEY_REDRAW, KEY_READ_NOW };
+
+static enum key_action keys(struct live *l, bool *quit)
 {
-	bool redraw = false;
+	enum key_action a = KEY_NONE;
 	enum top_sort s;
 	char c;
 
@@ -306,12 +308,13 @@ static bool keys(struct live *l, bool *quit)
 			*quit = true;
 		} else if (top_sort_key(c, &s) == 0) {
 			l->sort = s;
-			redraw = true;
+			if (a == KEY_NONE)
+				a = KEY_REDRAW;
 		} else if (c == ' ') {
-			redraw = true;	/* as in top: refresh now */
+			a = KEY_READ_NOW;	/* as in top: update now */
 		}
 	}
-	return redraw;
+	return a;
 }
 
 static int write_record(struct live *l, const struct timespec *start,
@@ -356,19 +359,30 @@ static int write_record(struct live *l, const struct timespec *start,
 	return 0;
 }
 
-/* Wait for the end of this interval, a key, or the end of the run. */
+/*
+ * Wait for the end of this interval, a key, or the end of the run:
+ * whether to read the maps now (else: redraw what is there, or stop).
+ */
 static int wait_interval(struct live *l, double until, double end,
-			 bool *quit)
+			 bool *quit, bool *read_now)
 {
+	enum key_action a;
+
+	*read_now = false;
 	while (!exiting && !*quit) {
 		double now = mono_now();
 
-		if (now >= until || (end > 0 && now >= end))
+		if (now >= until || (end > 0 && now >= end)) {
+			*read_now = true;
 			return 0;
+		}
 		if (live_src_wait(&l->src, l->cfg->top ? STDIN_FILENO : -1))
 			return -1;
-		if (l->cfg->top && keys(l, quit))
+		a = l->cfg->top ? keys(l, quit) : KEY_NONE;
+		if (a != KEY_NONE) {
+			*read_now = a == KEY_READ_NOW;
 			return 0;
+		}
 	}
 	return 0;
 }
@@ -379,28 +393,32 @@ static int run(struct live *l)
 	double start, last, next, end, now;
 	struct timespec wall;
 	unsigned long blocks = 0;
-	bool quit = false, view = cfg->top || cfg->batch;
+	bool quit = false, read_now, view = cfg->top || cfg->batch;
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start = last = mono_now();
 	end = cfg->duration_s > 0 ? start + cfg->duration_s : 0;
 	if (read_once(l))
 		return -1;
-	if (cfg->top && term_enter(l))
-		return -1;
+	if (cfg->top) {
+		if (term_enter(l))
+			return -1;
+		/* at once, as top does: the VMs, no interval yet */
+		l->view[!l->cur] = l->view[l->cur];
+		show(l);
+	}
 	next = start + cfg->interval_s;
 	while (!exiting && !quit) {
-		if (wait_interval(l, next, end, &quit))
+		if (wait_interval(l, next, end, &quit, &read_now))
 			goto fail;
 		if (exiting || quit)
 			break;
-		now = mono_now();
-		if (now < next && (end == 0 || now < end)) {
-			/* a key: the same interval again, in the new order */
-			if (blocks)
-				show(l);
+		if (!read_now) {
+			/* a sort key: the same interval again, in the new order */
+			show(l);
 			continue;
 		}
+		now = mono_now();
 		if (read_once(l))
 			goto fail;
 		l->shown_s = now - last;
@@ -412,8 +430,8 @@ static int run(struct live *l)
 			break;
 		if (end > 0 && now >= end)
 			break;
-		while (next <= now)
-			next += cfg->interval_s;
+		/* an interval from now on: a key may have cut this one short */
+		next = now + cfg->interval_s;
 	}
 	term_leave(l);
 	if (!cfg->record)
@@ -458,6 +476,11 @@ int live_run(const struct live_config *cfg, const struct probes_config *pcfg,
 	if (l.src.beside && !cfg->top)
 		fprintf(stderr, "kvm-unsync-exporter: reading the maps of the agent running on %s (read-only)\n",
 			pcfg->pin_dir);
+	if (cfg->record && !cfg->top)
+		fprintf(stderr, "kvm-unsync-exporter: recording to %s: %s writes it\n",
+			cfg->record, cfg->duration_s > 0 ?
+			"the end of --duration, SIGINT or SIGTERM" :
+			"SIGINT or SIGTERM");
 	if (!run(&l))
 		ret = 0;
 out_src:

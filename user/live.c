@@ -360,6 +360,26 @@ static int write_record(struct live *l, const struct timespec *start,
 }
 
 /*
+ * Beside a running agent, the names of new VMs (their argv, read by the
+ * BPF side when they first sync) go to that agent's ring buffer, not to
+ * us: look for new pids in its map at every wake-up and name them from
+ * /proc while they live.  A VMM that exits before one of these looks
+ * shows as "unknown".
+ */
+static void name_new_vms(struct live *l)
+{
+	const struct map_reader *m = &l->src.src.vm_stats;
+	__u32 key, next;
+	int i;
+
+	for (i = 0; i < COLLECT_MAX_VMS &&
+	     !m->next_key(m, i ? &key : NULL, &next); i++) {
+		vm_table_note(&l->vms, next, NULL, NULL, 0);
+		key = next;
+	}
+}
+
+/*
  * Wait for the end of this interval, a key, or the end of the run:
  * whether to read the maps now (else: redraw what is there, or stop).
  */
@@ -378,6 +398,8 @@ static int wait_interval(struct live *l, double until, double end,
 		}
 		if (live_src_wait(&l->src, l->cfg->top ? STDIN_FILENO : -1))
 			return -1;
+		if (l->src.beside)
+			name_new_vms(l);
 		a = l->cfg->top ? keys(l, quit) : KEY_NONE;
 		if (a != KEY_NONE) {
 			*read_now = a == KEY_READ_NOW;

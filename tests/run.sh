@@ -65,7 +65,8 @@ else
 	suite "patched kernel (boots, no splats, syncs everything)" \
 		env KUE_KERNEL_FLAVOURS=patched python3 tests/pyrun.py tests/kernel/test_patched.py
 	suite "lab (agent vs model: Debian's kernel, patched kernel)" \
-		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py
+		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py \
+		tests/vm/test_devtools_lab.py
 	# Debian 13's and sid's kernels (fetched once, cached): the same shapes.
 	suite "lab (newer kernels: trixie's 6.12, sid's newest; 6.1 derived)" \
 		python3 tests/pyrun.py tests/vm/test_kernels_lab.py

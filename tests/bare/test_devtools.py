@@ -22,7 +22,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from agentenv import AGENT, BPFFS, bpffs_mounted, run  # noqa: E402
+from agentenv import AGENT, BPFFS, require_agent_and_bpffs, run  # noqa: E402
 from test_startup import Agent  # noqa: E402
 
 RECORDS = os.path.join(REPO, "tests", "unit", "records")
@@ -38,10 +38,7 @@ def blocks(out):
 class DevTools(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(AGENT):
-            raise unittest.SkipTest("%s not built (make all)" % AGENT)
-        if not bpffs_mounted():
-            subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
+        require_agent_and_bpffs()
         cls.tmp = tempfile.mkdtemp(prefix="kue-devtools-")
 
     @classmethod

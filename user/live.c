@@ -100,13 +100,13 @@ static void u64_sub(void *out, const void *a, const void *b, size_t size)
 }
 
 /*
- * One VM's counters, summed over CPUs: the one place the live view and
- * the record read a VM's row of the map (a new dimension of the per-VM
- * counters is summed here).
+ * One VM's counters, summed over CPUs and over its guest levels (the view
+ * and the record have no guest dimension): the one place they read a
+ * VM's row of the map.
  */
 static void vm_counters(const struct vm_series *s, struct vm_stats *out)
 {
-	*out = *s->stats;
+	vm_guests_total(out, s->stats);
 }
 
 static struct seen_vm *seen_find(struct live *l, __u32 pid)

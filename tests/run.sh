@@ -62,7 +62,7 @@ suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_
 	tests/model/test_model_nested.py tests/model/test_model_kernels.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
 	tests/bare/test_web.py tests/bare/test_alerts.py tests/bare/test_pin_lock.py \
-	tests/bare/test_http_wire.py tests/bare/test_tree.py
+	tests/bare/test_http_wire.py tests/bare/test_tree.py tests/bare/test_devtools.py
 # make install, the man page, the dashboard, recording rules, the .deb
 suite "install, package" python3 tests/pyrun.py tests/bare/test_install.py
 # Reliability: every libFuzzer harness for KUE_FUZZ_TIME s (30), the unit
@@ -83,7 +83,7 @@ else
 		env KUE_KERNEL_FLAVOURS=patched python3 tests/pyrun.py tests/kernel/test_patched.py
 	suite "lab (agent vs model: Debian's kernel, patched kernel)" \
 		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py \
-		tests/vm/test_kvmstats_lab.py
+		tests/vm/test_kvmstats_lab.py tests/vm/test_devtools_lab.py
 	# Debian 13's and sid's kernels (fetched once, cached): the same shapes.
 	suite "lab (newer kernels: trixie's 6.12, sid's newest; 6.1 derived)" \
 		python3 tests/pyrun.py tests/vm/test_kernels_lab.py

@@ -9,6 +9,7 @@
  */
 #include <argp.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "events.h"
 #include "hooks.h"
 #include "http.h"
+#include "live.h"
 #include "probes.h"
 #include "scrape.h"
 #include "service.h"
@@ -49,12 +51,15 @@ static struct env {
 	bool listen_address_set;	/* given: socket activation refused */
 	caps_mask caps_keep;		/* --capabilities.keep */
 	size_t max_vms;			/* --max-vms, 0: no limit */
+	struct live_config live;	/* --top, --batch, --record, ... */
+	bool telemetry_set, interval_set, sort_set;
 } env = {
 	.attach = ATTACH_AUTO,
 	.pin_dir = DEFAULT_PIN_DIR,
 	.listen_address = HTTP_DEFAULT_LISTEN_ADDRESS,
 	.telemetry_path = HTTP_DEFAULT_TELEMETRY_PATH,
 	.ringbuf_kib = DEFAULT_RINGBUF_KIB,
+	.live = { .interval_s = 1.0 },
 };
 
 const char *argp_program_version = "kvm-unsync-exporter " KUE_VERSION;
@@ -71,7 +76,11 @@ static const char doc[] =
 "    kvm-unsync-exporter --trace              # also print one line per sync\n"
 "    kvm-unsync-exporter --trace=frames --json  # every walk frame, JSON lines\n"
 "    kvm-unsync-exporter --attach=kprobe      # never use fentry/fexit\n"
-"    kvm-unsync-exporter --web.config.file=web.yml  # TLS, basic auth (SIGHUP re-reads)\n";
+"    kvm-unsync-exporter --web.config.file=web.yml  # TLS, basic auth (SIGHUP re-reads)\n"
+"    kvm-unsync-exporter --top                # live view, one row per VM (no HTTP)\n"
+"    kvm-unsync-exporter --batch --iterations=5  # the same, 5 plain blocks\n"
+"    kvm-unsync-exporter --record=a.json --duration=60  # a record of 60 s\n"
+"    kvm-unsync-exporter compare a.json b.json  # two records side by side\n";
 
 enum {
 	OPT_ATTACH = 0x100,
@@ -87,6 +96,13 @@ enum {
 	OPT_CAPS_KEEP,
 	OPT_MAX_VMS,
 	OPT_CLEAR_PARENTS,
+	OPT_TOP,
+	OPT_BATCH,
+	OPT_INTERVAL,
+	OPT_ITERATIONS,
+	OPT_SORT,
+	OPT_RECORD,
+	OPT_DURATION,
 };
 
 static const struct argp_option opts[] = {
@@ -114,10 +130,63 @@ static const struct argp_option opts[] = {
 	  "Capabilities to keep once attached, comma-separated (CAP_NET_RAW,...); default none", 0 },
 	{ "max-vms", OPT_MAX_VMS, "N", 0,
 	  "Label at most N VMs (1 to " MAX_VMS_LIMIT_S "); later VMs are counted in vm=\"other\"", 0 },
+	{ "top", OPT_TOP, NULL, 0,
+	  "Live view: a row per VM, refreshed every --interval; keys s r p n i sort, q quits. Does not serve HTTP; beside a running agent it reads its pinned maps", 0 },
+	{ "batch", OPT_BATCH, NULL, 0,
+	  "The live view as plain text, one block per interval (for scripts)", 0 },
+	{ "interval", OPT_INTERVAL, "SEC", 0,
+	  "Seconds between two blocks of --top or --batch (default 1, at least 0.1)", 0 },
+	{ "iterations", OPT_ITERATIONS, "N", 0,
+	  "With --top or --batch: stop after N blocks", 0 },
+	{ "sort", OPT_SORT, "KEY", 0,
+	  "With --top or --batch: sort the VMs by syncs (default), restarts, pages, name or pid", 0 },
+	{ "record", OPT_RECORD, "FILE", 0,
+	  "At exit (SIGINT, SIGTERM, --duration), write everything counted to FILE as JSON (docs/record.md); no HTTP", 0 },
+	{ "duration", OPT_DURATION, "SEC", 0,
+	  "With --top, --batch or --record: stop after SEC seconds", 0 },
 	{ "verbose", 'v', NULL, 0, "libbpf debug output and verifier logs", 0 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
 	{},
 };
+
+/* SEC: a decimal number of seconds from min to a day. */
+static int parse_seconds(const char *arg, double min, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(v) || v < min ||
+	    v > 86400)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* The developer's modes (live.h) against the daemon's flags. */
+static void check_live_flags(struct argp_state *state)
+{
+	const struct live_config *l = &env.live;
+	bool view = l->top || l->batch;
+
+	if (l->top && l->batch)
+		argp_error(state, "--top and --batch: pick one (--top for a terminal, --batch for a script)");
+	if (!view && (l->iterations || env.sort_set))
+		argp_error(state, "--%s needs --top or --batch",
+			   l->iterations ? "iterations" : "sort");
+	if (!live_wanted(l) && (l->duration_s > 0 || env.interval_set))
+		argp_error(state, "--%s needs --top, --batch or --record",
+			   l->duration_s > 0 ? "duration" : "interval");
+	if (!live_wanted(l))
+		return;
+	if (env.check)
+		argp_error(state, "--check cannot be used with --top, --batch or --record");
+	if (env.trace != TRACE_OFF || env.json)
+		argp_error(state, "--trace cannot be used with --top, --batch or --record: run it on its own");
+	if (env.listen_address_set || env.telemetry_set || env.web_config_file)
+		argp_error(state, "--top, --batch and --record do not serve HTTP: drop the --web.* flags");
+}
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
@@ -149,6 +218,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (arg[0] != '/' || !strcmp(arg, "/"))
 			argp_error(state, "--web.telemetry-path: '%s' must start with '/' and not be '/'", arg);
 		env.telemetry_path = arg;
+		env.telemetry_set = true;
 		break;
 	case OPT_WEB_CONFIG:
 		env.web_config_file = arg;
@@ -182,6 +252,41 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		    n > MAX_VMS_LIMIT)
 			argp_error(state, "--max-vms: '%s' is not a number from 1 to %d", arg, MAX_VMS_LIMIT);
 		env.max_vms = n;
+		break;
+	case OPT_TOP:
+		env.live.top = true;
+		break;
+	case OPT_BATCH:
+		env.live.batch = true;
+		break;
+	case OPT_INTERVAL:
+		if (parse_seconds(arg, 0.1, &env.live.interval_s))
+			argp_error(state, "--interval: '%s' is not a number of seconds from 0.1 to 86400", arg);
+		env.interval_set = true;
+		break;
+	case OPT_ITERATIONS:
+		errno = 0;
+		n = strtoul(arg, &end, 10);
+		if (errno || *end || arg[0] < '0' || arg[0] > '9' || n < 1)
+			argp_error(state, "--iterations: '%s' is not a whole number of at least 1", arg);
+		env.live.iterations = n;
+		break;
+	case OPT_SORT:
+		if (top_sort_parse(arg, &env.live.sort))
+			argp_error(state, "--sort: unknown key '%s' (syncs, restarts, pages, name or pid)", arg);
+		env.sort_set = true;
+		break;
+	case OPT_RECORD:
+		if (!arg[0])
+			argp_error(state, "--record: needs a file name");
+		env.live.record = arg;
+		break;
+	case OPT_DURATION:
+		if (parse_seconds(arg, 0.001, &env.live.duration_s))
+			argp_error(state, "--duration: '%s' is not a number of seconds from 0.001 to 86400", arg);
+		break;
+	case ARGP_KEY_END:
+		check_live_flags(state);
 		break;
 	case 'v':
 		env.verbose = true;
@@ -410,6 +515,13 @@ int main(int argc, char **argv)
 		.sample_ctx = &ev,
 	};
 	libbpf_set_print(libbpf_print_fn);
+
+	/* --top, --batch, --record: a developer's run, no HTTP (live.h) */
+	if (live_wanted(&env.live)) {
+		env.live.max_vms = env.max_vms;
+		e = preflight();
+		return e ? e : live_run(&env.live, &pcfg, &ev);
+	}
 
 	/* privileges, config, the socket systemd passed */
 	e = preflight();

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "pins.h"
 
@@ -123,4 +124,48 @@ void pins_close(struct pins *p, bool keep)
 		close(p->lock_fd);
 	p->lock_fd = -1;
 	p->nr = 0;
+}
+
+int pins_in_use(const char *dir)
+{
+	int fd, ret = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+		flock(fd, LOCK_UN);
+	else if (errno == EWOULDBLOCK)
+		ret = 1;
+	else if (errno != ENOSYS)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int pins_open_readonly(const char *dir, const char *const *names, int *fds,
+		       int nr, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
+	char path[512];
+	int i, e;
+
+	for (i = 0; i < nr; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		fds[i] = bpf_obj_get_opts(path, &opts);
+		if (fds[i] >= 0)
+			continue;
+		e = -errno;
+		if (e == -ENOENT)
+			snprintf(err, errlen,
+				 "the agent running on %s has not pinned %s yet (KVM not loaded?): try again once it serves with maps pinned",
+				 dir, names[i]);
+		else
+			snprintf(err, errlen, "cannot open pinned map %s: %s",
+				 path, strerror(-e));
+		while (i--)
+			close(fds[i]);
+		return e;
+	}
+	return 0;
 }

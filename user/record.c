@@ -229,6 +229,14 @@ static json_object *document(const struct record *r)
 		json_object_object_add(sub, "error", NULL);
 	}
 	json_object_object_add(o, "kvm_stats", sub);
+	if (r->maps) {
+		sub = json_object_new_object();
+		json_object_object_add(sub, "source",
+				       json_object_new_string(r->maps));
+		json_object_object_add(sub, "pin_dir", r->pin_dir ?
+				       json_object_new_string(r->pin_dir) : NULL);
+		json_object_object_add(o, "maps", sub);
+	}
 	json_object_object_add(o, "vms", vms(r));
 	json_object_object_add(o, "hists", hists(&r->hists));
 	json_object_object_add(o, "self", self(&r->self));

@@ -40,6 +40,13 @@ struct record {
 	struct self_stats self;
 	const char *kvm_stats_root;	/* where KVM's stats were read */
 	int kvm_stats_err;		/* 0, or kvm_stats_read()'s error */
+	/*
+	 * Whose maps were read: "attached" (this run's own probes) or
+	 * "pinned" (a running agent's, read-only; its hooks are not known
+	 * here); NULL leaves "maps" out.
+	 */
+	const char *maps;
+	const char *pin_dir;
 };
 
 /*

@@ -35,3 +35,13 @@ def run(args, timeout=60, **kw):
     """The agent with `args`, to completion: a CompletedProcess."""
     return subprocess.run([AGENT] + args, capture_output=True, text=True,
                           timeout=timeout, **kw)
+
+
+def require_agent_and_bpffs():
+    """For a setUpClass: skip unless the agent is built; mount bpffs if a
+    host without systemd lacks it (the agent itself refuses to)."""
+    import unittest
+    if not os.path.exists(AGENT):
+        raise unittest.SkipTest("%s not built (make all)" % AGENT)
+    if not bpffs_mounted():
+        subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)

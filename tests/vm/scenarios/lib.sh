@@ -44,10 +44,16 @@ threads() {
 # gives up with -EINTR half-way.  That is the scheduler's choice, not the
 # walk's, and the model cannot predict it (seen under SCHED_OTHER: one
 # -EINTR in a few runs).
+# WALK_FIFO=0: SCHED_OTHER, for a scenario whose own process must run while
+# the VMM does (cr3 shapes only: they sync with can_yield=true, no -EINTR).
 walk() {
 	_w_name=$1
 	shift
-	chrt -f 50 kvmwalk -name "guest=$_w_name" "$@" >/tmp/kvmwalk.out 2>&1
+	if [ "${WALK_FIFO:-1}" = 1 ]; then
+		chrt -f 50 kvmwalk -name "guest=$_w_name" "$@" >/tmp/kvmwalk.out 2>&1
+	else
+		kvmwalk -name "guest=$_w_name" "$@" >/tmp/kvmwalk.out 2>&1
+	fi
 	_w_rc=$?
 	begin "shape $_w_name"
 	cat /tmp/kvmwalk.out

@@ -11,6 +11,16 @@
 
 #define MAX_PROBES	16
 
+/*
+ * The names of the probes the agent attaches: hooks.c's table lists them,
+ * families.c says which ones each family's counts come from.
+ */
+#define PROBE_SYNC_CHILDREN	"mmu_sync_children"
+#define PROBE_UNSYNC_WALK	"__mmu_unsync_walk"
+#define PROBE_CLEAR_PARENTS	"mmu_pages_clear_parents"
+#define PROBE_TP_SYNC_PAGE	"kvm_mmu_sync_page"
+#define PROBE_TP_UNSYNC_PAGE	"kvm_mmu_unsync_page"
+
 struct probe_status {
 	const char *probe;	/* mmu_sync_children, __mmu_unsync_walk, ... */
 	const char *mode;	/* "fentry", "kprobe", "tracepoint", "none" */

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 #include "../bpf/unsync.h"
+#include "agent_info.h"
 #include "conn_guard.h"
 #include "families.h"
 #include "kvm_stats.h"
@@ -17,6 +18,13 @@ const char *const family_guest_names[GUEST_MAX] = { "l1", "l2" };
 static const char *const closed_reasons[] = { "deadline", "evicted" };
 
 #define CONTEXT		{ "context", family_ctx_names, CTX_MAX }
+/* mmu_sync_children's exit counts the calls and flushes its walks' restarts */
+#define NEEDS_SYNC	.needs = { PROBE_SYNC_CHILDREN }
+/*
+ * The walk's hook counts, the sync's says which context: without it every
+ * walk would be counted as a zap walk.
+ */
+#define NEEDS_WALK	.needs = { PROBE_SYNC_CHILDREN, PROBE_UNSYNC_WALK }
 #define VM(field)	\
 	.src = FROM_VM, .off = offsetof(struct vm_stats, field)
 #define SELF(field)	\
@@ -34,44 +42,45 @@ const struct family agent_families[] = {
 	  .help = "mmu_sync_children calls, by result (other: neither 0 nor -EINTR, "
 	  "never expected).",
 	  VM(sync_calls), .dims = { { "result", family_sync_names, SYNC_RESULT_MAX } },
-	  .flags = FAMILY_OMIT_ZERO_LAST },
+	  .flags = FAMILY_OMIT_ZERO_LAST, NEEDS_SYNC },
 	{ .name = "kvm_unsync_walks_total", .type = "counter",
 	  .help = "Top-level mmu_unsync_walk calls, by context (sync: inside "
 	  "mmu_sync_children, zap: elsewhere) and result (enospc: the page "
 	  "vector filled).",
 	  VM(walks),
-	  .dims = { CONTEXT, { "result", family_walk_names, WALK_RESULT_MAX } } },
+	  .dims = { CONTEXT, { "result", family_walk_names, WALK_RESULT_MAX } },
+	  NEEDS_WALK },
 	{ .name = "kvm_unsync_walk_frames_total", .type = "counter",
 	  .help = "__mmu_unsync_walk frames, recursion included.",
-	  VM(frames), .dims = { CONTEXT } },
+	  VM(frames), .dims = { CONTEXT }, NEEDS_WALK },
 	{ .name = "kvm_unsync_restarts_total", .type = "counter",
 	  .help = "Top-level walks inside a sync that returned -ENOSPC, so the sync "
 	  "walked again.",
-	  VM(restarts) },
+	  VM(restarts), NEEDS_WALK },
 	{ .name = "kvm_unsync_walk_leaves_total", .type = "counter",
 	  .help = "Unsync pages the walks handed to their caller.",
-	  VM(leaves), .dims = { CONTEXT } },
+	  VM(leaves), .dims = { CONTEXT }, NEEDS_WALK },
 	{ .name = "kvm_unsync_bitmap_clears_total", .type = "counter",
 	  .help = "unsync_child_bitmap bits cleared, by context and by site (walk: in "
 	  "__mmu_unsync_walk, clear_parents: in mmu_pages_clear_parents).",
 	  VM(clears), .dims = { CONTEXT, { "site", family_site_names, SITE_MAX } },
-	  .flags = FAMILY_SITE_SOURCES },
+	  .flags = FAMILY_SITE_SOURCES, NEEDS_WALK },
 	{ .name = "kvm_unsync_pages_unsynced_total", .type = "counter",
 	  .help = "Shadow pages marked unsync (kvmmmu:kvm_mmu_unsync_page).",
-	  VM(pages_unsynced) },
+	  VM(pages_unsynced), .needs = { PROBE_TP_UNSYNC_PAGE } },
 	{ .name = "kvm_unsync_pages_synced_total", .type = "counter",
 	  .help = "Shadow pages synced (kvmmmu:kvm_mmu_sync_page).",
-	  VM(pages_synced) },
+	  VM(pages_synced), .needs = { PROBE_TP_SYNC_PAGE } },
 
 	/* global histograms, from the hists map */
 	{ .name = "kvm_unsync_pvec_depth", .type = "histogram",
 	  .help = "Page vector fill (pvec->nr, 0 to 16) when a top-level walk "
 	  "returns.",
-	  .src = FROM_PVEC_HIST, .dims = { CONTEXT } },
+	  .src = FROM_PVEC_HIST, .dims = { CONTEXT }, NEEDS_WALK },
 	{ .name = "kvm_unsync_sync_duration_seconds", .type = "histogram",
 	  .help = "mmu_sync_children call duration (log2 buckets; le is exclusive to "
 	  "the nanosecond).",
-	  .src = FROM_DURATION_HIST },
+	  .src = FROM_DURATION_HIST, NEEDS_SYNC },
 
 	/* the agent's own health */
 	{ .name = "kvm_unsync_probe_attached", .type = "gauge",

@@ -50,6 +50,9 @@ struct family_dim {
  */
 #define FAMILY_SITE_SOURCES	(1u << 1)
 
+/* The most probes one family's counts come from. */
+#define FAMILY_MAX_NEEDS	2
+
 struct family {
 	const char *name;	/* full metric name, as published */
 	const char *type;	/* "counter", "gauge", "histogram" */
@@ -59,6 +62,12 @@ struct family {
 	/* after vm, pid and guest for FROM_VM; unused: a NULL label */
 	struct family_dim dims[2];
 	unsigned int flags;
+	/*
+	 * The probes (agent_info.h names) that make its counts: while one is
+	 * not attached the family has no samples, rather than a 0 nobody
+	 * counted.  Unused: NULL.
+	 */
+	const char *needs[FAMILY_MAX_NEEDS];
 };
 
 /* The daemon's own counters, kept outside the BPF maps. */

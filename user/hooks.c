@@ -20,11 +20,11 @@ static const struct {
 	const char *func;
 	bool walk;		/* the walk itself: --check needs it */
 } probe_defs[NR_PROBES] = {
-	[HOOK_SYNC_CHILDREN] = { "mmu_sync_children", true },
-	[HOOK_UNSYNC_WALK] = { "__mmu_unsync_walk", true },
-	[HOOK_CLEAR_PARENTS] = { "mmu_pages_clear_parents", false },
-	[PROBE_TP_SYNC] = { "kvm_mmu_sync_page", false },
-	[PROBE_TP_UNSYNC] = { "kvm_mmu_unsync_page", false },
+	[HOOK_SYNC_CHILDREN] = { PROBE_SYNC_CHILDREN, true },
+	[HOOK_UNSYNC_WALK] = { PROBE_UNSYNC_WALK, true },
+	[HOOK_CLEAR_PARENTS] = { PROBE_CLEAR_PARENTS, false },
+	[PROBE_TP_SYNC] = { PROBE_TP_SYNC_PAGE, false },
+	[PROBE_TP_UNSYNC] = { PROBE_TP_UNSYNC_PAGE, false },
 };
 
 /* The index of s in words[n] (a flag's values, in enum order), or -EINVAL. */

@@ -282,11 +282,52 @@ static void render_vms(struct strbuf *b, const struct family *f,
 		prom_sample_u64(b, f->name, NULL, NULL, 0, in->s->nr_vms);
 }
 
-/* One family: HELP and TYPE, then its samples from where the table says. */
+/* info lists probe and no listing of it is attached (see probe_seen()). */
+static bool probe_missing(const struct agent_info *info, const char *probe)
+{
+	bool listed = false;
+	int i;
+
+	for (i = 0; info && i < info->nr_probes && i < MAX_PROBES; i++) {
+		if (!same_str(info->probes[i].probe, probe))
+			continue;
+		if (info->probes[i].attached)
+			return false;
+		listed = true;
+	}
+	return listed;
+}
+
+/*
+ * A family whose counts need a probe that is not attached has no samples:
+ * its zeroes would read as "nothing happened" when nothing was counted.
+ * kvm_unsync_probe_attached says which probe, and why in the log.  A
+ * probe info does not list is not known to be missing (the agent lists
+ * every probe, attached or not: hooks_report()).
+ */
+static bool family_counted(const struct family *f,
+			   const struct agent_info *info)
+{
+	int k;
+
+	for (k = 0; k < FAMILY_MAX_NEEDS && f->needs[k]; k++)
+		if (probe_missing(info, f->needs[k]))
+			return false;
+	return true;
+}
+
+/*
+ * One family: HELP and TYPE, then its samples from where the table says.
+ * HELP and TYPE stay when there are none, as when the maps cannot be read:
+ * the text format allows a family with no samples (promtool checks it),
+ * and the page lists the same families whatever attached.
+ */
 static void render_family(struct strbuf *b, const struct family *f,
 			  const struct page_input *in)
 {
 	prom_family(b, f->name, f->type, f->help);
+	if (!family_counted(f, in->info))
+		return;
 	switch (f->src) {
 	case FROM_VM:
 		render_vm(b, f, in);

@@ -44,6 +44,30 @@ def check_table(out):
     return rows
 
 
+def possible_cpus():
+    """How many CPUs a per-CPU map holds a value for."""
+    with open("/sys/devices/system/cpu/possible") as f:
+        n = 0
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n += int(hi or lo) - int(lo) + 1
+    return n
+
+
+def fill_vm_stats(pinned, pid, value):
+    """An entry for pid in the pinned vm_stats map, every counter of guest
+    level l1 (the first half of struct vm_guests) at value on each CPU
+    (bpftool writes one value to every CPU of a per-CPU map)."""
+    r = subprocess.run(["bpftool", "-j", "map", "show", "pinned", pinned],
+                       capture_output=True, text=True, check=True)
+    size = json.loads(r.stdout)["bytes_value"]
+    words = b"".join(value.to_bytes(8, "little")
+                     for _ in range(size // 2 // 8)) + bytes(size // 2)
+    subprocess.run(["bpftool", "map", "update", "pinned", pinned, "key"] +
+                   ["%d" % b for b in pid.to_bytes(4, "little")] +
+                   ["value"] + ["%d" % b for b in words], check=True)
+
+
 class Agent:
     """The daemon running in the background on a free port."""
 
@@ -198,6 +222,49 @@ class Startup(unittest.TestCase):
             for hook in WALK_HOOKS:
                 self.assertRegex(err, "warning: %s not attached: .+" %
                                  re.escape(hook))
+
+    def test_family_of_a_missing_probe_left_out(self):
+        """The real page over a real map entry: a VM in vm_stats (a live
+        process, every l1 counter set with bpftool, as the kvmmmu
+        tracepoints would create it) has the series of each family whose
+        probes attached and none of the others, never a 0 nobody counted.
+        Here the walk hooks attach only where this kernel allows it."""
+        attached = {p: row[1] for p, row in self.table.items()}
+        needs = {
+            "kvm_unsync_sync_calls_total": WALK_HOOKS[:1],
+            "kvm_unsync_walks_total": WALK_HOOKS,
+            "kvm_unsync_walk_frames_total": WALK_HOOKS,
+            "kvm_unsync_restarts_total": WALK_HOOKS,
+            "kvm_unsync_walk_leaves_total": WALK_HOOKS,
+            "kvm_unsync_bitmap_clears_total": WALK_HOOKS,
+            "kvm_unsync_pages_unsynced_total": ("kvm_mmu_unsync_page",),
+            "kvm_unsync_pages_synced_total": ("kvm_mmu_sync_page",),
+        }
+        sleeper = subprocess.Popen(["sleep", "600"])
+        self.addCleanup(sleeper.wait)
+        self.addCleanup(sleeper.kill)
+        a = Agent()
+        try:
+            fill_vm_stats(a.pin_dir + "/vm_stats", sleeper.pid, 7)
+            _, _, body = a.get("/metrics")
+        finally:
+            rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
+        s = parse_metrics(body)
+        per_cpu = 7 * possible_cpus()
+        for family, probes in needs.items():
+            got = select(s, family, pid=str(sleeper.pid), guest="l1")
+            with self.subTest(family=family):
+                self.assertIn("# TYPE %s counter\n" % family, body)
+                if all(attached[p] for p in probes):
+                    self.assertTrue(got)
+                    self.assertEqual(set(got), {per_cpu})
+                else:
+                    self.assertEqual(got, [])
+        for probe in WALK_HOOKS:
+            if not attached[probe]:
+                self.assertEqual(select(s, "kvm_unsync_probe_attached",
+                                        probe=probe, mode="none"), [0])
 
     @unittest.skipUnless(shutil.which("promtool"),
                          "promtool not installed (Debian package prometheus)")

@@ -62,6 +62,29 @@ const char *rig_scrape(struct rig *r)
 	return r->page ? r->page : "";
 }
 
+void rig_probes(struct rig *r, const char *missing)
+{
+	static const char *const all[] = {
+		PROBE_SYNC_CHILDREN, PROBE_UNSYNC_WALK, PROBE_CLEAR_PARENTS,
+		PROBE_TP_SYNC_PAGE, PROBE_TP_UNSYNC_PAGE,
+	};
+	struct probe_status *p;
+	size_t i;
+
+	r->info.nr_probes = 0;
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		bool on = !missing || strcmp(all[i], missing);
+
+		p = &r->info.probes[r->info.nr_probes++];
+		*p = (struct probe_status){ .probe = all[i], .attached = on };
+		p->mode = on ? "fentry" : "none";
+		if (i >= 3)
+			p->mode = "tracepoint";
+		if (!on)
+			snprintf(p->reason, sizeof(p->reason), "attach failed");
+	}
+}
+
 void rig_set_synced(struct rig *r, __u32 tgid, __u64 n)
 {
 	struct vm_guests *v = fake_map_value(&r->vm, tgid, 1);

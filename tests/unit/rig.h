@@ -34,6 +34,11 @@ int rig_init(struct rig *r, size_t max_vms);
 void rig_free(struct rig *r);
 /* One scrape; the page stays in r->page until the next. */
 const char *rig_scrape(struct rig *r);
+/*
+ * List every probe the agent attaches (agent_info.h) as attached, as
+ * hooks_report() would, but for missing (NULL: none), listed as not.
+ */
+void rig_probes(struct rig *r, const char *missing);
 /* Set a VM's kvm_unsync_pages_synced_total (on CPU 1). */
 void rig_set_synced(struct rig *r, __u32 tgid, __u64 n);
 

@@ -100,7 +100,7 @@ static void fake_snapshot(struct snapshot *s)
 
 /* names[i] (NULL, or a NULL entry: "unknown") names s->vms[i]. */
 static char *render_as(const struct snapshot *s, const char *const *names,
-		       const char *clear_parents_source)
+		       const char *clear_parents_source, const char *detached)
 {
 	struct metrics_extra x = { .ringbuf_events = 77, .scrape_errors = 2 };
 	struct vm_series series[4];
@@ -117,6 +117,10 @@ static char *render_as(const struct snapshot *s, const char *const *names,
 	fake_info(&info);
 	if (clear_parents_source)
 		info.clears_source[SITE_CLEAR_PARENTS] = clear_parents_source;
+	for (i = 0; detached && i < (size_t)info.nr_probes; i++)
+		if (!strcmp(info.probes[i].probe, detached))
+			info.probes[i] = (struct probe_status){ detached,
+				"none", false, "attach failed" };
 	sb_init(&b);
 	CHECK_INT(metrics_render(&b, s, series, nr, &info, &x), 0);
 	return sb_steal(&b, &len);
@@ -124,7 +128,7 @@ static char *render_as(const struct snapshot *s, const char *const *names,
 
 static char *render(const struct snapshot *s, const char *const *names)
 {
-	return render_as(s, names, NULL);
+	return render_as(s, names, NULL, NULL);
 }
 
 /* Family of a sample line: its name, less a histogram suffix. */
@@ -230,8 +234,8 @@ static void test_vm_samples(const char *t)
 		      "pid=\"99\",guest=\"l1\",context=\"zap\",site=\"walk\"} 0");
 	CHECK_LINE(t, "kvm_unsync_pages_unsynced_total{vm=\"we\\\"ird\\\\vm\\nx\","
 		      "pid=\"1234\",guest=\"l1\"} 40");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\","
-		      "pid=\"99\",guest=\"l1\"} 0");
+	/* fake_info: kvm_mmu_sync_page is not attached, nothing counted it */
+	CHECK_NO_SUBSTR(t, "\nkvm_unsync_pages_synced_total{");
 	CHECK_LINE(t, "kvm_unsync_vms 2");
 	/* the nested guest's series: every family, its zeroes included */
 	CHECK_LINE(t, "kvm_unsync_sync_calls_total{vm=\"we\\\"ird\\\\vm\\nx\","
@@ -240,7 +244,7 @@ static void test_vm_samples(const char *t)
 		      "pid=\"1234\",guest=\"l2\"} 10");
 	CHECK_LINE(t, "kvm_unsync_walks_total{vm=\"we\\\"ird\\\\vm\\nx\","
 		      "pid=\"1234\",guest=\"l2\",context=\"zap\",result=\"done\"} 0");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"we\\\"ird\\\\vm\\nx\","
+	CHECK_LINE(t, "kvm_unsync_pages_unsynced_total{vm=\"we\\\"ird\\\\vm\\nx\","
 		      "pid=\"1234\",guest=\"l2\"} 130");
 	/* a VM with no count of a nested guest has no l2 series */
 	CHECK_NO_SUBSTR(t, "pid=\"99\",guest=\"l2\"");
@@ -364,7 +368,7 @@ static void test_clears_sources(void)
 	char *t;
 
 	fake_snapshot(&s);
-	t = render_as(&s, names, "derived");
+	t = render_as(&s, names, "derived", NULL);
 	CHECK(check_exposition(t));
 	CHECK_LINE(t, "kvm_unsync_bitmap_clears_source{site=\"walk\","
 		      "source=\"hook\"} 1");
@@ -374,7 +378,7 @@ static void test_clears_sources(void)
 		      "context=\"sync\",site=\"clear_parents\"} 2");
 	free(t);
 
-	t = render_as(&s, names, "missing");
+	t = render_as(&s, names, "missing", NULL);
 	CHECK(check_exposition(t));
 	check_all_families(t);
 	CHECK_LINE(t, "kvm_unsync_bitmap_clears_source{site=\"clear_parents\","
@@ -383,6 +387,56 @@ static void test_clears_sources(void)
 		      "context=\"sync\",site=\"walk\"} 11");
 	CHECK_NO_SUBSTR(t, "site=\"clear_parents\"} 0");
 	CHECK_NO_SUBSTR(t, "site=\"clear_parents\"} 2");
+	free(t);
+	snapshot_free(&s);
+}
+
+/*
+ * A walk hook that did not attach: every family it counts (and the sync's
+ * context split needs both hooks) keeps its HELP and TYPE but has no
+ * samples, not zeroes that read as "no walks"; the probe's own series
+ * says why.  What other probes count stays.
+ */
+static void test_walk_hook_missing(void)
+{
+	static const char *const walk_families[] = {
+		"kvm_unsync_walks_total", "kvm_unsync_walk_frames_total",
+		"kvm_unsync_restarts_total", "kvm_unsync_walk_leaves_total",
+		"kvm_unsync_bitmap_clears_total", "kvm_unsync_pvec_depth",
+	};
+	const char *names[2] = { "b", "a" };
+	char line[128];
+	struct snapshot s;
+	size_t i;
+	char *t;
+
+	fake_snapshot(&s);
+	t = render_as(&s, names, NULL, "__mmu_unsync_walk");
+	CHECK(check_exposition(t));
+	check_all_families(t);
+	CHECK_LINE(t, "kvm_unsync_probe_attached{probe=\"__mmu_unsync_walk\","
+		      "mode=\"none\"} 0");
+	for (i = 0; i < sizeof(walk_families) / sizeof(walk_families[0]); i++) {
+		snprintf(line, sizeof(line), "\n%s", walk_families[i]);
+		CHECK_NO_SUBSTR(t, line);
+		snprintf(line, sizeof(line), "# TYPE %s ", walk_families[i]);
+		CHECK(strstr(t, line) != NULL);
+	}
+	CHECK_LINE(t, "kvm_unsync_sync_calls_total{vm=\"a\",pid=\"1234\","
+		      "guest=\"l1\",result=\"ok\"} 5");
+	CHECK_LINE(t, "kvm_unsync_pages_unsynced_total{vm=\"a\",pid=\"1234\","
+		      "guest=\"l1\"} 40");
+	CHECK_LINE(t, "kvm_unsync_sync_duration_seconds_count 10");
+	free(t);
+
+	/* without the sync's hook, no sync counts and no walk counts */
+	t = render_as(&s, names, NULL, "mmu_sync_children");
+	CHECK(check_exposition(t));
+	CHECK_NO_SUBSTR(t, "\nkvm_unsync_sync_calls_total");
+	CHECK_NO_SUBSTR(t, "\nkvm_unsync_walks_total");
+	CHECK_NO_SUBSTR(t, "\nkvm_unsync_sync_duration_seconds");
+	CHECK_LINE(t, "kvm_unsync_pages_unsynced_total{vm=\"a\",pid=\"1234\","
+		      "guest=\"l1\"} 40");
 	free(t);
 	snapshot_free(&s);
 }
@@ -480,6 +534,14 @@ static void test_promtool(void)
 	CHECK_STR(out, "");
 	free(t);
 
+	/* families announced with no samples: a hook not attached */
+	snapshot_free(&s);
+	fake_snapshot(&s);
+	t = render_as(&s, names, NULL, "mmu_sync_children");
+	CHECK_INT(promtool_check(t, out, sizeof(out)), 0);
+	CHECK_STR(out, "");
+	free(t);
+
 	/* process names are bytes: invalid UTF-8 must not break the page */
 	snapshot_free(&s);
 	fake_snapshot(&s);
@@ -496,5 +558,6 @@ UNIT_SUITE(metrics)
 	test_full_page();
 	test_no_vms();
 	test_clears_sources();
+	test_walk_hook_missing();
 	test_promtool();
 }

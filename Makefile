@@ -138,7 +138,7 @@ CHECK_PY := tests/model/test_model.py tests/model/test_model_patched.py \
 	    tests/bare/test_web.py tests/bare/test_alerts.py tests/bare/test_pin_lock.py \
 	    tests/bare/test_http_wire.py tests/bare/test_tree.py tests/bare/test_devtools.py
 
-check: all unit-test
+check: all unit-test $(BENCH_RENDER)
 	$(Q)python3 tests/pyrun.py $(CHECK_PY)
 
 clean:

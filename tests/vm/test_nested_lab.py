@@ -22,7 +22,8 @@ True)), and the per-sync records' guest follows the world switches.
   *Fentry/Kprobe  the agent in each attach mode (scenarios/agent.sh)
                   against the same model and the kvmmmu tracepoints:
                   test_lab.AgentRun's tests, on these hosts and shapes;
-                  Sid*: the npt=1 host on the newest Debian kernel (7.2).
+                  Sid*: the npt=1 host on the newest Debian kernel (7.2),
+                  SidShadow*: the npt=0 host on it.
 """
 
 import json
@@ -200,11 +201,30 @@ class SidNestedKprobe(Agent, unittest.TestCase):
     hooks = WALK_HOOKS[:2]
 
 
+# The npt=0 host on 7.2: L1's own tables and its L2's shadowed in one VM,
+# split by 7.2's guest_mode bit.
+class SidShadowNestedFentry(Agent, unittest.TestCase):
+    mode = "fentry"
+    suite = "sid"
+    hooks = WALK_HOOKS[:2]
+    host = SHADOW_HOST
+    shapes = SHADOW_SHAPES
+
+
+class SidShadowNestedKprobe(Agent, unittest.TestCase):
+    mode = "kprobe"
+    suite = "sid"
+    hooks = WALK_HOOKS[:2]
+    host = SHADOW_HOST
+    shapes = SHADOW_SHAPES
+
+
 def load_tests(loader, tests, pattern):
     """Each host's model check first, then the agent compared with it."""
     order = (NestedModelVsKernel, NestedFentry, NestedKprobe,
              ShadowNestedModelVsKernel, ShadowNestedFentry, ShadowNestedKprobe,
-             SidNestedFentry, SidNestedKprobe)
+             SidNestedFentry, SidNestedKprobe,
+             SidShadowNestedFentry, SidShadowNestedKprobe)
     return unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in order)
 
 

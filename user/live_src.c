@@ -111,6 +111,14 @@ int live_src_read(struct live_src *s, struct snapshot *snap)
 
 	if (s->beside)
 		return collect_from(snap, &s->src);
+	/*
+	 * Every tgid in vm_stats had its EV_VM_NEW record (its argv) put in
+	 * the ring first.  Read those before the map: a VMM running at a
+	 * real-time priority can starve us until it exits, and a VM first
+	 * seen in the map after that would be named from a /proc entry that
+	 * is gone ("unknown"), for good.
+	 */
+	probes_drain(&s->p);
 	pthread_mutex_lock(&s->lock);
 	if (s->sctx.waiting) {
 		snapshot_reset(snap);	/* no KVM yet: nothing counted */

@@ -10,9 +10,10 @@
  * whatever the exit needs was saved at entry, in per-task state.
  *
  * All of this runs under kvm->mmu_lock held for write, on the vCPU's thread.
- * The hot path is one hash lookup per hook; per-VM counters are updated once
- * per sync call (or per zap walk), and the ring buffer sees one record per
- * sync call unless frame tracing was asked for.
+ * The hot path is one hash lookup per hook (one per call at
+ * mmu_pages_clear_parents, whose entry state is per CPU); per-VM counters
+ * are updated once per sync call (or per zap walk), and the ring buffer
+ * sees one record per sync call unless frame tracing was asked for.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -75,18 +76,14 @@ struct walk_acc {
 };
 
 /*
- * A task's state while it is inside a sync call, a walk or
- * mmu_pages_clear_parents().  Keyed by thread id, not CPU: the task may
+ * A task's state while it is inside a sync call or a walk.  Keyed by thread id, not CPU: the task may
  * reschedule between walks (cond_resched_rwlock_write) and come back on
  * another CPU.  Deleted when the task leaves the outermost hooked call.
  */
 struct task_state {
 	u64 sync_start_ns;
 	u64 pvec;			/* top-level walk's page vector */
-	u64 parents[PARENTS_MAX];	/* mmu_pages_clear_parents() snapshot */
-	u32 parents_uc[PARENTS_MAX];
 	u32 in_sync;
-	u32 in_clear_parents;
 	u32 can_yield;
 	u32 depth;			/* __mmu_unsync_walk frames open */
 	u32 walk_ctx;			/* enum walk_ctx of the open walk */
@@ -103,6 +100,29 @@ struct {
 	__type(key, u32);
 	__type(value, struct task_state);
 } task_states SEC(".maps");
+
+/*
+ * mmu_pages_clear_parents() runs under mmu_lock held for write, which
+ * keeps the task on its CPU from the function's entry to its exit (with
+ * preemption off, or migration off on PREEMPT_RT), and it never calls
+ * itself: its entry snapshot fits in one slot per CPU, a cheaper lookup
+ * than the task's hash entry.  The slot names the thread that filled it;
+ * an exit that finds another (a task preempted inside it on PREEMPT_RT,
+ * or an entry that never ran) counts an orphan exit and nothing else.
+ */
+struct clear_parents_slot {
+	u32 tid;			/* 0: empty */
+	u32 pad;
+	u64 parents[PARENTS_MAX];	/* kprobe flavour: for the exit */
+	u32 uc[PARENTS_MAX];		/* parents[i]->unsync_children at entry */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct clear_parents_slot);
+} clear_parents_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -243,7 +263,7 @@ static __always_inline void task_put_if_idle(struct task_state *ts)
 {
 	u32 tid;
 
-	if (ts->in_sync || ts->in_clear_parents || ts->depth)
+	if (ts->in_sync || ts->depth)
 		return;
 	tid = (u32)bpf_get_current_pid_tgid();
 	bpf_map_delete_elem(&task_states, &tid);
@@ -637,55 +657,128 @@ static __always_inline int on_walk_exit(s32 ret)
 
 /* ---- mmu_pages_clear_parents(parents), stock kernels ---- */
 
+/* This CPU's slot, filled in by the current thread. */
+static __always_inline struct clear_parents_slot *clear_parents_enter(void)
+{
+	struct clear_parents_slot *s;
+	u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&clear_parents_slots, &zero);
+	if (s)
+		s->tid = (u32)bpf_get_current_pid_tgid();
+	return s;
+}
+
+/* This CPU's slot if the current thread filled it, emptied; else NULL. */
+static __always_inline struct clear_parents_slot *clear_parents_exit(void)
+{
+	struct clear_parents_slot *s;
+	u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&clear_parents_slots, &zero);
+	if (!s || s->tid != (u32)bpf_get_current_pid_tgid()) {
+		count_orphan();
+		return NULL;
+	}
+	s->tid = 0;
+	return s;
+}
+
+/* One call's clears: to the open sync call, else to the VM (a zap). */
+static __always_inline void clear_parents_count(u32 cleared)
+{
+	struct task_state *ts = task_get(false);
+	struct vm_stats *vs;
+
+	if (ts && ts->in_sync) {
+		ts->sync.clears_parents += cleared;
+		return;
+	}
+	/* mmu_zap_unsync_children(): after its walk, outside a sync. */
+	vs = vm_of_current();
+	if (vs)
+		vs->clears[CTX_ZAP][SITE_CLEAR_PARENTS] += cleared;
+}
+
+/*
+ * fentry/fexit: parents and the pages in it are BTF pointers, read with
+ * plain loads (the verifier makes them fault-safe) rather than a
+ * bpf_probe_read_kernel() call each.  The kernel does not change parents
+ * during the call, so the exit reads the same pointers again.  Like the
+ * kernel's loop, stop at the first NULL: it is the sentinel above the
+ * root, and the slots past it are uninitialised stack.
+ */
+static __always_inline int on_clear_parents_enter_btf(struct mmu_page_path *parents)
+{
+	struct clear_parents_slot *s = clear_parents_enter();
+	struct kvm_mmu_page *sp;
+	int i;
+
+	if (!s)
+		return 0;
+#pragma unroll
+	for (i = 0; i < PARENTS_MAX; i++) {
+		sp = parents->parent[i];
+		if (!sp)
+			break;
+		s->uc[i] = sp->unsync_children;
+	}
+	return 0;
+}
+
+static __always_inline int on_clear_parents_exit_btf(struct mmu_page_path *parents)
+{
+	struct clear_parents_slot *s = clear_parents_exit();
+	struct kvm_mmu_page *sp;
+	u32 cleared = 0;
+	int i;
+
+	if (!s)
+		return 0;
+#pragma unroll
+	for (i = 0; i < PARENTS_MAX; i++) {
+		sp = parents->parent[i];
+		if (!sp)
+			break;
+		cleared += s->uc[i] - sp->unsync_children;
+	}
+	clear_parents_count(cleared);
+	return 0;
+}
+
+/* kprobe/kretprobe: probe reads, and the pointers saved for the exit. */
 static __always_inline int on_clear_parents_enter(struct mmu_page_path *parents)
 {
-	struct task_state *ts = task_get(true);
+	struct clear_parents_slot *s = clear_parents_enter();
 	u64 p;
 	int i;
 
-	if (!ts)
+	if (!s)
 		return 0;
-	ts->in_clear_parents = 1;
-	/*
-	 * Like the kernel's loop, stop at the first NULL: it is the sentinel
-	 * above the root, and the slots past it are uninitialised stack.
-	 */
 	for (i = 0; i < PARENTS_MAX; i++) {
 		p = (u64)BPF_CORE_READ(parents, parent[i]);
-		ts->parents[i] = p;
+		s->parents[i] = p;
 		if (!p)
 			break;
-		ts->parents_uc[i] = sp_unsync_children(p);
+		s->uc[i] = sp_unsync_children(p);
 	}
 	return 0;
 }
 
 static __always_inline int on_clear_parents_exit(void)
 {
-	struct task_state *ts = task_get(false);
-	struct vm_stats *vs;
+	struct clear_parents_slot *s = clear_parents_exit();
 	u32 cleared = 0;
 	int i;
 
-	if (!ts || !ts->in_clear_parents) {
-		count_orphan();
+	if (!s)
 		return 0;
-	}
-	ts->in_clear_parents = 0;
 	for (i = 0; i < PARENTS_MAX; i++) {
-		if (!ts->parents[i])
+		if (!s->parents[i])
 			break;
-		cleared += ts->parents_uc[i] - sp_unsync_children(ts->parents[i]);
+		cleared += s->uc[i] - sp_unsync_children(s->parents[i]);
 	}
-	if (ts->in_sync) {
-		ts->sync.clears_parents += cleared;
-	} else {
-		/* mmu_zap_unsync_children(): after its walk, outside a sync. */
-		vs = vm_of_current();
-		if (vs)
-			vs->clears[CTX_ZAP][SITE_CLEAR_PARENTS] += cleared;
-	}
-	task_put_if_idle(ts);
+	clear_parents_count(cleared);
 	return 0;
 }
 
@@ -746,13 +839,13 @@ int BPF_PROG(fexit_unsync_walk, struct kvm_mmu_page *sp, void *pvec, int ret)
 SEC("fentry")
 int BPF_PROG(fentry_clear_parents, struct mmu_page_path *parents)
 {
-	return on_clear_parents_enter(parents);
+	return on_clear_parents_enter_btf(parents);
 }
 
 SEC("fexit")
 int BPF_PROG(fexit_clear_parents, struct mmu_page_path *parents)
 {
-	return on_clear_parents_exit();
+	return on_clear_parents_exit_btf(parents);
 }
 
 /* ---- kprobe/kretprobe flavour: attached by user space by symbol ---- */

@@ -10,7 +10,7 @@
  * whatever the exit needs was saved at entry, in per-task state.
  *
  * All of this runs under kvm->mmu_lock held for write, on the vCPU's thread.
- * The hot path is one hash lookup per hook (one per call at
+ * The hot path is one task-local storage lookup per hook (one per call at
  * mmu_pages_clear_parents, whose entry state is per CPU); per-VM counters
  * are updated once per sync call (or per zap walk), and the ring buffer
  * sees one record per sync call unless frame tracing was asked for.
@@ -76,9 +76,12 @@ struct walk_acc {
 };
 
 /*
- * A task's state while it is inside a sync call or a walk.  Keyed by thread id, not CPU: the task may
- * reschedule between walks (cond_resched_rwlock_write) and come back on
- * another CPU.  Deleted when the task leaves the outermost hooked call.
+ * A task's state while it is inside a sync call or a walk.  Per task, not
+ * per CPU: the task may reschedule between walks
+ * (cond_resched_rwlock_write) and come back on another CPU.  In the task's
+ * local storage, found from the task itself (no hash of its id), made at
+ * its first hooked call and kept until the task exits: each sync and walk
+ * sets what it uses at its entry.
  */
 struct task_state {
 	u64 sync_start_ns;
@@ -95,9 +98,9 @@ struct task_state {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct task_state);
 } task_states SEC(".maps");
 
@@ -150,7 +153,6 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-static const struct task_state zero_task;
 static const struct vm_stats zero_vm;
 
 static __always_inline struct self_stats *self(void)
@@ -241,32 +243,18 @@ static __always_inline struct vm_stats *vm_of_current(void)
 
 static __always_inline struct task_state *task_get(bool create)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct task_state *ts;
 	struct self_stats *ss;
 
-	ts = bpf_map_lookup_elem(&task_states, &tid);
-	if (ts || !create)
-		return ts;
-	if (bpf_map_update_elem(&task_states, &tid, &zero_task, BPF_NOEXIST) == 0)
-		ts = bpf_map_lookup_elem(&task_states, &tid);
-	if (!ts) {
+	/* created zeroed; NULL when out of memory (or the storage is busy) */
+	ts = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+				  create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (!ts && create) {
 		ss = self();
 		if (ss)
 			ss->task_state_full++;
 	}
 	return ts;
-}
-
-/* Drop the task's state once it is inside none of the hooked functions. */
-static __always_inline void task_put_if_idle(struct task_state *ts)
-{
-	u32 tid;
-
-	if (ts->in_sync || ts->depth)
-		return;
-	tid = (u32)bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&task_states, &tid);
 }
 
 static __always_inline void count_orphan(void)
@@ -540,7 +528,6 @@ static __always_inline int on_sync_exit(s32 ret)
 	}
 	emit_summary(EV_SYNC, ret, ts->sync_start_ns, now, ts->can_yield,
 		     &ts->sync);
-	task_put_if_idle(ts);
 	return 0;
 }
 
@@ -648,10 +635,8 @@ static __always_inline int on_walk_exit(s32 ret)
 
 		emit_frame(ts->walk_ctx, d, f->level, ret, cleared, nr);
 	}
-	if (d == 0) {
+	if (d == 0)
 		top_walk_exit(ts, a, ret);
-		task_put_if_idle(ts);
-	}
 	return 0;
 }
 

@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from agentenv import AGENT, BPFFS, bpffs_mounted  # noqa: E402
-from test_web import Agent  # noqa: E402
+from test_web import Agent, curl_transfers  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
 
@@ -203,19 +203,12 @@ class KeepAlive(Base):
 
     def test_curl_several_urls_one_connection(self):
         url = self.agent.url(scheme="http")
-        r = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT),
-                            "-w", "\n=%{http_code} %{num_connects}\n",
-                            url, "--compressed", url, url],
-                           capture_output=True, text=True,
-                           timeout=TIMEOUT + 5)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        ends = [ln[1:].split() for ln in r.stdout.splitlines()
-                if ln.startswith("=")]
+        rc, err, out, ends = curl_transfers(url, "--compressed", url, url)
+        self.assertEqual(rc, 0, err)
         # one connect for the first transfer, none for the next two
-        self.assertEqual(ends, [["200", "1"], ["200", "0"], ["200", "0"]],
-                         r.stdout[-500:])
-        self.assertEqual(r.stdout.count("\nkvm_unsync_http_connections 1\n"),
-                         3)
+        self.assertEqual(ends, [("200", "1"), ("200", "0"), ("200", "0")],
+                         out[-500:])
+        self.assertEqual(out.count("\nkvm_unsync_http_connections 1\n"), 3)
 
     def test_close_when_asked(self):
         for req in (b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n",

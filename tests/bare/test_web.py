@@ -146,6 +146,18 @@ def curl(*args):
     return r.returncode, int(code or 0), head, body
 
 
+def curl_transfers(*args):
+    """curl with several URLs in one run: (exit code, stderr, output,
+    [(HTTP status, connections it opened)] per transfer, in order)."""
+    r = subprocess.run(["curl", "-sS", "--max-time", str(CURL_TIMEOUT),
+                        "-w", "\n=%{http_code} %{num_connects}\n"] +
+                       list(args), capture_output=True, text=True,
+                       timeout=CURL_TIMEOUT + 5)
+    ends = [tuple(ln[1:].split()) for ln in r.stdout.splitlines()
+            if ln.startswith("=")]
+    return r.returncode, r.stderr, r.stdout, ends
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root to load BPF programs")
 @unittest.skipUnless(shutil.which("curl") and shutil.which("openssl"),
                      "curl and openssl (Debian packages) needed")
@@ -198,17 +210,11 @@ class WebConfig(unittest.TestCase):
         # a scraper keeps its TLS session from one scrape to the next:
         # curl given three URLs connects (and shakes hands) once...
         a = self.agent(self.TLS)
-        r = subprocess.run(["curl", "-sS", "--max-time", str(CURL_TIMEOUT),
-                            *self.ca(), "-w",
-                            "\n=%{http_code} %{num_connects}\n",
-                            a.url(), a.url(), a.url()],
-                           capture_output=True, text=True,
-                           timeout=CURL_TIMEOUT + 5)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        ends = [ln[1:].split() for ln in r.stdout.splitlines()
-                if ln.startswith("=")]
-        self.assertEqual(ends, [["200", "1"], ["200", "0"], ["200", "0"]],
-                         r.stdout[-500:])
+        rc, err, out, ends = curl_transfers(*self.ca(), a.url(), a.url(),
+                                            a.url())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(ends, [("200", "1"), ("200", "0"), ("200", "0")],
+                         out[-500:])
         # ...and so does Python's http.client: one socket, one session
         ctx = ssl.create_default_context(cafile=self.path("ca.crt"))
         conn = http.client.HTTPSConnection("127.0.0.1", a.port,

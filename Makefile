@@ -136,7 +136,7 @@ CHECK_PY := tests/model/test_model.py tests/model/test_model_patched.py \
 	    tests/model/test_model_nested.py tests/model/test_model_kernels.py \
 	    tests/bare/test_startup.py tests/bare/test_ops.py \
 	    tests/bare/test_web.py tests/bare/test_alerts.py tests/bare/test_pin_lock.py \
-	    tests/bare/test_http_wire.py
+	    tests/bare/test_http_wire.py tests/bare/test_tree.py
 
 check: all unit-test
 	$(Q)python3 tests/pyrun.py $(CHECK_PY)

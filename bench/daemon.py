@@ -194,16 +194,17 @@ def value_size(pinned):
 
 
 def fill_vm_stats(pin_dir, pids):
-    """One vm_stats entry per pid: every counter nonzero, so the page
-    carries as many digits as a busy host's."""
+    """One vm_stats entry per pid: every counter of guest level l1 (the
+    first half of struct vm_guests) nonzero, so the page carries as many
+    digits as a busy host's without nested guests."""
     pinned = os.path.join(pin_dir, "vm_stats")
-    size = value_size(pinned)
+    size = value_size(pinned) // 2
     with tempfile.NamedTemporaryFile("w", suffix=".batch",
                                      delete=False) as f:
         for i, pid in enumerate(pids):
             key = " ".join("%d" % b for b in pid.to_bytes(4, "little"))
             words = b"".join(((i + 1) * 1000003 + w).to_bytes(8, "little")
-                             for w in range(size // 8))
+                             for w in range(size // 8)) + bytes(size)
             val = " ".join("%d" % b for b in words)
             f.write("map update pinned %s key %s value %s\n" %
                     (pinned, key, val))

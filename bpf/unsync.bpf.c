@@ -14,6 +14,13 @@
  * mmu_pages_clear_parents, whose entry state is per CPU); per-VM counters
  * are updated once per sync call (or per zap walk), and the ring buffer
  * sees one record per sync call unless frame tracing was asked for.
+ *
+ * Every per-VM count goes to the guest level (enum guest_level) of the
+ * shadow page it starts from: role.guest_mode, read once where a sync or a
+ * walk outside one begins, and once per tracepoint hit.  Every page a walk
+ * reaches has its root's guest_mode (kvm_mmu_child_role() copies the
+ * parent's role, guest_mode included), so the frames need no
+ * read of their own.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -73,6 +80,7 @@ struct walk_acc {
 	u32 clears_parents;
 	u32 max_nr;
 	u32 root_level;
+	u32 guest;		/* enum guest_level of the root */
 };
 
 /*
@@ -131,7 +139,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, u32);		/* VMM tgid */
-	__type(value, struct vm_stats);
+	__type(value, struct vm_guests);	/* see unsync.h: why per VMM */
 } vm_stats SEC(".maps");
 
 struct {
@@ -153,7 +161,7 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-static const struct vm_stats zero_vm;
+static const struct vm_guests zero_vm;
 
 static __always_inline struct self_stats *self(void)
 {
@@ -220,25 +228,29 @@ static __noinline void announce_vm(u32 tgid)
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
-static __always_inline struct vm_stats *vm_of_current(void)
+/* The current VMM's counters of one guest level (enum guest_level). */
+static __always_inline struct vm_stats *vm_of_current(u32 guest)
 {
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct self_stats *ss;
-	struct vm_stats *vs;
+	struct vm_guests *vg;
 
-	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
-	if (vs)
-		return vs;
+	if (guest >= GUEST_MAX)
+		guest = GUEST_L1;
+	vg = bpf_map_lookup_elem(&vm_stats, &tgid);
+	if (vg)
+		return &vg->guest[guest];
 	if (bpf_map_update_elem(&vm_stats, &tgid, &zero_vm, BPF_NOEXIST) == 0)
 		announce_vm(tgid);
-	vs = bpf_map_lookup_elem(&vm_stats, &tgid);
-	if (!vs) {
+	vg = bpf_map_lookup_elem(&vm_stats, &tgid);
+	if (!vg) {
 		/* the map is full: this VM's counts are lost, and said so */
 		ss = self();
 		if (ss)
 			ss->vm_stats_full++;
+		return NULL;
 	}
-	return vs;
+	return &vg->guest[guest];
 }
 
 static __always_inline struct task_state *task_get(bool create)
@@ -268,6 +280,20 @@ static __always_inline void count_orphan(void)
 static __always_inline u32 sp_level(struct kvm_mmu_page *sp)
 {
 	return BPF_CORE_READ_BITFIELD_PROBED(sp, role.level);
+}
+
+/*
+ * enum guest_level of a shadow page: role.guest_mode, a bitfield that sits
+ * at bit 17 on 6.1, 6.12 and 7.2 with different bits below it, so read
+ * through its CO-RE byte offset and shifts.  A kernel without the bit
+ * (none known) has one level.
+ */
+static __always_inline u32 sp_guest(struct kvm_mmu_page *sp)
+{
+	if (!bpf_core_field_exists(sp->role.guest_mode))
+		return GUEST_L1;
+	return BPF_CORE_READ_BITFIELD_PROBED(sp, role.guest_mode) ?
+	       GUEST_L2 : GUEST_L1;
 }
 
 static __always_inline u32 sp_unsync_children(u64 sp)
@@ -453,7 +479,7 @@ static __always_inline void emit_summary(u32 type, s32 result, u64 start,
 	e->clears_walk = a->clears_walk;
 	e->clears_parents = a->clears_parents;
 	e->max_nr = a->max_nr;
-	e->pad = 0;
+	e->guest = a->guest;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, submit_flags());
 }
@@ -496,6 +522,7 @@ static __always_inline int on_sync_enter(struct kvm_mmu_page *parent,
 	ts->in_sync = 1;
 	ts->can_yield = can_yield;
 	ts->sync.root_level = sp_level(parent);
+	ts->sync.guest = sp_guest(parent);
 	ts->sync_start_ns = bpf_ktime_get_ns();
 	return 0;
 }
@@ -514,7 +541,7 @@ static __always_inline int on_sync_exit(s32 ret)
 	}
 	ts->in_sync = 0;
 	res = ret == 0 ? SYNC_OK : ret == -EINTR ? SYNC_EINTR : SYNC_OTHER;
-	vs = vm_of_current();
+	vs = vm_of_current(ts->sync.guest);
 	if (vs) {
 		vs->sync_calls[res]++;
 		vs->restarts += ts->sync.restarts;
@@ -555,6 +582,7 @@ static __always_inline int on_walk_enter(struct kvm_mmu_page *sp, void *pvec)
 		if (ts->walk_ctx == CTX_ZAP) {
 			__builtin_memset(&ts->zap, 0, sizeof(ts->zap));
 			ts->zap.root_level = sp_level(sp);
+			ts->zap.guest = sp_guest(sp);
 			ts->sync_start_ns = bpf_ktime_get_ns();
 		}
 	}
@@ -570,7 +598,7 @@ static __always_inline void top_walk_exit(struct task_state *ts,
 {
 	struct pvec_layout l;
 	struct hists *h;
-	u32 nr = 0, ctx = ts->walk_ctx, derived = 0;
+	u32 nr = 0, ctx = ts->walk_ctx, derived = 0, slot;
 	struct vm_stats *vs;
 
 	a->walks++;
@@ -586,16 +614,27 @@ static __always_inline void top_walk_exit(struct task_state *ts,
 	}
 	if (nr > a->max_nr)
 		a->max_nr = nr;
+	/*
+	 * The bucket, nr clamped to PVEC_NR_MAX.  6.1's verifier follows the
+	 * clamp's branch that cannot be taken when it already knows nr >= 16
+	 * (after derive_clear_parents_clears()'s loops), with a range whose
+	 * minimum is above its maximum, and rejects the index.  The mask
+	 * after the barrier (which the compiler cannot see through) makes
+	 * that range valid again and changes no real value.
+	 */
+	slot = nr < PVEC_NR_MAX ? nr : PVEC_NR_MAX;
+	barrier_var(slot);
+	slot &= 0x1f;
 	h = global_hists();
-	if (h && ctx < CTX_MAX) {
-		h->pvec_depth[ctx][nr < PVEC_NR_MAX ? nr : PVEC_NR_MAX]++;
+	if (h && ctx < CTX_MAX && slot < PVEC_BUCKETS) {
+		h->pvec_depth[ctx][slot]++;
 		h->pvec_depth_sum[ctx] += nr;
 	}
 	if (ctx != CTX_ZAP) {
 		a->clears_parents += derived;
 		return;
 	}
-	vs = vm_of_current();
+	vs = vm_of_current(a->guest);
 	/*
 	 * As with the hook: a zap walk's clear_parents clears come after its
 	 * record, so they go to the VM's counter alone.
@@ -675,12 +714,18 @@ static __always_inline void clear_parents_count(u32 cleared)
 	struct task_state *ts = task_get(false);
 	struct vm_stats *vs;
 
-	if (ts && ts->in_sync) {
+	if (!ts)
+		return;	/* nor was the walk it follows: task_state_full */
+	if (ts->in_sync) {
 		ts->sync.clears_parents += cleared;
 		return;
 	}
-	/* mmu_zap_unsync_children(): after its walk, outside a sync. */
-	vs = vm_of_current();
+	/*
+	 * mmu_zap_unsync_children(): after its walk, outside a sync.  The
+	 * parents are pages that walk reached, so at its root's guest level,
+	 * still in the task's state: no read of their own.
+	 */
+	vs = vm_of_current(ts->zap.guest);
 	if (vs)
 		vs->clears[CTX_ZAP][SITE_CLEAR_PARENTS] += cleared;
 }
@@ -774,9 +819,11 @@ static __always_inline int on_clear_parents_exit(void)
  */
 
 SEC("raw_tp/kvm_mmu_sync_page")
-int tp_sync_page(void *ctx)
+int tp_sync_page(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct vm_stats *vs = vm_of_current();
+	/* TP_PROTO(struct kvm_mmu_page *sp) */
+	struct kvm_mmu_page *sp = (void *)ctx->args[0];
+	struct vm_stats *vs = vm_of_current(sp_guest(sp));
 
 	if (vs)
 		vs->pages_synced++;
@@ -784,9 +831,10 @@ int tp_sync_page(void *ctx)
 }
 
 SEC("raw_tp/kvm_mmu_unsync_page")
-int tp_unsync_page(void *ctx)
+int tp_unsync_page(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct vm_stats *vs = vm_of_current();
+	struct kvm_mmu_page *sp = (void *)ctx->args[0];
+	struct vm_stats *vs = vm_of_current(sp_guest(sp));
 
 	if (vs)
 		vs->pages_unsynced++;

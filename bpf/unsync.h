@@ -37,6 +37,19 @@ enum sync_result {
 	SYNC_RESULT_MAX,
 };
 
+/*
+ * Whose page tables a shadow page shadows: its role.guest_mode.  A VM can
+ * have both (npt=0: its own tables and its nested guest's); with
+ * npt=1/ept=1 the shadow MMU serves nothing but a nested guest, so every
+ * count is GUEST_L2's.
+ */
+enum guest_level {
+	GUEST_L1 = 0,		/* guest_mode 0: the VM's own page tables */
+	GUEST_L2 = 1,		/* guest_mode 1: its nested guest's (L1's
+				 * NPT/EPT, or L2's own tables with npt=0) */
+	GUEST_MAX,
+};
+
 /* Who cleared a bit of unsync_child_bitmap. */
 enum clear_site {
 	SITE_WALK = 0,		/* inside __mmu_unsync_walk */
@@ -74,8 +87,9 @@ duration_slot_bound_ns(__u32 k)
 }
 
 /*
- * Per-VM counters: value of the pinned per-CPU hash "vm_stats", keyed by
- * the VMM's tgid.  User space sums the per-CPU copies.
+ * The counters of one VM's shadow pages of one guest level (enum
+ * guest_level): a sync, a walk outside one and a tracepoint hit are
+ * counted under the role.guest_mode of the page they start from.
  */
 struct vm_stats {
 	__u64 sync_calls[SYNC_RESULT_MAX];
@@ -86,6 +100,17 @@ struct vm_stats {
 	__u64 clears[CTX_MAX][SITE_MAX];	/* unsync_child_bitmap bits cleared */
 	__u64 pages_unsynced;			/* kvmmmu:kvm_mmu_unsync_page */
 	__u64 pages_synced;			/* kvmmmu:kvm_mmu_sync_page */
+};
+
+/*
+ * Value of the pinned per-CPU hash "vm_stats", keyed by the VMM's tgid:
+ * one struct vm_stats per guest level.  Keyed by the VMM, not by (VMM,
+ * level), so that a VM is one map entry: its name, its --max-vms place
+ * and its EV_VM_NEW record stay per VMM.  User space sums the per-CPU
+ * copies.
+ */
+struct vm_guests {
+	struct vm_stats guest[GUEST_MAX];
 };
 
 /* Global histograms: value of the pinned per-CPU array "hists" (1 entry). */
@@ -137,7 +162,7 @@ struct sync_event {
 	__u32 clears_walk;
 	__u32 clears_parents;
 	__u32 max_nr;		/* deepest pvec->nr at a top-level exit */
-	__u32 pad;
+	__u32 guest;		/* enum guest_level of the root */
 	char comm[TASK_COMM_LEN];
 };
 

@@ -5,6 +5,18 @@ set -u
 cd "$(dirname "$0")/.."
 
 total_pass=0 total_fail=0 total_skip=0
+# What failed, repeated at the end: CI keeps only the tail of the output.
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
+note_failure() {	# suite-name log
+	{
+		echo "$1:"
+		# Python's unittest names each failed test; other suites do not,
+		# so their last lines say what went wrong.
+		grep -E '^(FAIL|ERROR): ' "$2" | head -n 20 | sed 's/^/  /'
+		grep -qE '^(FAIL|ERROR): ' "$2" || tail -n 5 "$2" | sed 's/^/  /'
+	} >>"$failures"
+}
 suite() {
 	local name=$1 log
 	shift
@@ -14,10 +26,11 @@ suite() {
 	local rc=${PIPESTATUS[0]}
 	local line
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-	rm -f "$log"
 	if [ -z "$line" ]; then
 		echo "$name: no result line (exit $rc): counted as 1 failure"
 		total_fail=$((total_fail + 1))
+		note_failure "$name" "$log"
+		rm -f "$log"
 		return
 	fi
 	local p f s
@@ -31,6 +44,10 @@ suite() {
 		echo "$name: exited $rc: counted as 1 failure"
 		total_fail=$((total_fail + 1))
 	fi
+	if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
+		note_failure "$name" "$log"
+	fi
+	rm -f "$log"
 }
 
 suite "unit (C)" make -s unit-test
@@ -45,7 +62,7 @@ suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_
 	tests/model/test_model_nested.py tests/model/test_model_kernels.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
 	tests/bare/test_web.py tests/bare/test_alerts.py tests/bare/test_pin_lock.py \
-	tests/bare/test_http_wire.py
+	tests/bare/test_http_wire.py tests/bare/test_tree.py
 # make install, the man page, the dashboard, recording rules, the .deb
 suite "install, package" python3 tests/pyrun.py tests/bare/test_install.py
 # Reliability: every libFuzzer harness for KUE_FUZZ_TIME s (30), the unit
@@ -65,7 +82,8 @@ else
 	suite "patched kernel (boots, no splats, syncs everything)" \
 		env KUE_KERNEL_FLAVOURS=patched python3 tests/pyrun.py tests/kernel/test_patched.py
 	suite "lab (agent vs model: Debian's kernel, patched kernel)" \
-		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py
+		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py \
+		tests/vm/test_kvmstats_lab.py
 	# Debian 13's and sid's kernels (fetched once, cached): the same shapes.
 	suite "lab (newer kernels: trixie's 6.12, sid's newest; 6.1 derived)" \
 		python3 tests/pyrun.py tests/vm/test_kernels_lab.py
@@ -86,5 +104,9 @@ else
 fi
 
 echo
+if [ -s "$failures" ]; then
+	echo "failed:"
+	cat "$failures"
+fi
 echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" -eq 0 ]

@@ -9,6 +9,8 @@
 
 /* percpu_sum_u64() treats every map value as an array of __u64. */
 _Static_assert(sizeof(struct vm_stats) % sizeof(__u64) == 0, "vm_stats");
+_Static_assert(sizeof(struct vm_guests) == GUEST_MAX * sizeof(struct vm_stats),
+	       "vm_guests");
 _Static_assert(sizeof(struct hists) % sizeof(__u64) == 0, "hists");
 _Static_assert(sizeof(struct self_stats) % sizeof(__u64) == 0, "self_stats");
 
@@ -31,7 +33,7 @@ void snapshot_reset(struct snapshot *s)
 }
 
 int snapshot_add_vm(struct snapshot *s, __u32 tgid,
-		    const struct vm_stats *stats)
+		    const struct vm_guests *stats)
 {
 	struct vm_sample *v;
 	size_t cap;
@@ -48,6 +50,37 @@ int snapshot_add_vm(struct snapshot *s, __u32 tgid,
 	v->tgid = tgid;
 	v->stats = *stats;
 	return 0;
+}
+
+/* a += b over n __u64 counters: counters wrap as in the kernel. */
+static void u64s_add(__u64 *a, const __u64 *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		a[i] += b[i];
+}
+
+void vm_guests_add(struct vm_guests *a, const struct vm_guests *b)
+{
+	u64s_add((__u64 *)a, (const __u64 *)b, sizeof(*a) / sizeof(__u64));
+}
+
+void vm_guests_total(struct vm_stats *out, const struct vm_guests *g)
+{
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < GUEST_MAX; i++)
+		u64s_add((__u64 *)out, (const __u64 *)&g->guest[i],
+			 sizeof(*out) / sizeof(__u64));
+}
+
+bool vm_stats_zero(const struct vm_stats *v)
+{
+	static const struct vm_stats zero;
+
+	return !memcmp(v, &zero, sizeof(zero));
 }
 
 static int cmp_tgid(const void *a, const void *b)
@@ -164,7 +197,7 @@ static int collect_vms(struct snapshot *s, const struct map_reader *m,
 {
 	__u32 key = 0, next;
 	const __u32 *prev = NULL;
-	struct vm_stats sum;
+	struct vm_guests sum;
 	size_t seen = 0;
 	int err;
 
@@ -209,7 +242,7 @@ static int collect_array(void *out, size_t value_size,
 
 static size_t max_value_size(void)
 {
-	size_t n = sizeof(struct vm_stats);
+	size_t n = sizeof(struct vm_guests);
 
 	if (sizeof(struct hists) > n)
 		n = sizeof(struct hists);

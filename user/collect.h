@@ -8,7 +8,7 @@
  * bpf_map_delete_elem) runs in unit tests against plain arrays.
  *
  * Map layout assumed (bpf/unsync.h):
- *   vm_stats:   BPF_MAP_TYPE_PERCPU_HASH,  key __u32 tgid, value struct vm_stats
+ *   vm_stats:   BPF_MAP_TYPE_PERCPU_HASH,  key __u32 tgid, value struct vm_guests
  *   hists:      BPF_MAP_TYPE_PERCPU_ARRAY, key __u32 0,    value struct hists
  *   self_stats: BPF_MAP_TYPE_PERCPU_ARRAY, key __u32 0,    value struct self_stats
  *
@@ -18,6 +18,7 @@
 #ifndef __COLLECT_H
 #define __COLLECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include "../bpf/unsync.h"
@@ -27,7 +28,7 @@
 
 struct vm_sample {
 	__u32 tgid;
-	struct vm_stats stats;	/* summed over CPUs */
+	struct vm_guests stats;	/* summed over CPUs, per guest level */
 };
 
 struct snapshot {
@@ -44,7 +45,7 @@ void snapshot_free(struct snapshot *s);
 void snapshot_reset(struct snapshot *s);
 /* Append one VM (no sorting, no dedup: collect_from does both). */
 int snapshot_add_vm(struct snapshot *s, __u32 tgid,
-		    const struct vm_stats *stats);
+		    const struct vm_guests *stats);
 /* Sort by tgid; of two samples of one tgid (same scrape) keep one. */
 void snapshot_sort_dedup(struct snapshot *s);
 /* Index of tgid in s->vms, or -1. */
@@ -79,6 +80,16 @@ struct collect_src {
 /* Fill src with libbpf readers; -errno if the CPU count is unknown. */
 int collect_src_bpf(struct collect_src *src, int vm_stats_fd, int hists_fd,
 		    int self_stats_fd);
+
+/* a += b, counter by counter (both levels). */
+void vm_guests_add(struct vm_guests *a, const struct vm_guests *b);
+/*
+ * A VM's counts summed over its guest levels, for the outputs that have no
+ * guest dimension (the JSON record, the live view, compare).
+ */
+void vm_guests_total(struct vm_stats *out, const struct vm_guests *g);
+/* True if no counter of v is nonzero. */
+bool vm_stats_zero(const struct vm_stats *v);
 
 /* Per-CPU value stride: the kernel rounds each CPU's copy up to 8 bytes. */
 size_t percpu_stride(size_t value_size);

@@ -5,6 +5,7 @@
 #include "../bpf/unsync.h"
 #include "conn_guard.h"
 #include "families.h"
+#include "kvm_stats.h"
 
 const char *const family_ctx_names[CTX_MAX] = { "sync", "zap" };
 const char *const family_walk_names[WALK_RESULT_MAX] = { "done", "enospc" };
@@ -12,6 +13,7 @@ const char *const family_sync_names[SYNC_RESULT_MAX] = {
 	"ok", "eintr", "other",
 };
 const char *const family_site_names[SITE_MAX] = { "walk", "clear_parents" };
+const char *const family_guest_names[GUEST_MAX] = { "l1", "l2" };
 static const char *const closed_reasons[] = { "deadline", "evicted" };
 
 #define CONTEXT		{ "context", family_ctx_names, CTX_MAX }
@@ -23,6 +25,8 @@ static const char *const closed_reasons[] = { "deadline", "evicted" };
 	.src = FROM_AGENT, .off = offsetof(struct agent_counters, field)
 #define HTTP(field)	\
 	.src = FROM_HTTP, .off = offsetof(struct conn_guard_stats, field)
+#define KVM(stat)	\
+	.src = FROM_KVM, .off = offsetof(struct kvm_vm_kstats, val[stat])
 
 const struct family agent_families[] = {
 	/* per VM, from the vm_stats map */
@@ -137,3 +141,46 @@ const size_t nr_http_families =
 _Static_assert(offsetof(struct conn_guard_stats, closed_evicted) ==
 	       offsetof(struct conn_guard_stats, closed_deadline) +
 	       sizeof(__u64), "closed_deadline, closed_evicted adjacent");
+
+/*
+ * Names are kvm_stat_descs[]'s with the prefix, _total on the cumulative
+ * ones; their kind is KVM's (arch/x86/kvm/x86.c kvm_vm_stats_desc[]).  A
+ * unit test holds the two tables together.
+ */
+const struct family kvm_families[] = {
+	{ .name = "kvm_unsync_kvm_mmu_shadow_zapped_total", .type = "counter",
+	  .help = "KVM's mmu_shadow_zapped: shadow pages zapped "
+	  "(__kvm_mmu_prepare_zap_page).",
+	  KVM(KVM_STAT_MMU_SHADOW_ZAPPED) },
+	{ .name = "kvm_unsync_kvm_mmu_pte_write_total", .type = "counter",
+	  .help = "KVM's mmu_pte_write: guest writes to write-protected guest page "
+	  "tables.",
+	  KVM(KVM_STAT_MMU_PTE_WRITE) },
+	{ .name = "kvm_unsync_kvm_mmu_pde_zapped_total", .type = "counter",
+	  .help = "KVM's mmu_pde_zapped: non-leaf sptes zapped by a guest "
+	  "page-table write.",
+	  KVM(KVM_STAT_MMU_PDE_ZAPPED) },
+	{ .name = "kvm_unsync_kvm_mmu_flooded_total", .type = "counter",
+	  .help = "KVM's mmu_flooded: shadow pages zapped because the guest kept "
+	  "writing them.",
+	  KVM(KVM_STAT_MMU_FLOODED) },
+	{ .name = "kvm_unsync_kvm_mmu_recycled_total", .type = "counter",
+	  .help = "KVM's mmu_recycled: shadow pages zapped to make room (the oldest "
+	  "first).",
+	  KVM(KVM_STAT_MMU_RECYCLED) },
+	{ .name = "kvm_unsync_kvm_mmu_cache_miss_total", .type = "counter",
+	  .help = "KVM's mmu_cache_miss: shadow pages created because none "
+	  "matched.",
+	  KVM(KVM_STAT_MMU_CACHE_MISS) },
+	{ .name = "kvm_unsync_kvm_mmu_unsync", .type = "gauge",
+	  .help = "KVM's mmu_unsync: shadow pages unsync now.",
+	  KVM(KVM_STAT_MMU_UNSYNC) },
+	{ .name = "kvm_unsync_kvm_stats_readable", .type = "gauge",
+	  .help = "1 if KVM's per-VM stats (debugfs, /sys/kernel/debug/kvm) were "
+	  "read at this scrape, 0 if not: debugfs not mounted, kvm not loaded, "
+	  "hidden by a sandbox (the log says which), or the agent's own maps "
+	  "could not be read.",
+	  .src = FROM_KVM_READABLE },
+};
+const size_t nr_kvm_families =
+	sizeof(kvm_families) / sizeof(kvm_families[0]);

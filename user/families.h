@@ -17,7 +17,7 @@
 
 /* Where a family's values come from, and so how a renderer reads them. */
 enum family_source {
-	FROM_VM,		/* struct vm_stats at off: one series per VM */
+	FROM_VM,		/* struct vm_stats at off: per VM and guest */
 	FROM_PVEC_HIST,		/* struct hists pvec_depth, per context */
 	FROM_DURATION_HIST,	/* struct hists sync_duration, log2 ns slots */
 	FROM_PROBES,		/* struct agent_info probes[] */
@@ -28,6 +28,8 @@ enum family_source {
 	FROM_CLEARS_SOURCE,	/* struct agent_info clears_source[] */
 	FROM_VMS,		/* VMs in the vm_stats map */
 	FROM_HTTP,		/* struct conn_guard_stats at off */
+	FROM_KVM,		/* struct kvm_vm_kstats at off: KVM's, per VM */
+	FROM_KVM_READABLE,	/* whether KVM's stats could be read */
 };
 
 /*
@@ -53,8 +55,8 @@ struct family {
 	const char *type;	/* "counter", "gauge", "histogram" */
 	const char *help;
 	enum family_source src;
-	size_t off;		/* FROM_VM, _SELF, _AGENT, _HTTP: first __u64 */
-	/* after vm and pid for FROM_VM; unused labels have a NULL label */
+	size_t off;		/* FROM_VM, _SELF, _AGENT, _HTTP, _KVM: first __u64 */
+	/* after vm, pid and guest for FROM_VM; unused: a NULL label */
 	struct family_dim dims[2];
 	unsigned int flags;
 };
@@ -68,12 +70,18 @@ struct agent_counters {
 
 /*
  * Label values of the enums of bpf/unsync.h (walk_ctx, walk_result,
- * sync_result, clear_site), and the keys of the JSON record.
+ * sync_result, clear_site, guest_level), and the keys of the JSON record.
  */
 extern const char *const family_ctx_names[];
 extern const char *const family_walk_names[];
 extern const char *const family_sync_names[];
 extern const char *const family_site_names[];
+/*
+ * The guest label of every FROM_VM family: "l1" always, "l2" only once
+ * the VM has any count of that level (metrics.c), so a host without
+ * nested guests publishes no more series than one label's worth.
+ */
+extern const char *const family_guest_names[];
 
 /* The /metrics page from the maps and the agent, in page order. */
 extern const struct family agent_families[];
@@ -82,5 +90,14 @@ extern const size_t nr_agent_families;
 /* The HTTP server's own families, after the page's. */
 extern const struct family http_families[];
 extern const size_t nr_http_families;
+
+/*
+ * KVM's own per-VM statistics (kvm_stats.h), after the page's and before
+ * the HTTP server's, when the agent reads them.  Their own rows: KVM counts per VM, not per
+ * guest level, so they take vm and pid only, never the labels the agent's
+ * per-VM families may grow.
+ */
+extern const struct family kvm_families[];
+extern const size_t nr_kvm_families;
 
 #endif /* __FAMILIES_H */

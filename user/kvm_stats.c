@@ -31,7 +31,9 @@
  *  - a zap run by another task: the MMU shrinker (mmu_shrink_scan() ->
  *    kvm_mmu_zap_oldest_mmu_pages(), in whatever task is reclaiming), or the
  *    final kvm_put_kvm() in a process that held the VM's fd or a debugfs
- *    file: those kvm_mmu_sync_page events land on another tgid;
+ *    file, or the final mmput() of the VMM's memory in another process (a
+ *    /proc/PID reader: kvm_mmu_notifier_release() -> kvm_flush_shadow_all()
+ *    zaps there): those kvm_mmu_sync_page events land on another tgid;
  *  - the agent attached after the VM's first unsync (not "seen from start");
  *  - the vm_stats map was full (1024 tgids) when the VMM first showed up.
  * A VMM with several VMs is fine: both sides are summed per tgid.  Under

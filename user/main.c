@@ -375,7 +375,10 @@ int main(int argc, char **argv)
 	struct probes_config pcfg;
 	struct trace_ctx tctx = { .out = stdout };
 	struct events_ctx ev = { .trace = &tctx };
-	struct scrape_ctx sctx = { .lock = &scrape_lock };
+	static struct scrape_kvm kvm_stats = {
+		.src = { .root = KVM_STATS_ROOT, .proc = KVM_STATS_PROC },
+	};
+	struct scrape_ctx sctx = { .lock = &scrape_lock, .kvm = &kvm_stats };
 	struct vm_table vms = {};
 	struct http_server *srv = NULL;
 	bool vms_ready = false, activated = false;

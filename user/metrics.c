@@ -18,9 +18,12 @@ struct page_input {
 	struct agent_counters agent;
 };
 
-/* Labels of one series: vm and pid, then up to two of the family's dims. */
+/*
+ * Labels of one series: vm, pid and guest, then up to two of the family's
+ * dims.
+ */
 struct series_labels {
-	struct prom_label l[4];
+	struct prom_label l[5];
 	int nr;
 	char pid[16];
 };
@@ -79,27 +82,47 @@ static unsigned int skipped_values(const struct family *f,
 	return skip;
 }
 
-/* A per-VM counter: one series per VM and per value of its dims. */
+/* The vm and pid labels of one VM's series; pid 0 is "other" (pid=""). */
+static void vm_labels(struct series_labels *v, const char *name, __u32 pid)
+{
+	if (pid)
+		snprintf(v->pid, sizeof(v->pid), "%u", pid);
+	else
+		v->pid[0] = '\0';	/* "other": the folded VMs */
+	v->l[0] = (struct prom_label){ "vm", name ? name : "unknown" };
+	v->l[1] = (struct prom_label){ "pid", v->pid };
+	v->nr = 2;
+}
+
+/*
+ * A per-VM counter: one series per VM, guest level and value of its dims.
+ * guest="l2" only once the VM has any count of that level: on a host
+ * without nested guests the page has no series more than one level's.
+ * Counters never go down (nor does "other"), so a level never vanishes.
+ */
 static void render_vm(struct strbuf *b, const struct family *f,
 		      const struct page_input *in)
 {
 	unsigned int skip = skipped_values(f, in->info);
 	const struct vm_series *vs;
+	const struct vm_stats *st;
 	struct series_labels v;
 	size_t i;
+	int g;
 
 	for (i = 0; in->s && i < in->nr_series; i++) {
 		vs = &in->series[i];
-		if (vs->pid)
-			snprintf(v.pid, sizeof(v.pid), "%u", vs->pid);
-		else
-			v.pid[0] = '\0';	/* "other": the folded VMs */
-		v.l[0] = (struct prom_label){ "vm",
-					      vs->name ? vs->name : "unknown" };
-		v.l[1] = (struct prom_label){ "pid", v.pid };
-		v.nr = 2;
-		render_dims(b, f, &v, (const __u64 *)
-			    ((const char *)vs->stats + f->off), skip);
+		vm_labels(&v, vs->name, vs->pid);
+		v.nr = 3;
+		for (g = 0; g < GUEST_MAX; g++) {
+			st = &vs->stats->guest[g];
+			if (g != GUEST_L1 && vm_stats_zero(st))
+				continue;
+			v.l[2] = (struct prom_label){ "guest",
+						      family_guest_names[g] };
+			render_dims(b, f, &v, (const __u64 *)
+				    ((const char *)st + f->off), skip);
+		}
 	}
 }
 
@@ -296,7 +319,9 @@ static void render_family(struct strbuf *b, const struct family *f,
 		render_vms(b, f, in);
 		break;
 	case FROM_HTTP:
-		break;	/* metrics_render_http() */
+	case FROM_KVM:
+	case FROM_KVM_READABLE:
+		break;	/* metrics_render_http(), metrics_render_kvm() */
 	}
 }
 
@@ -327,5 +352,27 @@ void metrics_render_http(struct strbuf *b, const struct conn_guard_stats *st)
 		prom_family(b, http_families[i].name, http_families[i].type,
 			    http_families[i].help);
 		render_fields(b, &http_families[i], st);
+	}
+}
+
+void metrics_render_kvm(struct strbuf *b, const struct vm_kvm_series *series,
+			size_t nr_series, bool readable)
+{
+	const struct family *f;
+	struct series_labels v;
+	size_t i, j;
+
+	for (i = 0; i < nr_kvm_families; i++) {
+		f = &kvm_families[i];
+		prom_family(b, f->name, f->type, f->help);
+		if (f->src == FROM_KVM_READABLE) {
+			prom_sample_u64(b, f->name, NULL, NULL, 0, readable);
+			continue;
+		}
+		for (j = 0; readable && j < nr_series; j++) {
+			vm_labels(&v, series[j].name, series[j].pid);
+			render_dims(b, f, &v, (const __u64 *)
+				    ((const char *)series[j].kvm + f->off), 0);
+		}
 	}
 }

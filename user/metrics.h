@@ -37,4 +37,13 @@ int metrics_render(struct strbuf *b, const struct snapshot *s,
 /* The HTTP server's own families (http_families), from st. */
 void metrics_render_http(struct strbuf *b, const struct conn_guard_stats *st);
 
+/*
+ * KVM's per-VM families (kvm_families), one sample set per series
+ * (vm_table_kvm_series()), and kvm_unsync_kvm_stats_readable.  readable
+ * false: KVM's stats could not be read, so the families are written with
+ * HELP and TYPE only and the gauge says 0.
+ */
+void metrics_render_kvm(struct strbuf *b, const struct vm_kvm_series *series,
+			size_t nr_series, bool readable);
+
 #endif /* __METRICS_H */

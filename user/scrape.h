@@ -9,8 +9,24 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include "kvm_stats.h"
 #include "metrics.h"
 #include "vm_table.h"
+
+/*
+ * KVM's own per-VM stats, read at each scrape (no thread polls them).
+ * When they cannot be read (debugfs not mounted, kvm not loaded, hidden by
+ * a sandbox) the scrape says so once on log, one line, publishes
+ * kvm_unsync_kvm_stats_readable 0 and goes on; it says so again only if
+ * the reason changes after they were readable or failed otherwise.
+ */
+struct scrape_kvm {
+	struct kvm_stats_src src;	/* root KVM_STATS_ROOT, proc KVM_STATS_PROC */
+	FILE *log;			/* NULL: stderr */
+	struct kvm_vm_kstats *buf;	/* grown as needed */
+	int cap;
+};
 
 /*
  * One scrape, in the order vm_table.h explains: check, read, series,
@@ -31,9 +47,11 @@ struct scrape_ctx {
 	 */
 	bool waiting;
 	pthread_mutex_t *lock;
+	/* NULL: KVM's stats are not read and their families not on the page */
+	struct scrape_kvm *kvm;
 };
 
-/* Free what scrapes allocated (snap). */
+/* Free what scrapes allocated (snap, kvm's buffer). */
 void scrape_ctx_free(struct scrape_ctx *c);
 
 int metrics_scrape(void *ctx, struct strbuf *out);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <linux/types.h>
 #include "../bpf/unsync.h"
+#include "families.h"
 #include "trace.h"
 
 int parse_trace_mode(const char *s, enum trace_mode *m)
@@ -33,6 +34,11 @@ static void clean_comm(const char *in, char *out, size_t outlen)
 	out[i] = '\0';
 }
 
+static const char *guest_name(__u32 guest)
+{
+	return guest < GUEST_MAX ? family_guest_names[guest] : "?";
+}
+
 static void print_summary(struct trace_ctx *t, const struct sync_event *e)
 {
 	const char *kind = e->hdr.type == EV_SYNC ? "sync" : "zap_walk";
@@ -44,19 +50,21 @@ static void print_summary(struct trace_ctx *t, const struct sync_event *e)
 			"{\"type\":\"%s\",\"pid\":%u,\"tid\":%u,\"comm\":\"%s\",\"result\":%d,"
 			"\"duration_ns\":%llu,\"can_yield\":%u,\"root_level\":%u,\"walks\":%u,"
 			"\"restarts\":%u,\"frames\":%u,\"leaves\":%u,\"clears_walk\":%u,"
-			"\"clears_parents\":%u,\"max_nr\":%u}\n",
+			"\"clears_parents\":%u,\"max_nr\":%u,\"guest\":\"%s\"}\n",
 			kind, e->hdr.tgid, e->tid, comm, e->result,
 			(unsigned long long)e->duration_ns, e->can_yield,
 			e->root_level, e->walks, e->restarts, e->frames,
-			e->leaves, e->clears_walk, e->clears_parents, e->max_nr);
+			e->leaves, e->clears_walk, e->clears_parents, e->max_nr,
+			guest_name(e->guest));
 		return;
 	}
 	fprintf(t->out,
 		"%-8s pid=%u tid=%u comm=%s result=%d dur=%.3fus can_yield=%u root_level=%u "
-		"walks=%u restarts=%u frames=%u leaves=%u clears_walk=%u clears_parents=%u max_nr=%u\n",
+		"walks=%u restarts=%u frames=%u leaves=%u clears_walk=%u clears_parents=%u max_nr=%u guest=%s\n",
 		kind, e->hdr.tgid, e->tid, comm, e->result, e->duration_ns / 1e3,
 		e->can_yield, e->root_level, e->walks, e->restarts, e->frames,
-		e->leaves, e->clears_walk, e->clears_parents, e->max_nr);
+		e->leaves, e->clears_walk, e->clears_parents, e->max_nr,
+		guest_name(e->guest));
 }
 
 static void print_frame(struct trace_ctx *t, const struct frame_event *e)

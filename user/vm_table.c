@@ -26,6 +26,7 @@ void vm_table_free(struct vm_table *t)
 	free(t->proc_root);
 	free(t->v);
 	free(t->series);
+	free(t->kvm_series);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -39,15 +40,22 @@ unsigned long long vm_table_folded_total(const struct vm_table *t)
 	return t->folded_total;
 }
 
-/* a += b, field by field: struct vm_stats is made of __u64 only. */
-static void stats_add(struct vm_stats *a, const struct vm_stats *b)
+/* a += b for KVM's counters; gauges are not summed over time. */
+static void kvm_counters_add(struct kvm_vm_kstats *a,
+			     const struct kvm_vm_kstats *b)
 {
-	__u64 *x = (__u64 *)a;
-	const __u64 *y = (const __u64 *)b;
-	size_t i;
+	int i;
 
-	for (i = 0; i < sizeof(*a) / sizeof(__u64); i++)
-		x[i] += y[i];
+	for (i = 0; i < KVM_STAT_NR; i++)
+		if (!kvm_stat_descs[i].gauge)
+			a->val[i] += b->val[i];
+}
+
+/* A folded VM leaves the table: its last counts stay in "other". */
+static void fold_keep(struct vm_table *t, const struct vm_entry *e)
+{
+	vm_guests_add(&t->fold_base, &e->last);
+	kvm_counters_add(&t->kvm_fold_base, &e->kvm_last);
 }
 
 size_t vm_table_size(const struct vm_table *t)
@@ -184,7 +192,7 @@ static void fold_vanished(struct vm_table *t, const struct snapshot *s)
 
 	for (i = 0; i < t->nr; i++)
 		if (t->v[i].folded && snapshot_find(s, t->v[i].tgid) < 0)
-			stats_add(&t->fold_base, &t->v[i].last);
+			fold_keep(t, &t->v[i]);
 }
 
 /* The table from s: new tgids named and placed or folded, gone ones dropped. */
@@ -228,7 +236,7 @@ static int sync_entries(struct vm_table *t, const struct snapshot *s)
 		if (!nv[i].folded)
 			continue;
 		nv[i].last = s->vms[i].stats;
-		stats_add(&t->other, &nv[i].last);
+		vm_guests_add(&t->other, &nv[i].last);
 	}
 	free(t->v);
 	t->v = nv;
@@ -272,6 +280,70 @@ int vm_table_series(struct vm_table *t, const struct snapshot *s,
 	return 0;
 }
 
+static int reserve_kvm_series(struct vm_table *t, size_t n)
+{
+	struct vm_kvm_series *p;
+
+	if (n <= t->cap_kvm_series)
+		return 0;
+	p = realloc(t->kvm_series, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	t->kvm_series = p;
+	t->cap_kvm_series = n;
+	return 0;
+}
+
+int vm_table_kvm_series(struct vm_table *t, const struct kvm_vm_kstats *k,
+			int nk, const struct vm_kvm_series **series,
+			size_t *nr)
+{
+	const struct kvm_vm_kstats *kv;
+	struct vm_entry *e;
+	size_t i, n = 0;
+	int j = 0, g;
+
+	pthread_mutex_lock(&t->lock);
+	if (reserve_kvm_series(t, t->nr + 1)) {
+		pthread_mutex_unlock(&t->lock);
+		return -ENOMEM;
+	}
+	t->kvm_other = t->kvm_fold_base;
+	for (i = 0; i < t->nr; i++) {
+		e = &t->v[i];
+		/* both sorted: t->v by tgid, k by pid */
+		while (j < nk && k[j].pid < e->tgid)
+			j++;
+		kv = j < nk && k[j].pid == e->tgid ? &k[j] : NULL;
+		if (!e->folded) {
+			if (kv)
+				t->kvm_series[n++] = (struct vm_kvm_series){
+					.name = e->name, .pid = e->tgid,
+					.kvm = kv,
+				};
+			continue;
+		}
+		if (kv) {
+			e->kvm_last = *kv;
+		} else {
+			/* KVM has no such VM (any more): nothing is unsync */
+			for (g = 0; g < KVM_STAT_NR; g++)
+				if (kvm_stat_descs[g].gauge)
+					e->kvm_last.val[g] = 0;
+		}
+		for (g = 0; g < KVM_STAT_NR; g++)
+			t->kvm_other.val[g] += e->kvm_last.val[g];
+	}
+	if (t->fold_seen)
+		t->kvm_series[n++] = (struct vm_kvm_series){
+			.name = "other", .pid = 0, .kvm = &t->kvm_other,
+		};
+	*series = t->kvm_series;
+	*nr = n;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
 int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 {
 	size_t i, kept = 0;
@@ -285,8 +357,7 @@ int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 			      -EOPNOTSUPP;
 			if (!err || err == -ENOENT) {
 				if (t->v[i].folded)
-					stats_add(&t->fold_base,
-						  &t->v[i].last);
+					fold_keep(t, &t->v[i]);
 				deleted++;
 				continue;
 			}

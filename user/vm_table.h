@@ -37,6 +37,18 @@
  * one "other" series (the sum of every folded VM, live or gone, so it
  * never goes down).  A VM that exits frees its place for the next new
  * one; a folded VM never moves out of "other".
+ *
+ * KVM's own per-VM stats (kvm_stats.h) are published for the VMs of this
+ * table only, under the same names and folded the same way, by
+ * vm_table_kvm_series() after vm_table_series().  A VM KVM knows and the
+ * agent has not seen yet (no unsync page, sync or walk so far: e.g. a
+ * guest on TDP) is left out until it is seen: its vm label comes from
+ * here, and --max-vms must decide its place first.  A labelled VM's KVM
+ * series exist while KVM has the VM (its debugfs directory goes when the
+ * VM is destroyed, maybe before its process exits).  In "other", the
+ * counters are the sum of the last values read of every VM ever folded,
+ * live or gone, and mmu_unsync (a gauge) that of the folded VMs KVM still
+ * has.
  */
 #ifndef __VM_TABLE_H
 #define __VM_TABLE_H
@@ -46,6 +58,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 #include "collect.h"
+#include "kvm_stats.h"
 #include "vm_names.h"
 
 struct vm_entry {
@@ -55,7 +68,8 @@ struct vm_entry {
 	unsigned long long start_time;	/* 0 if unknown */
 	char name[VM_NAME_MAX];
 	bool folded;			/* counted in "other" (--max-vms) */
-	struct vm_stats last;		/* folded: its counts at the last sync */
+	struct vm_guests last;		/* folded: its counts at the last sync */
+	struct kvm_vm_kstats kvm_last;	/* folded: KVM's, at the last read */
 };
 
 /*
@@ -67,7 +81,14 @@ struct vm_entry {
 struct vm_series {
 	const char *name;		/* the vm label; NULL: "unknown" */
 	__u32 pid;			/* 0: "other", the folded VMs (pid="") */
-	const struct vm_stats *stats;	/* summed over CPUs */
+	const struct vm_guests *stats;	/* summed over CPUs, per guest level */
+};
+
+/* KVM's stats of one VM to publish, as struct vm_series. */
+struct vm_kvm_series {
+	const char *name;		/* the vm label; NULL: "unknown" */
+	__u32 pid;			/* 0: "other" (pid="") */
+	const struct kvm_vm_kstats *kvm;
 };
 
 /* A name read early, by vm_table_note(), waiting for its first sync. */
@@ -96,8 +117,12 @@ struct vm_table {
 	size_t max_vms;			/* 0: no limit */
 	bool fold_seen;			/* a VM was folded at least once */
 	unsigned long long folded_total;	/* VMs folded so far */
-	struct vm_stats fold_base;	/* final counts of folded VMs gone */
-	struct vm_stats other;		/* fold_base + live folded VMs */
+	struct vm_guests fold_base;	/* final counts of folded VMs gone */
+	struct vm_guests other;		/* fold_base + live folded VMs */
+	/* KVM's stats: the same, counters only in the base */
+	struct kvm_vm_kstats kvm_fold_base, kvm_other;
+	struct vm_kvm_series *kvm_series;
+	size_t cap_kvm_series;
 };
 
 int vm_table_init(struct vm_table *t, const char *proc_root);
@@ -123,6 +148,16 @@ void vm_table_check(struct vm_table *t);
  */
 int vm_table_series(struct vm_table *t, const struct snapshot *s,
 		    const struct vm_series **series, size_t *nr);
+
+/*
+ * Step 2b, after vm_table_series() and kvm_stats_read() (k[0..nk), sorted
+ * by pid): KVM's stats as series, for the table's VMs only, in tgid
+ * order, those folded left out, then "other" once any VM was ever folded.
+ * 0, or -ENOMEM.  Valid as vm_table_series()'s, and while k is unchanged.
+ */
+int vm_table_kvm_series(struct vm_table *t, const struct kvm_vm_kstats *k,
+			int nk, const struct vm_kvm_series **series,
+			size_t *nr);
 
 /*
  * Step 3, after the response body is built: delete every "reap" tgid with

@@ -38,11 +38,17 @@ struct pt_regs {
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 };
 
-/* arch/x86/include/asm/kvm_host.h: low 4 bits of the role are the level. */
+/*
+ * arch/x86/include/asm/kvm_host.h: low 4 bits of the role are the level;
+ * guest_mode (bit 17 on 6.1, 6.12 and 7.2, whose bits below it differ) is
+ * set on shadow pages of a nested guest's tables.
+ */
 union kvm_mmu_page_role {
 	u32 word;
 	struct {
 		unsigned int level:4;
+		unsigned int :13;
+		unsigned int guest_mode:1;
 	};
 };
 

@@ -34,7 +34,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from agentenv import AGENT, BPFFS, bpffs_mounted  # noqa: E402
+from agentenv import AGENT, BPFFS, ensure_bpffs  # noqa: E402
 from test_web import Agent, curl_transfers  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
@@ -81,8 +81,7 @@ class Base(unittest.TestCase):
     def setUpClass(cls):
         if not os.path.exists(AGENT):
             raise unittest.SkipTest("%s not built (make all)" % AGENT)
-        if not bpffs_mounted():
-            subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
+        ensure_bpffs()
         cls.agent = agent()
 
     @classmethod

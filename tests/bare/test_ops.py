@@ -30,7 +30,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from agentenv import AGENT, BPFFS, bpffs_mounted, free_port, run  # noqa: E402
+from agentenv import AGENT, BPFFS, ensure_bpffs, free_port, run  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
 
@@ -133,8 +133,7 @@ class Base(unittest.TestCase):
             raise unittest.SkipTest("needs root to load BPF programs")
         if not os.path.exists(AGENT):
             raise unittest.SkipTest("%s not built (make all)" % AGENT)
-        if not bpffs_mounted():
-            subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
+        ensure_bpffs()
 
     def start(self, *extra, **kw):
         a = Agent(*extra, **kw)

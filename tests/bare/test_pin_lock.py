@@ -29,17 +29,18 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agentenv import AGENT, BPFFS, bpffs_mounted, free_port  # noqa: E402
+from agentenv import AGENT, BPFFS, ensure_bpffs, free_port  # noqa: E402
 
 SHIM_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim",
                         "flock_fail.c")
 
 
 @unittest.skipUnless(os.path.exists(AGENT), "agent not built (make)")
-@unittest.skipUnless(bpffs_mounted(), "bpffs not mounted at " + BPFFS)
+@unittest.skipUnless(os.geteuid() == 0, "needs root to mount bpffs and pin")
 class PinLockFails(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        ensure_bpffs()
         cls.tmp = tempfile.mkdtemp(prefix="kue-shim-")
         cls.shim = os.path.join(cls.tmp, "flock_fail.so")
         cc = shutil.which("gcc") or shutil.which("cc")

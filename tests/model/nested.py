@@ -325,7 +325,7 @@ def predict_shadow(shape, split=False, trace=False):
 
 def main(argv=None):
     """CLI: the agent's figures of one nested shape as JSON, per guest
-    level with --split (the labels phase 2 will export)."""
+    level with --split (the agent's guest label, l1 and l2)."""
     import argparse
     import json
     import shlex

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fake.h"
+#include "kvm_stats.h"
 
 void fake_map_init(struct fake_map *m, size_t value_size, int ncpus)
 {
@@ -199,5 +200,36 @@ void fake_proc_del(const char *root, __u32 pid)
 	char dir[PATH_MAX];
 
 	snprintf(dir, sizeof(dir), "%s/%u", root, pid);
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int fake_kvm_vm_add(const char *root, const char *name, const __u64 *val)
+{
+	char dir[PATH_MAX], text[32];
+	int i, err;
+
+	snprintf(dir, sizeof(dir), "%s/%s", root, name);
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	for (i = 0; i < KVM_STAT_NR; i++) {
+		snprintf(text, sizeof(text), "%llu\n",
+			 (unsigned long long)val[i]);
+		err = write_file(dir, kvm_stat_descs[i].name, text,
+				 strlen(text));
+		if (err)
+			return err;
+	}
+	/* a vCPU directory, as KVM makes one per vCPU: not a VM */
+	snprintf(dir, sizeof(dir), "%s/%s/vcpu0", root, name);
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+void fake_kvm_vm_del(const char *root, const char *name)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/%s", root, name);
 	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }

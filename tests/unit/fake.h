@@ -43,4 +43,13 @@ int fake_proc_add(const char *root, __u32 pid, const char *cmdline,
 		  size_t len, const char *comm, unsigned long long start);
 void fake_proc_del(const char *root, __u32 pid);
 
+/*
+ * A VM under a fake /sys/kernel/debug/kvm (a fake_proc_new() directory):
+ * root/NAME ("PID-FD") with one file per kvm_stat_descs[] stat holding
+ * val[i], and a vcpu0 directory as KVM makes.  0 or -errno.
+ */
+int fake_kvm_vm_add(const char *root, const char *name, const __u64 *val);
+/* Remove root/NAME: KVM destroyed the VM. */
+void fake_kvm_vm_del(const char *root, const char *name);
+
 #endif /* __UNIT_FAKE_H */

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* open_memstream */
+#endif
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "rig.h"
@@ -11,7 +15,7 @@ int rig_init(struct rig *r, size_t max_vms)
 	if (!r->proc || vm_table_init(&r->table, r->proc))
 		return -1;
 	vm_table_set_max(&r->table, max_vms);
-	fake_map_init(&r->vm, sizeof(struct vm_stats), RIG_NCPUS);
+	fake_map_init(&r->vm, sizeof(struct vm_guests), RIG_NCPUS);
 	fake_map_init(&r->h, sizeof(struct hists), RIG_NCPUS);
 	fake_map_init(&r->self, sizeof(struct self_stats), RIG_NCPUS);
 	fake_map_value(&r->h, 0, 0);
@@ -34,6 +38,10 @@ void rig_free(struct rig *r)
 {
 	free(r->page);
 	scrape_ctx_free(&r->ctx);
+	if (r->kvm.log)
+		fclose(r->kvm.log);
+	free(r->kvm_log);
+	fake_proc_free(r->kvm_root);
 	vm_table_free(&r->table);
 	fake_map_free(&r->vm);
 	fake_map_free(&r->h);
@@ -56,8 +64,34 @@ const char *rig_scrape(struct rig *r)
 
 void rig_set_synced(struct rig *r, __u32 tgid, __u64 n)
 {
-	struct vm_stats *v = fake_map_value(&r->vm, tgid, 1);
+	struct vm_guests *v = fake_map_value(&r->vm, tgid, 1);
 
 	if (v)
-		v->pages_synced = n;
+		v->guest[GUEST_L1].pages_synced = n;
+}
+
+int rig_kvm_init(struct rig *r)
+{
+	r->kvm_root = fake_proc_new();
+	if (!r->kvm_root)
+		return -1;
+	r->kvm.src.root = r->kvm_root;
+	r->kvm.src.proc = r->proc;
+	r->kvm.log = open_memstream(&r->kvm_log, &r->kvm_log_len);
+	if (!r->kvm.log)
+		return -1;
+	r->ctx.kvm = &r->kvm;
+	return 0;
+}
+
+void rig_kvm_vm(struct rig *r, __u32 tgid, int fd, __u64 base)
+{
+	__u64 val[KVM_STAT_NR];
+	char name[32];
+	int i;
+
+	for (i = 0; i < KVM_STAT_NR; i++)
+		val[i] = base + i;
+	snprintf(name, sizeof(name), "%u-%d", tgid, fd);
+	CHECK_INT(fake_kvm_vm_add(r->kvm_root, name, val), 0);
 }

@@ -22,6 +22,11 @@ struct rig {
 	struct scrape_ctx ctx;
 	pthread_mutex_t lock;
 	char *page;
+	/* rig_kvm_init(): KVM's stats from a fake debugfs at kvm_root */
+	struct scrape_kvm kvm;
+	char *kvm_root;
+	char *kvm_log;		/* what the scrapes logged (kvm.log) */
+	size_t kvm_log_len;
 };
 
 /* max_vms: as --max-vms, 0 for no limit.  0, or -1 if out of memory. */
@@ -31,5 +36,13 @@ void rig_free(struct rig *r);
 const char *rig_scrape(struct rig *r);
 /* Set a VM's kvm_unsync_pages_synced_total (on CPU 1). */
 void rig_set_synced(struct rig *r, __u32 tgid, __u64 n);
+
+/*
+ * Read KVM's stats at each scrape, from a fake debugfs (r->kvm_root, made
+ * here), and log into r->kvm_log.  0, or -1.
+ */
+int rig_kvm_init(struct rig *r);
+/* VM "TGID-FD" under the fake debugfs, every stat i at base + i. */
+void rig_kvm_vm(struct rig *r, __u32 tgid, int fd, __u64 base);
 
 #endif /* __RIG_H */

@@ -40,7 +40,7 @@ struct maps {
 
 static void maps_init(struct maps *m)
 {
-	fake_map_init(&m->vm, sizeof(struct vm_stats), NCPUS);
+	fake_map_init(&m->vm, sizeof(struct vm_guests), NCPUS);
 	fake_map_init(&m->h, sizeof(struct hists), NCPUS);
 	fake_map_init(&m->self, sizeof(struct self_stats), NCPUS);
 	fake_map_reader(&m->vm, &m->src.vm_stats);
@@ -59,17 +59,23 @@ static void maps_free(struct maps *m)
 	fake_map_free(&m->self);
 }
 
-/* Spread value over the CPUs: cpu c gets (c + 1) * unit. */
+/*
+ * Spread value over the CPUs: cpu c gets (c + 1) * unit, at guest level
+ * l1; l2 gets 7 * unit syncs on cpu 1 only.
+ */
 static void add_vm(struct maps *m, __u32 tgid, __u64 unit)
 {
+	struct vm_guests *g;
 	struct vm_stats *v;
 	int c;
 
 	for (c = 0; c < NCPUS; c++) {
-		v = fake_map_value(&m->vm, tgid, c);
+		g = fake_map_value(&m->vm, tgid, c);
+		v = &g->guest[GUEST_L1];
 		v->sync_calls[SYNC_OK] = (c + 1) * unit;
 		v->walks[CTX_ZAP][WALK_ENOSPC] = unit;
 		v->pages_synced = c == 2 ? unit : 0;
+		g->guest[GUEST_L2].sync_calls[SYNC_OK] = c == 1 ? 7 * unit : 0;
 	}
 }
 
@@ -101,12 +107,26 @@ static void test_collect_maps(void)
 	CHECK_INT(s.vms[1].tgid, 200);
 	CHECK_INT(s.vms[2].tgid, 300);
 	/* 1 + 2 + 3 + 4 = 10 units */
-	CHECK_INT(s.vms[0].stats.sync_calls[SYNC_OK], 100);
-	CHECK_INT(s.vms[1].stats.sync_calls[SYNC_OK], 1000);
-	CHECK_INT(s.vms[2].stats.sync_calls[SYNC_OK], 10);
-	CHECK_INT(s.vms[1].stats.walks[CTX_ZAP][WALK_ENOSPC], 400);
-	CHECK_INT(s.vms[1].stats.pages_synced, 100);
-	CHECK_INT(s.vms[1].stats.sync_calls[SYNC_EINTR], 0);
+	CHECK_INT(s.vms[0].stats.guest[GUEST_L1].sync_calls[SYNC_OK], 100);
+	CHECK_INT(s.vms[1].stats.guest[GUEST_L1].sync_calls[SYNC_OK], 1000);
+	CHECK_INT(s.vms[2].stats.guest[GUEST_L1].sync_calls[SYNC_OK], 10);
+	CHECK_INT(s.vms[1].stats.guest[GUEST_L1].walks[CTX_ZAP][WALK_ENOSPC],
+		  400);
+	CHECK_INT(s.vms[1].stats.guest[GUEST_L1].pages_synced, 100);
+	CHECK_INT(s.vms[1].stats.guest[GUEST_L1].sync_calls[SYNC_EINTR], 0);
+	/* the levels are summed over CPUs apart, and only by the helper */
+	CHECK_INT(s.vms[1].stats.guest[GUEST_L2].sync_calls[SYNC_OK], 700);
+	CHECK_INT(s.vms[1].stats.guest[GUEST_L2].pages_synced, 0);
+	{
+		struct vm_stats t;
+
+		vm_guests_total(&t, &s.vms[1].stats);
+		CHECK_INT(t.sync_calls[SYNC_OK], 1000 + 700);
+		CHECK_INT(t.walks[CTX_ZAP][WALK_ENOSPC], 400);
+		CHECK_INT(t.pages_synced, 100);
+		CHECK(!vm_stats_zero(&t));
+		CHECK(vm_stats_zero(&(struct vm_stats){ 0 }));
+	}
 	CHECK_INT(s.hists.pvec_depth[CTX_SYNC][16], NCPUS);
 	CHECK_INT(s.hists.sync_duration[DURATION_SLOTS - 1], 2 * NCPUS);
 	CHECK_INT(s.hists.sync_duration_sum_ns, 1000 * NCPUS);
@@ -143,7 +163,7 @@ static void test_vanishing_entry(void)
 	CHECK_INT(s.nr_vms, 2);
 	CHECK_INT(s.vms[0].tgid, 10);
 	CHECK_INT(s.vms[1].tgid, 30);
-	CHECK_INT(s.vms[0].stats.sync_calls[SYNC_OK], 10);
+	CHECK_INT(s.vms[0].stats.guest[GUEST_L1].sync_calls[SYNC_OK], 10);
 	CHECK(!fake_map_has(&m.vm, 20));
 
 	/* the only entry vanishes: an empty snapshot, not an error */
@@ -208,7 +228,7 @@ static void test_walk_bound(void)
 
 static void test_snapshot_growth(void)
 {
-	struct vm_stats v = { .restarts = 1 };
+	struct vm_guests v = { .guest[GUEST_L1] = { .restarts = 1 } };
 	struct snapshot s;
 	__u32 i;
 	int ok = 1;

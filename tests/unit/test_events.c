@@ -70,7 +70,7 @@ static void test_unknown_type(void)
 static void check_name(struct vm_table *t, __u32 tgid, const char *want)
 {
 	const struct vm_series *vs = NULL;
-	struct vm_stats zero = { 0 };
+	struct vm_guests zero = { 0 };
 	struct snapshot s;
 	size_t nr = 0;
 

@@ -22,7 +22,7 @@ static void vm(struct rig *r, __u32 tgid, const char *argv, size_t len,
 	rig_set_synced(r, tgid, n);
 }
 
-#define OTHER(n) "kvm_unsync_pages_synced_total{vm=\"other\",pid=\"\"} " #n
+#define OTHER(n) "kvm_unsync_pages_synced_total{vm=\"other\",pid=\"\",guest=\"l1\"} " #n
 
 static void test_fold_beyond_max(void)
 {
@@ -37,16 +37,16 @@ static void test_fold_beyond_max(void)
 	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
 	vm(&r, 300, ARGV("qemu\0-name\0guest=c\0"), 3);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 1");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"b\",pid=\"200\"} 2");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\",guest=\"l1\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"b\",pid=\"200\",guest=\"l1\"} 2");
 	CHECK_NO_SUBSTR(t, "pid=\"300\"");
 	CHECK_NO_SUBSTR(t, "vm=\"c\"");
 	CHECK_LINE(t, OTHER(3));
 	CHECK_LINE(t, "kvm_unsync_vms_folded_total 1");
 	CHECK_LINE(t, "kvm_unsync_vms 3");
 	/* every family gets the "other" series, with its labels */
-	CHECK_LINE(t, "kvm_unsync_walks_total{vm=\"other\",pid=\"\",context=\"zap\",result=\"enospc\"} 0");
-	CHECK_LINE(t, "kvm_unsync_restarts_total{vm=\"other\",pid=\"\"} 0");
+	CHECK_LINE(t, "kvm_unsync_walks_total{vm=\"other\",pid=\"\",guest=\"l1\",context=\"zap\",result=\"enospc\"} 0");
+	CHECK_LINE(t, "kvm_unsync_restarts_total{vm=\"other\",pid=\"\",guest=\"l1\"} 0");
 	check_expected("metrics-folded.prom", t);
 
 	/* a fourth VM folds too; "other" sums both */
@@ -60,13 +60,13 @@ static void test_fold_beyond_max(void)
 	/* a labelled VM exits: published once more, then dropped ... */
 	fake_proc_del(r.proc, 100);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\",guest=\"l1\"} 1");
 	CHECK(!fake_map_has(&r.vm, 100));
 	/* ... and its place goes to the next new VM, not to a folded one */
 	vm(&r, 500, ARGV("qemu\0-name\0guest=e\0"), 6);
 	t = rig_scrape(&r);
 	CHECK_NO_SUBSTR(t, "pid=\"100\"");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"e\",pid=\"500\"} 6");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"e\",pid=\"500\",guest=\"l1\"} 6");
 	CHECK_LINE(t, OTHER(9));
 	CHECK_LINE(t, "kvm_unsync_vms_folded_total 2");
 	CHECK_LINE(t, "kvm_unsync_vms 4");
@@ -118,7 +118,7 @@ static void test_no_fold_below_max(void)
 	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
 	vm(&r, 300, ARGV("qemu\0-name\0guest=c\0"), 3);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"c\",pid=\"300\"} 3");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"c\",pid=\"300\",guest=\"l1\"} 3");
 	CHECK_NO_SUBSTR(t, "vm=\"other\",pid=\"\"");
 	CHECK_LINE(t, "kvm_unsync_vms_folded_total 0");
 	rig_free(&r);
@@ -137,7 +137,7 @@ static void test_vm_named_other(void)
 	vm(&r, 100, ARGV("qemu\0-name\0guest=other\0"), 1);
 	vm(&r, 200, ARGV("qemu\0-name\0guest=b\0"), 2);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"other\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"other\",pid=\"100\",guest=\"l1\"} 1");
 	CHECK_LINE(t, OTHER(2));
 	rig_free(&r);
 }
@@ -171,7 +171,7 @@ static void test_waiting_for_kvm(void)
 	r.vm.lookup_err = 0;
 	r.vm.next_key_err = 0;
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\",guest=\"l1\"} 1");
 	CHECK_LINE(t, "kvm_unsync_scrape_errors_total 0");
 	rig_free(&r);
 }

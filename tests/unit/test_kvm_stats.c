@@ -30,18 +30,12 @@ static void put(const char *dir, const char *name, const char *text)
 /* root/NAME with every stat, stat i holding base + i. */
 static void add_vm(const char *root, const char *name, unsigned base)
 {
-	char dir[512], val[32];
+	__u64 val[KVM_STAT_NR];
 	int i;
 
-	snprintf(dir, sizeof(dir), "%s/%s", root, name);
-	mkdir(dir, 0755);
-	for (i = 0; i < KVM_STAT_NR; i++) {
-		snprintf(val, sizeof(val), "%u\n", base + i);
-		put(dir, kvm_stat_descs[i].name, val);
-	}
-	/* a vCPU directory, as KVM makes one per vCPU: not a VM */
-	snprintf(dir, sizeof(dir), "%s/%s/vcpu0", root, name);
-	mkdir(dir, 0755);
+	for (i = 0; i < KVM_STAT_NR; i++)
+		val[i] = base + i;
+	CHECK_INT(fake_kvm_vm_add(root, name, val), 0);
 }
 
 static void test_kinds(void)

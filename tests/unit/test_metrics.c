@@ -50,28 +50,39 @@ static void fake_info(struct agent_info *info)
 
 static void fake_snapshot(struct snapshot *s)
 {
-	struct vm_stats a = { 0 }, b = { 0 };
+	struct vm_guests ga = { 0 }, gb = { 0 };
+	struct vm_stats *a = &ga.guest[GUEST_L1], *b = &gb.guest[GUEST_L1];
+	struct vm_stats *n = &ga.guest[GUEST_L2];
 	struct hists *h = &s->hists;
 
 	snapshot_init(s);
-	a.sync_calls[SYNC_OK] = 5;
-	a.sync_calls[SYNC_EINTR] = 2;
-	a.walks[CTX_SYNC][WALK_DONE] = 7;
-	a.walks[CTX_SYNC][WALK_ENOSPC] = 1;
-	a.walks[CTX_ZAP][WALK_DONE] = 3;
-	a.frames[CTX_SYNC] = 20;
-	a.frames[CTX_ZAP] = 9;
-	a.restarts = 1;
-	a.leaves[CTX_SYNC] = 30;
-	a.leaves[CTX_ZAP] = 4;
-	a.clears[CTX_SYNC][SITE_WALK] = 11;
-	a.clears[CTX_SYNC][SITE_CLEAR_PARENTS] = 2;
-	a.clears[CTX_ZAP][SITE_WALK] = 5;
-	a.pages_unsynced = 40;
-	a.pages_synced = 38;
-	b.sync_calls[SYNC_OTHER] = 3;
-	snapshot_add_vm(s, 1234, &a);
-	snapshot_add_vm(s, 99, &b);
+	a->sync_calls[SYNC_OK] = 5;
+	a->sync_calls[SYNC_EINTR] = 2;
+	a->walks[CTX_SYNC][WALK_DONE] = 7;
+	a->walks[CTX_SYNC][WALK_ENOSPC] = 1;
+	a->walks[CTX_ZAP][WALK_DONE] = 3;
+	a->frames[CTX_SYNC] = 20;
+	a->frames[CTX_ZAP] = 9;
+	a->restarts = 1;
+	a->leaves[CTX_SYNC] = 30;
+	a->leaves[CTX_ZAP] = 4;
+	a->clears[CTX_SYNC][SITE_WALK] = 11;
+	a->clears[CTX_SYNC][SITE_CLEAR_PARENTS] = 2;
+	a->clears[CTX_ZAP][SITE_WALK] = 5;
+	a->pages_unsynced = 40;
+	a->pages_synced = 38;
+	b->sync_calls[SYNC_OTHER] = 3;
+	/* 1234 has a nested guest too; 99 has none: no guest="l2" */
+	n->sync_calls[SYNC_OK] = 10;
+	n->walks[CTX_SYNC][WALK_DONE] = 10;
+	n->walks[CTX_SYNC][WALK_ENOSPC] = 10;
+	n->frames[CTX_SYNC] = 30;
+	n->restarts = 10;
+	n->leaves[CTX_SYNC] = 130;
+	n->pages_unsynced = 130;
+	n->pages_synced = 130;
+	snapshot_add_vm(s, 1234, &ga);
+	snapshot_add_vm(s, 99, &gb);
 	snapshot_sort_dedup(s);
 
 	h->pvec_depth[CTX_SYNC][0] = 1;
@@ -196,32 +207,43 @@ static void test_vm_samples(const char *t)
 {
 	CHECK_LINE(t, "# TYPE kvm_unsync_sync_calls_total counter");
 	CHECK_LINE(t, "kvm_unsync_sync_calls_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\",result=\"ok\"} 5");
+		      "pid=\"1234\",guest=\"l1\",result=\"ok\"} 5");
 	CHECK_LINE(t, "kvm_unsync_sync_calls_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\",result=\"eintr\"} 2");
+		      "pid=\"1234\",guest=\"l1\",result=\"eintr\"} 2");
 	/* "other" only where it is not zero */
-	CHECK_NO_SUBSTR(t, "pid=\"1234\",result=\"other\"");
-	CHECK_LINE(t, "kvm_unsync_sync_calls_total{vm=\"unknown\",pid=\"99\","
+	CHECK_NO_SUBSTR(t, "pid=\"1234\",guest=\"l1\",result=\"other\"");
+	CHECK_LINE(t, "kvm_unsync_sync_calls_total{vm=\"unknown\",pid=\"99\",guest=\"l1\","
 		      "result=\"other\"} 3");
 	CHECK_LINE(t, "kvm_unsync_walks_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\",context=\"sync\",result=\"enospc\"} 1");
+		      "pid=\"1234\",guest=\"l1\",context=\"sync\",result=\"enospc\"} 1");
 	CHECK_LINE(t, "kvm_unsync_walks_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\",context=\"zap\",result=\"done\"} 3");
+		      "pid=\"1234\",guest=\"l1\",context=\"zap\",result=\"done\"} 3");
 	CHECK_LINE(t, "kvm_unsync_walk_frames_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\",context=\"zap\"} 9");
+		      "pid=\"1234\",guest=\"l1\",context=\"zap\"} 9");
 	CHECK_LINE(t, "kvm_unsync_restarts_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\"} 1");
+		      "pid=\"1234\",guest=\"l1\"} 1");
 	CHECK_LINE(t, "kvm_unsync_walk_leaves_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\",context=\"sync\"} 30");
+		      "pid=\"1234\",guest=\"l1\",context=\"sync\"} 30");
 	CHECK_LINE(t, "kvm_unsync_bitmap_clears_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\",context=\"sync\",site=\"clear_parents\"} 2");
+		      "pid=\"1234\",guest=\"l1\",context=\"sync\",site=\"clear_parents\"} 2");
 	CHECK_LINE(t, "kvm_unsync_bitmap_clears_total{vm=\"unknown\","
-		      "pid=\"99\",context=\"zap\",site=\"walk\"} 0");
+		      "pid=\"99\",guest=\"l1\",context=\"zap\",site=\"walk\"} 0");
 	CHECK_LINE(t, "kvm_unsync_pages_unsynced_total{vm=\"we\\\"ird\\\\vm\\nx\","
-		      "pid=\"1234\"} 40");
+		      "pid=\"1234\",guest=\"l1\"} 40");
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\","
-		      "pid=\"99\"} 0");
+		      "pid=\"99\",guest=\"l1\"} 0");
 	CHECK_LINE(t, "kvm_unsync_vms 2");
+	/* the nested guest's series: every family, its zeroes included */
+	CHECK_LINE(t, "kvm_unsync_sync_calls_total{vm=\"we\\\"ird\\\\vm\\nx\","
+		      "pid=\"1234\",guest=\"l2\",result=\"ok\"} 10");
+	CHECK_LINE(t, "kvm_unsync_restarts_total{vm=\"we\\\"ird\\\\vm\\nx\","
+		      "pid=\"1234\",guest=\"l2\"} 10");
+	CHECK_LINE(t, "kvm_unsync_walks_total{vm=\"we\\\"ird\\\\vm\\nx\","
+		      "pid=\"1234\",guest=\"l2\",context=\"zap\",result=\"done\"} 0");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"we\\\"ird\\\\vm\\nx\","
+		      "pid=\"1234\",guest=\"l2\"} 130");
+	/* a VM with no count of a nested guest has no l2 series */
+	CHECK_NO_SUBSTR(t, "pid=\"99\",guest=\"l2\"");
 }
 
 static void test_histograms(const char *t)
@@ -348,7 +370,7 @@ static void test_clears_sources(void)
 		      "source=\"hook\"} 1");
 	CHECK_LINE(t, "kvm_unsync_bitmap_clears_source{site=\"clear_parents\","
 		      "source=\"derived\"} 1");
-	CHECK_LINE(t, "kvm_unsync_bitmap_clears_total{vm=\"a\",pid=\"1234\","
+	CHECK_LINE(t, "kvm_unsync_bitmap_clears_total{vm=\"a\",pid=\"1234\",guest=\"l1\","
 		      "context=\"sync\",site=\"clear_parents\"} 2");
 	free(t);
 
@@ -357,7 +379,7 @@ static void test_clears_sources(void)
 	check_all_families(t);
 	CHECK_LINE(t, "kvm_unsync_bitmap_clears_source{site=\"clear_parents\","
 		      "source=\"missing\"} 1");
-	CHECK_LINE(t, "kvm_unsync_bitmap_clears_total{vm=\"a\",pid=\"1234\","
+	CHECK_LINE(t, "kvm_unsync_bitmap_clears_total{vm=\"a\",pid=\"1234\",guest=\"l1\","
 		      "context=\"sync\",site=\"walk\"} 11");
 	CHECK_NO_SUBSTR(t, "site=\"clear_parents\"} 0");
 	CHECK_NO_SUBSTR(t, "site=\"clear_parents\"} 2");

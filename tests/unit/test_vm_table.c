@@ -27,8 +27,8 @@ static void test_dead_vm_published_once(void)
 	rig_set_synced(&r, 200, 2);
 
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"alpha\",pid=\"100\"} 1");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"beta,x\",pid=\"200\"} 2");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"alpha\",pid=\"100\",guest=\"l1\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"beta,x\",pid=\"200\",guest=\"l1\"} 2");
 	CHECK_LINE(t, "kvm_unsync_vms 2");
 	CHECK_INT(vm_table_size(&r.table), 2);
 
@@ -36,7 +36,7 @@ static void test_dead_vm_published_once(void)
 	fake_proc_del(r.proc, 200);
 	rig_set_synced(&r, 200, 9);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"beta,x\",pid=\"200\"} 9");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"beta,x\",pid=\"200\",guest=\"l1\"} 9");
 	CHECK_LINE(t, "kvm_unsync_vms 2");
 	/* ... and after that page was built, it is gone from map and cache */
 	CHECK(!fake_map_has(&r.vm, 200));
@@ -47,7 +47,7 @@ static void test_dead_vm_published_once(void)
 	t = rig_scrape(&r);
 	CHECK_NO_SUBSTR(t, "pid=\"200\"");
 	CHECK_LINE(t, "kvm_unsync_vms 1");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"alpha\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"alpha\",pid=\"100\",guest=\"l1\"} 1");
 	CHECK_INT(r.vm.deletes, 1);
 	rig_free(&r);
 }
@@ -64,12 +64,12 @@ static void test_dead_on_arrival(void)
 	/* in the map, but its process was never seen alive */
 	rig_set_synced(&r, 300, 4);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"300\"} 4");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"300\",guest=\"l1\"} 4");
 	/* it may have died after the read: kept for one more scrape */
 	CHECK(fake_map_has(&r.vm, 300));
 	rig_set_synced(&r, 300, 5);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"300\"} 5");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"300\",guest=\"l1\"} 5");
 	CHECK(!fake_map_has(&r.vm, 300));
 	t = rig_scrape(&r);
 	CHECK_NO_SUBSTR(t, "pid=\"300\"");
@@ -90,17 +90,17 @@ static void test_pid_reuse(void)
 		      "qemu-kvm", 1000);
 	rig_set_synced(&r, 100, 1);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"old\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"old\",pid=\"100\",guest=\"l1\"} 1");
 	/* the name is cached: a changed cmdline alone is not re-read */
 	fake_proc_add(r.proc, 100, ARGV("qemu\0-name\0guest=renamed\0"),
 		      "qemu-kvm", 1000);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"old\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"old\",pid=\"100\",guest=\"l1\"} 1");
 	/* a new process with the same pid: new start time, new name */
 	fake_proc_add(r.proc, 100, ARGV("qemu\0-name\0guest=new\0"),
 		      "qemu-kvm", 5000);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"new\",pid=\"100\"} 1");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"new\",pid=\"100\",guest=\"l1\"} 1");
 	CHECK(fake_map_has(&r.vm, 100));
 	rig_free(&r);
 }
@@ -127,7 +127,7 @@ static void test_failed_read_deletes_nothing(void)
 	/* the next good scrape publishes the final count, then deletes */
 	r.vm.lookup_err = 0;
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 3");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\",guest=\"l1\"} 3");
 	CHECK_LINE(t, "kvm_unsync_scrape_errors_total 1");
 	CHECK(!fake_map_has(&r.vm, 100));
 	rig_free(&r);
@@ -160,7 +160,7 @@ static void test_failed_delete_retried(void)
 	CHECK(vm_table_find(&r.table, 100) != NULL);
 	fake_map_reader(&r.vm, &r.ctx.src.vm_stats);
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\"} 3");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"a\",pid=\"100\",guest=\"l1\"} 3");
 	CHECK(!fake_map_has(&r.vm, 100));
 	CHECK_INT(vm_table_size(&r.table), 0);
 	rig_free(&r);
@@ -207,28 +207,32 @@ static void test_noted_before_death(void)
 	rig_set_synced(&r, 500, 6);
 
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\"} 4");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"kvmwalk\",pid=\"400\"} 5");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"500\"} 6");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"argv\",pid=\"600\"} 7");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\",guest=\"l1\"} 4");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"kvmwalk\",pid=\"400\",guest=\"l1\"} 5");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"500\",guest=\"l1\"} 6");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"argv\",pid=\"600\",guest=\"l1\"} 7");
 	/* a second note of a known VM changes nothing */
 	vm_table_note(&r.table, 300, "other", ARGV("x\0-name\0y\0"));
 	t = rig_scrape(&r);
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\"} 4");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\",guest=\"l1\"} 4");
 	rig_free(&r);
 }
 
-/* The VMs tgids[i], pages_synced = synced[i], restarts = 10 * synced[i]. */
+/*
+ * The VMs tgids[i], pages_synced = synced[i], restarts = 10 * synced[i]
+ * (guest level l1), and 100 * synced[i] pages synced at level l2.
+ */
 static void snap_of(struct snapshot *s, const __u32 *tgids,
 		    const __u64 *synced, size_t n)
 {
-	struct vm_stats v = { 0 };
+	struct vm_guests v = { 0 };
 	size_t i;
 
 	snapshot_reset(s);
 	for (i = 0; i < n; i++) {
-		v.pages_synced = synced[i];
-		v.restarts = 10 * synced[i];
+		v.guest[GUEST_L1].pages_synced = synced[i];
+		v.guest[GUEST_L1].restarts = 10 * synced[i];
+		v.guest[GUEST_L2].pages_synced = 100 * synced[i];
 		CHECK_INT(snapshot_add_vm(s, tgids[i], &v), 0);
 	}
 	snapshot_sort_dedup(s);
@@ -261,14 +265,14 @@ static void test_series(void)
 	if (nr == 3) {
 		CHECK_STR(vs[0].name, "a");
 		CHECK_INT(vs[0].pid, 100);
-		CHECK_INT(vs[0].stats->pages_synced, 1);
+		CHECK_INT(vs[0].stats->guest[GUEST_L1].pages_synced, 1);
 		CHECK_STR(vs[1].name, "b");
 		CHECK_INT(vs[1].pid, 200);
-		CHECK_INT(vs[1].stats->pages_synced, 2);
+		CHECK_INT(vs[1].stats->guest[GUEST_L1].pages_synced, 2);
 		CHECK_STR(vs[2].name, "unknown");
 		CHECK_INT(vs[2].pid, 300);
-		CHECK_INT(vs[2].stats->pages_synced, 3);
-		CHECK_INT(vs[2].stats->restarts, 30);
+		CHECK_INT(vs[2].stats->guest[GUEST_L1].pages_synced, 3);
+		CHECK_INT(vs[2].stats->guest[GUEST_L1].restarts, 30);
 	}
 	CHECK_INT(vm_table_folded_total(&t), 0);
 	vm_table_free(&t);
@@ -284,11 +288,14 @@ static void test_series(void)
 	if (nr == 2) {
 		CHECK_STR(vs[0].name, "a");
 		CHECK_INT(vs[0].pid, 100);
-		CHECK_INT(vs[0].stats->pages_synced, 1);
+		CHECK_INT(vs[0].stats->guest[GUEST_L1].pages_synced, 1);
 		CHECK_STR(vs[1].name, "other");
 		CHECK_INT(vs[1].pid, 0);
-		CHECK_INT(vs[1].stats->pages_synced, 2 + 3);
-		CHECK_INT(vs[1].stats->restarts, 20 + 30);
+		CHECK_INT(vs[1].stats->guest[GUEST_L1].pages_synced, 2 + 3);
+		CHECK_INT(vs[1].stats->guest[GUEST_L1].restarts, 20 + 30);
+		/* each guest level folds on its own */
+		CHECK_INT(vs[1].stats->guest[GUEST_L2].pages_synced,
+			  200 + 300);
 	}
 	CHECK_INT(vm_table_folded_total(&t), 2);
 
@@ -299,7 +306,7 @@ static void test_series(void)
 	if (nr == 2) {
 		CHECK_INT(vs[0].pid, 100);
 		CHECK_STR(vs[1].name, "other");
-		CHECK_INT(vs[1].stats->pages_synced, 2 + 3);
+		CHECK_INT(vs[1].stats->guest[GUEST_L1].pages_synced, 2 + 3);
 	}
 	/* no VM left: "other" stays, it is a counter */
 	snapshot_reset(&s);
@@ -307,7 +314,7 @@ static void test_series(void)
 	CHECK_INT(nr, 1);
 	if (nr == 1) {
 		CHECK_INT(vs[0].pid, 0);
-		CHECK_INT(vs[0].stats->pages_synced, 2 + 3);
+		CHECK_INT(vs[0].stats->guest[GUEST_L1].pages_synced, 2 + 3);
 	}
 	vm_table_free(&t);
 	snapshot_free(&s);

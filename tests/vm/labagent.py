@@ -54,6 +54,8 @@ SHAPES = [
 ]
 
 CTX = ("sync", "zap")
+# The guest label's values, in struct vm_guests order (enum guest_level).
+GUESTS = ("l1", "l2")
 SITES = ("walk", "clear_parents")
 SYNC_FIELDS = ("can_yield", "root_level", "walks", "restarts", "frames",
                "leaves", "clears_walk", "clears_parents", "max_nr")
@@ -83,6 +85,21 @@ def model(args, variant="stock", release=None):
                               kernel=release).run().report()
     return kvm_shapes.Run(predict.shape_from_args(a),
                           variant=variant).run().report()
+
+
+def model_levels(args, variant="stock", release=None):
+    """{guest label: the model's figures} for kvmwalk ARGS, by the
+    role.guest_mode of the pages counted: a plain shape's are all "l1"; a
+    nested shape's (tests/model/nested.py) split as that model says."""
+    import compare_nested
+    import nested
+    if not compare_nested.is_nested(args):
+        return {"l1": model(args, variant, release)}
+    shape = compare_nested.shape_from_args(args)
+    if compare_nested.parse_args(args.split()).nested == "shadow":
+        return {g: rec.report() for g, rec in
+                nested.predict_shadow(shape, split=True).items()}
+    return nested.by_guest_level(nested.predict(shape))
 
 
 def build_kernel(flavour):
@@ -173,10 +190,11 @@ def add_nested(a, b):
     return a + b
 
 
-def agent_figures(samples, pid):
-    """The model's keys, read from one VM's series of a scrape."""
+def agent_figures(samples, pid, guest="l1"):
+    """The model's keys, read from one VM's series of a scrape, at one
+    guest level (the guest label)."""
     def one(name, **labels):
-        got = select(samples, name, pid=str(pid), **labels)
+        got = select(samples, name, pid=str(pid), guest=guest, **labels)
         if len(got) != 1:
             raise AssertionError("%s{pid=%s,%s}: %d samples" %
                                  (name, pid, labels, len(got)))
@@ -199,8 +217,16 @@ def agent_figures(samples, pid):
     }
 
 
-def map_figures(v):
-    """The same keys, from the pinned vm_stats map (struct vm_stats)."""
+def guests_of(samples, pid):
+    """The guest label values one VM's series carry, sorted."""
+    return sorted({dict(lbl).get("guest") for (_, lbl), _ in samples.items()
+                   if dict(lbl).get("pid") == str(pid)})
+
+
+def map_figures(value, guest="l1"):
+    """The same keys, from the pinned vm_stats map: one guest level's
+    struct vm_stats of the entry's struct vm_guests."""
+    v = value["guest"][GUESTS.index(guest)]
     return {
         "sync_calls": {"ok": v["sync_calls"][0], "eintr": v["sync_calls"][1]},
         "walks": {c: {"done": v["walks"][i][0], "enospc": v["walks"][i][1]}

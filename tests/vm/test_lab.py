@@ -19,11 +19,16 @@ import subprocess
 import unittest
 
 from labagent import (AGENT, ANOMALIES, BPFTOOL, CAP_BPF, CAP_PERFMON,
-                      CAP_SYS_ADMIN, CHRT, CTX, KVMWALK, SHAPES, SYNC_FIELDS,
-                      WALK_HOOKS, LabSections, agent_figures, build_kernel,
-                      kv_lines, lab, map_figures, map_values, model,
-                      require, run_agent, thread_caps, trace_records)
+                      CAP_SYS_ADMIN, CHRT, CTX, GUESTS, KVMWALK, SHAPES,
+                      SYNC_FIELDS, WALK_HOOKS, LabSections, agent_figures,
+                      build_kernel, guests_of, kv_lines, lab, map_figures,
+                      map_values, model, require, run_agent, thread_caps,
+                      trace_records)
 from promtext import parse_metrics, select
+from shadow import Recorder
+
+# The report of a guest level the model gives no figure.
+ZERO_LEVEL = Recorder().report()
 
 
 class LabRun(LabSections):
@@ -49,7 +54,9 @@ class AgentRun(LabSections):
     """The agent in one attach mode ran each of `shapes` (agent.sh) on a
     host (`host`: QEMU's CPU and kvm_amd's options; None: the lab's
     default): every VM's figures, as scraped, pinned and traced, equal the
-    model's (`predict`), and the kernel's tracepoints agree.  Also the
+    model's (`predict`), and the kernel's tracepoints agree.  The figures
+    of each guest label equal the model's of that level (`predict_levels`);
+    a VM has no guest label the model gives it no figures for.  Also the
     base of test_nested_lab's agent tests."""
     mode = None
     trace = "syncs"
@@ -66,6 +73,12 @@ class AgentRun(LabSections):
         return model(args, cls.variant, cls.release)
 
     @classmethod
+    def predict_levels(cls, args):
+        """{guest label: the model's report}: a plain guest's pages are
+        all role.guest_mode 0, guest="l1", and it has no "l2" series."""
+        return {"l1": cls.predict(args)}
+
+    @classmethod
     def setUpClass(cls):
         require((AGENT, KVMWALK, BPFTOOL, CHRT))
         kernel = build_kernel(cls.kernel) if cls.kernel else None
@@ -75,26 +88,33 @@ class AgentRun(LabSections):
             env=host["env"], suite=cls.suite, agent_args=cls.agent_args)
         cls.last_log = lab.last_log
         cls.predicted = {n: cls.predict(a) for n, a in cls.shapes}
+        cls.levels = {n: cls.predict_levels(a) for n, a in cls.shapes}
         cls.records = trace_records(cls.sec)
 
     def test_metrics_equal_model(self):
         for name, args in self.shapes:
+            pid = self.pid_of(name)
+            s = parse_metrics(self.section("metrics " + name))
             with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                s = parse_metrics(self.section("metrics " + name))
-                got = agent_figures(s, pid)
-                want = {k: self.predicted[name][k] for k in got}
-                self.assertEqual(got, want, "%s (%s)" % (name, args))
+                self.assertEqual(guests_of(s, pid), sorted(self.levels[name]))
+            for guest, report in self.levels[name].items():
+                with self.subTest(shape=name, guest=guest):
+                    got = agent_figures(s, pid, guest)
+                    want = {k: report[k] for k in got}
+                    self.assertEqual(got, want, "%s (%s)" % (name, args))
 
     def test_pinned_maps_equal_model(self):
         for name, _ in self.shapes:
-            with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                v = map_values(self.section("maps " + name), pid)
-                self.assertIsNotNone(v, "pid %d not in pinned vm_stats" % pid)
-                got = map_figures(v)
-                want = {k: self.predicted[name][k] for k in got}
-                self.assertEqual(got, want)
+            pid = self.pid_of(name)
+            v = map_values(self.section("maps " + name), pid)
+            for guest in GUESTS:
+                with self.subTest(shape=name, guest=guest):
+                    self.assertIsNotNone(v, "pid %d not in pinned vm_stats"
+                                         % pid)
+                    got = map_figures(v, guest)
+                    report = self.levels[name].get(guest, ZERO_LEVEL)
+                    want = {k: report[k] for k in got}
+                    self.assertEqual(got, want)
 
     def test_kernel_tracepoints_agree(self):
         for name, _ in self.shapes:
@@ -108,28 +128,38 @@ class AgentRun(LabSections):
 
     def test_sync_records_equal_model(self):
         for name, _ in self.shapes:
+            pid = self.pid_of(name)
+            mine = [r for r in self.records
+                    if r["pid"] == pid and r["type"] == "sync"]
             with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                got = [{f: r[f] for f in SYNC_FIELDS} for r in self.records
-                       if r["pid"] == pid and r["type"] == "sync"]
-                want = [{f: int(s[f]) for f in SYNC_FIELDS}
-                        for s in self.predicted[name]["syncs"]]
-                self.assertEqual(got, want)
-                for r in self.records:
-                    if r["pid"] == pid and r["type"] == "sync":
-                        self.assertEqual(r["result"], 0)
-                        self.assertGreater(r["duration_ns"], 0)
+                self.assertLessEqual({r["guest"] for r in mine},
+                                     set(self.levels[name]))
+                for r in mine:
+                    self.assertEqual(r["result"], 0)
+                    self.assertGreater(r["duration_ns"], 0)
+            for guest, report in self.levels[name].items():
+                with self.subTest(shape=name, guest=guest):
+                    got = [{f: r[f] for f in SYNC_FIELDS} for r in mine
+                           if r["guest"] == guest]
+                    want = [{f: int(s[f]) for f in SYNC_FIELDS}
+                            for s in report["syncs"]]
+                    self.assertEqual(got, want)
 
     def test_zap_records_equal_model(self):
         for name, _ in self.shapes:
+            pid = self.pid_of(name)
+            zap = [r for r in self.records
+                   if r["pid"] == pid and r["type"] == "zap_walk"]
             with self.subTest(shape=name):
-                pid = self.pid_of(name)
-                zap = [r for r in self.records
-                       if r["pid"] == pid and r["type"] == "zap_walk"]
-                p = self.predicted[name]
-                self.assertEqual(len(zap), sum(p["walks"]["zap"].values()))
-                self.assertEqual(sum(r["frames"] for r in zap),
-                                 p["frames"]["zap"])
+                self.assertLessEqual({r["guest"] for r in zap},
+                                     set(self.levels[name]))
+            for guest, p in self.levels[name].items():
+                with self.subTest(shape=name, guest=guest):
+                    mine = [r for r in zap if r["guest"] == guest]
+                    self.assertEqual(len(mine),
+                                     sum(p["walks"]["zap"].values()))
+                    self.assertEqual(sum(r["frames"] for r in mine),
+                                     p["frames"]["zap"])
 
     def test_histograms_equal_model(self):
         h = map_values(self.section("hists"), 0)

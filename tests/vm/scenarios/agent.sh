@@ -41,9 +41,7 @@ AGENT=$!
 wait_serving $AGENT 100 scrape
 
 # The kernel's own record of every page that goes unsync or is synced.
-echo 8192 >$T/buffer_size_kb
-echo 1 >$T/events/kvmmmu/kvm_mmu_sync_page/enable
-echo 1 >$T/events/kvmmmu/kvm_mmu_unsync_page/enable
+tp_on
 
 IFS=';'
 for spec in $KUE_SHAPES; do
@@ -55,11 +53,7 @@ for spec in $KUE_SHAPES; do
 	walk "$name" $args
 	IFS=';'
 	pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
-	begin "tp $name"
-	echo "sync_page=$(grep -c -- "-$pid .*kvm_mmu_sync_page:" $T/trace)"
-	echo "unsync_page=$(grep -c -- "-$pid .*kvm_mmu_unsync_page:" $T/trace)"
-	echo "lost=$(grep -c 'LOST' $T/trace)"
-	end "tp $name"
+	tp_counts "$name" "$pid"
 	# Before the scrape: the scrape after a VM's exit is its last one.
 	begin "maps $name"
 	bpftool -j map dump pinned $PIN/vm_stats

@@ -118,6 +118,24 @@ trace_shape() {
 	return $_ts_fail
 }
 
+# tp_on: the kvmmmu sync/unsync page tracepoints on, into a buffer large
+# enough for a shape (tp_counts reads it).
+tp_on() {
+	echo 8192 >/sys/kernel/tracing/buffer_size_kb
+	echo 1 >/sys/kernel/tracing/events/kvmmmu/kvm_mmu_sync_page/enable
+	echo 1 >/sys/kernel/tracing/events/kvmmmu/kvm_mmu_unsync_page/enable
+}
+
+# tp_counts NAME PID: section "tp NAME", the kvmmmu sync/unsync page events
+# of PID in the trace buffer (the kernel's own count), and lost records.
+tp_counts() {
+	begin "tp $1"
+	echo "sync_page=$(grep -c -- "-$2 .*kvm_mmu_sync_page:" /sys/kernel/tracing/trace)"
+	echo "unsync_page=$(grep -c -- "-$2 .*kvm_mmu_unsync_page:" /sys/kernel/tracing/trace)"
+	echo "lost=$(grep -c 'LOST' /sys/kernel/tracing/trace)"
+	end "tp $1"
+}
+
 # stop_agent PID: SIGTERM the agent, wait for it, and print the "shutdown"
 # section: its exit code and its stderr (/tmp/agent.err).
 stop_agent() {

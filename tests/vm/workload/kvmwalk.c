@@ -5,6 +5,7 @@
  * contract).  It runs one vCPU through the script in guest.c and exits.
  */
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 static const char usage_text[] =
 "usage: kvmwalk [--paging 4level|pae] [--tables N] [--dirs D] [--rounds R]\n"
 "               [--sync cr3|fault] [--flood-zap] [--exit-unsync] [--nested]\n"
-"               [--stats] [--time] [-name guest=NAME]\n"
+"               [--stats] [--hold] [--time] [-name guest=NAME]\n"
 "Makes KVM's shadow MMU sync N unsync guest page tables, spread over D\n"
 "page directories, R times (see tests/vm/SHAPES.md).  Needs /dev/kvm with\n"
 "shadow paging (kvm_amd npt=0 or kvm_intel ept=0); --nested also runs\n"
@@ -33,6 +34,8 @@ static const char usage_text[] =
 "                shadow: its guest runs without NPT on the guest's own\n"
 "                tables (4level, --dirs 1..3, --sync cr3; kvm_amd nested=1)\n"
 "  --stats       print KVM's VM stats before the VM is destroyed\n"
+"  --hold        then stop itself (SIGSTOP) with the VM still there, so\n"
+"                its stats can be read from outside; SIGCONT goes on\n"
 "  --time        print the VMM's time in KVM_RUN, before the rounds and\n"
 "                round by round (ns, CLOCK_MONOTONIC)\n"
 "  -name ...     ignored (lets a VM be named as QEMU names it)\n"
@@ -161,6 +164,8 @@ static void parse_args(int argc, char **argv, struct walk_config *cfg)
 			usage_error("--nested wants npt or shadow, got '%s'", arg + 9);
 		} else if (!strcmp(arg, "--stats")) {
 			cfg->stats = 1;
+		} else if (!strcmp(arg, "--hold")) {
+			cfg->hold = 1;
 		} else if (!strcmp(arg, "--time")) {
 			cfg->time = 1;
 		} else if (is_flag(arg, "-name")) {
@@ -241,6 +246,17 @@ int main(int argc, char **argv)
 
 	if (cfg.stats)
 		vm_print_stats(&vm);
+	if (cfg.hold) {
+		/*
+		 * The guest is done and the VM not yet destroyed: a reader
+		 * outside (debugfs, the agent's scrape) sees what --stats
+		 * printed.  The line says the VMM got here; the stopped state
+		 * (T in /proc/PID/stat) that it is there now.
+		 */
+		printf("kvmwalk: holding pid=%d\n", (int)getpid());
+		fflush(stdout);
+		raise(SIGSTOP);
+	}
 	vm_destroy(&vm);
 
 	printf("kvmwalk: ok pid=%d paging=%s tables=%u dirs=%u rounds=%u sync=%s flood-zap=%d exit-unsync=%d nested=%s\n",

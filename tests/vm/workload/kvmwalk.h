@@ -19,6 +19,7 @@ struct walk_config {
 	int exit_unsync;
 	int nested;		/* enum walk_nested */
 	int stats;		/* print KVM's VM stats before closing */
+	int hold;		/* stop (SIGSTOP) before closing, until SIGCONT */
 	int time;		/* time KVM_RUN per round (struct vm_times) */
 };
 

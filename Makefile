@@ -5,7 +5,7 @@
 #
 #   make            build build/kvm-unsync-exporter
 #   make test       unit tests, bare-machine start-up test, VM lab
-#   make check      the fast subset (unit, model, quick bare tests): < 1 min
+#   make check      the fast subset (unit, model, quick bare tests): ~2 min
 #   make demo       boot the lab with the agent and a mix of workloads
 #   make V=1        show the commands
 

@@ -10,9 +10,10 @@
  * whatever the exit needs was saved at entry, in per-task state.
  *
  * All of this runs under kvm->mmu_lock held for write, on the vCPU's thread.
- * The hot path is one hash lookup per hook; per-VM counters are updated once
- * per sync call (or per zap walk), and the ring buffer sees one record per
- * sync call unless frame tracing was asked for.
+ * The hot path is one task-local storage lookup per hook (one per call at
+ * mmu_pages_clear_parents, whose entry state is per CPU); per-VM counters
+ * are updated once per sync call (or per zap walk), and the ring buffer
+ * sees one record per sync call unless frame tracing was asked for.
  *
  * Every per-VM count goes to the guest level (enum guest_level) of the
  * shadow page it starts from: role.guest_mode, read once where a sync or a
@@ -83,18 +84,17 @@ struct walk_acc {
 };
 
 /*
- * A task's state while it is inside a sync call, a walk or
- * mmu_pages_clear_parents().  Keyed by thread id, not CPU: the task may
- * reschedule between walks (cond_resched_rwlock_write) and come back on
- * another CPU.  Deleted when the task leaves the outermost hooked call.
+ * A task's state while it is inside a sync call or a walk.  Per task, not
+ * per CPU: the task may reschedule between walks
+ * (cond_resched_rwlock_write) and come back on another CPU.  In the task's
+ * local storage, found from the task itself (no hash of its id), made at
+ * its first hooked call and kept until the task exits: each sync and walk
+ * sets what it uses at its entry.
  */
 struct task_state {
 	u64 sync_start_ns;
 	u64 pvec;			/* top-level walk's page vector */
-	u64 parents[PARENTS_MAX];	/* mmu_pages_clear_parents() snapshot */
-	u32 parents_uc[PARENTS_MAX];
 	u32 in_sync;
-	u32 in_clear_parents;
 	u32 can_yield;
 	u32 depth;			/* __mmu_unsync_walk frames open */
 	u32 walk_ctx;			/* enum walk_ctx of the open walk */
@@ -106,11 +106,34 @@ struct task_state {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct task_state);
 } task_states SEC(".maps");
+
+/*
+ * mmu_pages_clear_parents() runs under mmu_lock held for write, which
+ * keeps the task on its CPU from the function's entry to its exit (with
+ * preemption off, or migration off on PREEMPT_RT), and it never calls
+ * itself: its entry snapshot fits in one slot per CPU, a cheaper lookup
+ * than the task's hash entry.  The slot names the thread that filled it;
+ * an exit that finds another (a task preempted inside it on PREEMPT_RT,
+ * or an entry that never ran) counts an orphan exit and nothing else.
+ */
+struct clear_parents_slot {
+	u32 tid;			/* 0: empty */
+	u32 pad;
+	u64 parents[PARENTS_MAX];	/* kprobe flavour: for the exit */
+	u32 uc[PARENTS_MAX];		/* parents[i]->unsync_children at entry */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct clear_parents_slot);
+} clear_parents_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -138,7 +161,6 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-static const struct task_state zero_task;
 static const struct vm_guests zero_vm;
 
 static __always_inline struct self_stats *self(void)
@@ -233,32 +255,18 @@ static __always_inline struct vm_stats *vm_of_current(u32 guest)
 
 static __always_inline struct task_state *task_get(bool create)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct task_state *ts;
 	struct self_stats *ss;
 
-	ts = bpf_map_lookup_elem(&task_states, &tid);
-	if (ts || !create)
-		return ts;
-	if (bpf_map_update_elem(&task_states, &tid, &zero_task, BPF_NOEXIST) == 0)
-		ts = bpf_map_lookup_elem(&task_states, &tid);
-	if (!ts) {
+	/* created zeroed; NULL when out of memory (or the storage is busy) */
+	ts = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+				  create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (!ts && create) {
 		ss = self();
 		if (ss)
 			ss->task_state_full++;
 	}
 	return ts;
-}
-
-/* Drop the task's state once it is inside none of the hooked functions. */
-static __always_inline void task_put_if_idle(struct task_state *ts)
-{
-	u32 tid;
-
-	if (ts->in_sync || ts->in_clear_parents || ts->depth)
-		return;
-	tid = (u32)bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&task_states, &tid);
 }
 
 static __always_inline void count_orphan(void)
@@ -547,7 +555,6 @@ static __always_inline int on_sync_exit(s32 ret)
 	}
 	emit_summary(EV_SYNC, ret, ts->sync_start_ns, now, ts->can_yield,
 		     &ts->sync);
-	task_put_if_idle(ts);
 	return 0;
 }
 
@@ -667,69 +674,141 @@ static __always_inline int on_walk_exit(s32 ret)
 
 		emit_frame(ts->walk_ctx, d, f->level, ret, cleared, nr);
 	}
-	if (d == 0) {
+	if (d == 0)
 		top_walk_exit(ts, a, ret);
-		task_put_if_idle(ts);
-	}
 	return 0;
 }
 
 /* ---- mmu_pages_clear_parents(parents), stock kernels ---- */
 
+/* This CPU's slot, filled in by the current thread. */
+static __always_inline struct clear_parents_slot *clear_parents_enter(void)
+{
+	struct clear_parents_slot *s;
+	u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&clear_parents_slots, &zero);
+	if (s)
+		s->tid = (u32)bpf_get_current_pid_tgid();
+	return s;
+}
+
+/* This CPU's slot if the current thread filled it, emptied; else NULL. */
+static __always_inline struct clear_parents_slot *clear_parents_exit(void)
+{
+	struct clear_parents_slot *s;
+	u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&clear_parents_slots, &zero);
+	if (!s || s->tid != (u32)bpf_get_current_pid_tgid()) {
+		count_orphan();
+		return NULL;
+	}
+	s->tid = 0;
+	return s;
+}
+
+/* One call's clears: to the open sync call, else to the VM (a zap). */
+static __always_inline void clear_parents_count(u32 cleared)
+{
+	struct task_state *ts = task_get(false);
+	struct vm_stats *vs;
+
+	if (!ts)
+		return;	/* nor was the walk it follows: task_state_full */
+	if (ts->in_sync) {
+		ts->sync.clears_parents += cleared;
+		return;
+	}
+	/*
+	 * mmu_zap_unsync_children(): after its walk, outside a sync.  The
+	 * parents are pages that walk reached, so at its root's guest level,
+	 * still in the task's state: no read of their own.
+	 */
+	vs = vm_of_current(ts->zap.guest);
+	if (vs)
+		vs->clears[CTX_ZAP][SITE_CLEAR_PARENTS] += cleared;
+}
+
+/*
+ * fentry/fexit: parents and the pages in it are BTF pointers, read with
+ * plain loads (the verifier makes them fault-safe) rather than a
+ * bpf_probe_read_kernel() call each.  The kernel does not change parents
+ * during the call, so the exit reads the same pointers again.  Like the
+ * kernel's loop, stop at the first NULL: it is the sentinel above the
+ * root, and the slots past it are uninitialised stack.
+ */
+static __always_inline int on_clear_parents_enter_btf(struct mmu_page_path *parents)
+{
+	struct clear_parents_slot *s = clear_parents_enter();
+	struct kvm_mmu_page *sp;
+	int i;
+
+	if (!s)
+		return 0;
+#pragma unroll
+	for (i = 0; i < PARENTS_MAX; i++) {
+		sp = parents->parent[i];
+		if (!sp)
+			break;
+		s->uc[i] = sp->unsync_children;
+	}
+	return 0;
+}
+
+static __always_inline int on_clear_parents_exit_btf(struct mmu_page_path *parents)
+{
+	struct clear_parents_slot *s = clear_parents_exit();
+	struct kvm_mmu_page *sp;
+	u32 cleared = 0;
+	int i;
+
+	if (!s)
+		return 0;
+#pragma unroll
+	for (i = 0; i < PARENTS_MAX; i++) {
+		sp = parents->parent[i];
+		if (!sp)
+			break;
+		cleared += s->uc[i] - sp->unsync_children;
+	}
+	clear_parents_count(cleared);
+	return 0;
+}
+
+/* kprobe/kretprobe: probe reads, and the pointers saved for the exit. */
 static __always_inline int on_clear_parents_enter(struct mmu_page_path *parents)
 {
-	struct task_state *ts = task_get(true);
+	struct clear_parents_slot *s = clear_parents_enter();
 	u64 p;
 	int i;
 
-	if (!ts)
+	if (!s)
 		return 0;
-	ts->in_clear_parents = 1;
-	/*
-	 * Like the kernel's loop, stop at the first NULL: it is the sentinel
-	 * above the root, and the slots past it are uninitialised stack.
-	 */
 	for (i = 0; i < PARENTS_MAX; i++) {
 		p = (u64)BPF_CORE_READ(parents, parent[i]);
-		ts->parents[i] = p;
+		s->parents[i] = p;
 		if (!p)
 			break;
-		ts->parents_uc[i] = sp_unsync_children(p);
+		s->uc[i] = sp_unsync_children(p);
 	}
 	return 0;
 }
 
 static __always_inline int on_clear_parents_exit(void)
 {
-	struct task_state *ts = task_get(false);
-	struct vm_stats *vs;
+	struct clear_parents_slot *s = clear_parents_exit();
 	u32 cleared = 0;
 	int i;
 
-	if (!ts || !ts->in_clear_parents) {
-		count_orphan();
+	if (!s)
 		return 0;
-	}
-	ts->in_clear_parents = 0;
 	for (i = 0; i < PARENTS_MAX; i++) {
-		if (!ts->parents[i])
+		if (!s->parents[i])
 			break;
-		cleared += ts->parents_uc[i] - sp_unsync_children(ts->parents[i]);
+		cleared += s->uc[i] - sp_unsync_children(s->parents[i]);
 	}
-	if (ts->in_sync) {
-		ts->sync.clears_parents += cleared;
-	} else if (ts->parents[0]) {
-		/*
-		 * mmu_zap_unsync_children(): after its walk, outside a sync,
-		 * whose task state is gone by now: the level is the parents'.
-		 * One read per zapped leaf, on the zap path only.
-		 */
-		vs = vm_of_current(sp_guest((struct kvm_mmu_page *)
-					    ts->parents[0]));
-		if (vs)
-			vs->clears[CTX_ZAP][SITE_CLEAR_PARENTS] += cleared;
-	}
-	task_put_if_idle(ts);
+	clear_parents_count(cleared);
 	return 0;
 }
 
@@ -793,13 +872,13 @@ int BPF_PROG(fexit_unsync_walk, struct kvm_mmu_page *sp, void *pvec, int ret)
 SEC("fentry")
 int BPF_PROG(fentry_clear_parents, struct mmu_page_path *parents)
 {
-	return on_clear_parents_enter(parents);
+	return on_clear_parents_enter_btf(parents);
 }
 
 SEC("fexit")
 int BPF_PROG(fexit_clear_parents, struct mmu_page_path *parents)
 {
-	return on_clear_parents_exit();
+	return on_clear_parents_exit_btf(parents);
 }
 
 /* ---- kprobe/kretprobe flavour: attached by user space by symbol ---- */

@@ -124,7 +124,7 @@ struct hists {
 /* The agent's own health: value of the pinned per-CPU array "self_stats". */
 struct self_stats {
 	__u64 ringbuf_dropped;	/* bpf_ringbuf_reserve() failed */
-	__u64 task_state_full;	/* no room for a task's walk state */
+	__u64 task_state_full;	/* no task-local state could be made */
 	__u64 stack_overflow;	/* recursion deeper than FRAME_STACK_MAX */
 	__u64 orphan_exits;	/* exit seen without its entry (attached mid-call) */
 	__u64 vm_stats_full;	/* counts of a VM lost: no room in vm_stats */

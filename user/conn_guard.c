@@ -4,9 +4,11 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -15,6 +17,7 @@
 struct conn_guard_conn {
 	struct conn_guard_conn *prev, *next;
 	int fd;
+	struct sockaddr_storage peer;	/* family 0: unknown */
 	bool in_request;	/* headers in, not answered yet */
 	bool shut;		/* shut down by us, waiting for its close */
 	uint64_t since_ns;	/* opened, or last answered */
@@ -27,7 +30,7 @@ struct conn_guard {
 	pthread_t thread;
 	bool quit;
 	struct conn_guard_conn *head;
-	unsigned int soft_limit;
+	unsigned int soft_limit, addr_limit;
 	uint64_t first_ns, next_ns;
 	struct conn_guard_stats stats;
 };
@@ -95,6 +98,7 @@ static void *watchdog_main(void *arg)
 }
 
 struct conn_guard *conn_guard_new(unsigned int soft_limit,
+				  unsigned int addr_limit,
 				  unsigned int first_ms, unsigned int next_ms)
 {
 	struct conn_guard *g = calloc(1, sizeof(*g));
@@ -104,6 +108,7 @@ struct conn_guard *conn_guard_new(unsigned int soft_limit,
 	if (!g)
 		return NULL;
 	g->soft_limit = soft_limit;
+	g->addr_limit = addr_limit;
 	g->first_ns = first_ms * 1000000ull;
 	g->next_ns = next_ms * 1000000ull;
 	pthread_mutex_init(&g->lock, NULL);
@@ -142,28 +147,90 @@ void conn_guard_free(struct conn_guard *g)
 	free(g);
 }
 
-/* Called with g->lock held: connections not shut down yet. */
-static unsigned int live(const struct conn_guard *g)
+/* Both from one client address (the port aside); unknown ones match. */
+static bool same_peer(const struct conn_guard_conn *a,
+		      const struct conn_guard_conn *b)
 {
-	const struct conn_guard_conn *c;
-	unsigned int n = 0;
+	const struct sockaddr_in *a4, *b4;
+	const struct sockaddr_in6 *a6, *b6;
 
-	for (c = g->head; c; c = c->next)
-		n += !c->shut;
-	return n;
+	if (a->peer.ss_family != b->peer.ss_family)
+		return false;
+	switch (a->peer.ss_family) {
+	case AF_INET:
+		a4 = (const struct sockaddr_in *)&a->peer;
+		b4 = (const struct sockaddr_in *)&b->peer;
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	case AF_INET6:
+		a6 = (const struct sockaddr_in6 *)&a->peer;
+		b6 = (const struct sockaddr_in6 *)&b->peer;
+		return !memcmp(&a6->sin6_addr, &b6->sin6_addr,
+			       sizeof(a6->sin6_addr));
+	default:
+		return true;
+	}
 }
 
 /*
- * Called with g->lock held, c not yet in the list: the connection to drop
- * for a newcomer.  One waiting for its request beats one being answered;
- * among equals, the one waiting or running longest.
+ * The client sent its end of stream (or reset), and nothing is left to
+ * read before it: the server will close this connection at its next
+ * read.  A peek, so libmicrohttpd's own reads see the same bytes.
  */
-static struct conn_guard_conn *victim(struct conn_guard *g)
+static bool hung_up(const struct conn_guard_conn *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+			  errno != EINTR);
+}
+
+/*
+ * Called with g->lock held: may c take a slot from a newcomer?  Not once
+ * shut down, nor, when peek is set, once its client has hung up.
+ */
+static bool counts(const struct conn_guard_conn *c,
+		   const struct conn_guard_conn *like, bool peek)
+{
+	if (c->shut || (like && !same_peer(c, like)))
+		return false;
+	return !peek || !hung_up(c);
+}
+
+/*
+ * Called with g->lock held: are limit or more connections (from like's
+ * address, or any if NULL) live?  A syscall per connection only when the
+ * plain count says so.
+ */
+static bool at_limit(const struct conn_guard *g,
+		     const struct conn_guard_conn *like, unsigned int limit)
+{
+	const struct conn_guard_conn *c;
+	unsigned int n = 0, peek;
+
+	for (peek = 0; peek < 2; peek++) {
+		n = 0;
+		for (c = g->head; c; c = c->next)
+			n += counts(c, like, peek);
+		if (n < limit)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Called with g->lock held, the newcomer not yet in the list: the live
+ * connection (from like's address, or any if NULL) to drop for it.  One
+ * waiting for its request beats one being answered; among equals, the
+ * one waiting or running longest.
+ */
+static struct conn_guard_conn *victim(struct conn_guard *g,
+				      const struct conn_guard_conn *like)
 {
 	struct conn_guard_conn *c, *best = NULL;
 
 	for (c = g->head; c; c = c->next) {
-		if (c->shut)
+		if (!counts(c, like, true))
 			continue;
 		if (!best || (best->in_request && !c->in_request) ||
 		    (best->in_request == c->in_request &&
@@ -176,6 +243,7 @@ static struct conn_guard_conn *victim(struct conn_guard *g)
 struct conn_guard_conn *conn_guard_opened(struct conn_guard *g, int fd)
 {
 	struct conn_guard_conn *c, *v;
+	socklen_t len;
 
 	if (!g || fd < 0)
 		return NULL;
@@ -183,14 +251,19 @@ struct conn_guard_conn *conn_guard_opened(struct conn_guard *g, int fd)
 	if (!c)
 		return NULL;	/* served, only without a deadline */
 	c->fd = fd;
+	len = sizeof(c->peer);
+	if (getpeername(fd, (struct sockaddr *)&c->peer, &len))
+		c->peer.ss_family = 0;
 	c->since_ns = now_ns();
 	c->deadline_ns = c->since_ns + g->first_ns;
 	pthread_mutex_lock(&g->lock);
-	if (live(g) >= g->soft_limit) {
-		v = victim(g);
-		if (v)
-			shut(v, &g->stats.closed_evicted);
-	}
+	v = NULL;
+	if (at_limit(g, c, g->addr_limit))
+		v = victim(g, c);
+	if (!v && at_limit(g, NULL, g->soft_limit))
+		v = victim(g, NULL);
+	if (v)
+		shut(v, &g->stats.closed_evicted);
 	c->next = g->head;
 	if (g->head)
 		g->head->prev = c;

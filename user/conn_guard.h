@@ -13,10 +13,17 @@
  *    on a kept-alive connection within next_ms of the last answer; past
  *    it a watchdog thread shuts the socket down (libmicrohttpd then sees
  *    the end of the stream and closes the connection itself);
- *  - eviction: a new connection that takes the count past soft_limit
- *    shuts down the connection that has waited longest for its request
+ *  - eviction: a new connection that takes its client address past
+ *    addr_limit, or the count past soft_limit, shuts down the connection
+ *    (of that address, or of any) that has waited longest for its request
  *    (else the longest-running request), so a newcomer that sends its
  *    request at once is served while the slow ones are dropped.
+ *
+ * Only live connections count toward those limits: not those shut down
+ * by the guard, nor those whose client has hung up (a kept-alive
+ * connection the client closed to open the next one, whose end of stream
+ * libmicrohttpd has not read yet).  A scraper that reconnects for each
+ * scrape is never refused for the connection it just closed.
  *
  * The socket is only shut down, never closed, and only while it is
  * registered: the server unregisters it (conn_guard_closed) before
@@ -39,6 +46,7 @@ struct conn_guard_stats {
 
 /* NULL when out of memory or the watchdog thread cannot start. */
 struct conn_guard *conn_guard_new(unsigned int soft_limit,
+				  unsigned int addr_limit,
 				  unsigned int first_ms, unsigned int next_ms);
 /* Stop the watchdog and free.  Connections must all be closed.  NULL ok. */
 void conn_guard_free(struct conn_guard *g);

@@ -118,7 +118,8 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 	srv->ctx = ctx;
 	srv->path = strdup(path);
 	srv->landing = http_landing_page(path);
-	srv->guard = conn_guard_new(HTTP_EVICT_AT, HTTP_REQUEST_DEADLINE * 1000,
+	srv->guard = conn_guard_new(HTTP_EVICT_AT, HTTP_PER_IP_CONNECTION_LIMIT,
+				    HTTP_REQUEST_DEADLINE * 1000,
 				    (HTTP_CONNECTION_TIMEOUT +
 				     HTTP_REQUEST_DEADLINE) * 1000);
 	if (!srv->path || !srv->landing || !srv->guard) {
@@ -141,7 +142,7 @@ struct MHD_Daemon *http_start_daemon(struct http_server *srv,
 		{ MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL },
 		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		  HTTP_PER_IP_CONNECTION_LIMIT, NULL },
+		  HTTP_PER_IP_HARD_LIMIT, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		  HTTP_CONNECTION_MEMORY_LIMIT, NULL },

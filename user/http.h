@@ -26,19 +26,30 @@
 #define HTTP_DEFAULT_TELEMETRY_PATH	"/metrics"
 
 /*
- * Bounds that keep slow or half-open clients from starving a scrape: no
- * single address holds more than a few connections, a connection that
- * sends nothing for HTTP_CONNECTION_TIMEOUT seconds is closed, and a
- * request's headers must fit in HTTP_CONNECTION_MEMORY_LIMIT (431 past it).
- * Those are libmicrohttpd's; see conn_guard.h for the rest: a request
- * must be received and answered within HTTP_REQUEST_DEADLINE seconds of
- * its connection opening (or, kept alive, within the idle timeout plus
- * that of the last answer), and past HTTP_EVICT_AT connections each new
- * one drops the one that has waited longest for its request.  The gap
- * between HTTP_EVICT_AT and the hard limit holds one address's burst.
+ * Bounds that keep slow or half-open clients from starving a scrape: a
+ * connection that sends nothing for HTTP_CONNECTION_TIMEOUT seconds is
+ * closed, and a request's headers must fit in HTTP_CONNECTION_MEMORY_LIMIT
+ * (431 past it).  Those are libmicrohttpd's; see conn_guard.h for the
+ * rest: a request must be received and answered within
+ * HTTP_REQUEST_DEADLINE seconds of its connection opening (or, kept alive,
+ * within the idle timeout plus that of the last answer), and a new
+ * connection that takes its address past HTTP_PER_IP_CONNECTION_LIMIT live
+ * ones, or the server past HTTP_EVICT_AT, drops the one (of that address,
+ * or of any) that has waited longest for its request.  The gap between
+ * HTTP_EVICT_AT and the hard limit holds one address's burst.
+ *
+ * HTTP/1.1 connections are kept alive, so a scraper reuses its connection
+ * (and TLS session) from one scrape to the next.  An idle one still holds
+ * a slot, and waiting for its next request it is among the first evicted.
+ * A client that closes it to open the next one is not held to it: a
+ * connection whose client has hung up is not live, though libmicrohttpd
+ * counts it against the address until it has read that end of stream, at
+ * the earliest after accepting the newcomer.  Its own per-address limit is
+ * therefore a hard one above the guard's, HTTP_PER_IP_HARD_LIMIT.
  */
 #define HTTP_CONNECTION_LIMIT		32	/* a scraper or two, and curl */
-#define HTTP_PER_IP_CONNECTION_LIMIT	8
+#define HTTP_PER_IP_CONNECTION_LIMIT	8	/* live, from one address */
+#define HTTP_PER_IP_HARD_LIMIT		(2 * HTTP_PER_IP_CONNECTION_LIMIT)
 #define HTTP_EVICT_AT	(HTTP_CONNECTION_LIMIT - HTTP_PER_IP_CONNECTION_LIMIT)
 #define HTTP_CONNECTION_TIMEOUT		30	/* seconds a connection may idle */
 /* Prometheus gives up on a scrape after 10 s by default */

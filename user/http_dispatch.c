@@ -3,9 +3,10 @@
  * One request to the HTTP server (see http_internal.h): who asks is
  * checked (http_auth.c), then the method and the URL pick the answer:
  * the metrics (gzip'd when the request allows it), the landing page, 405
- * or 404.
+ * or 404.  HTTP/1.1 connections are kept alive between requests.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -197,6 +198,18 @@ void http_on_completed(void *cls, struct MHD_Connection *conn,
 	conn_guard_answered(tls->srv->guard, guarded(conn));
 }
 
+/*
+ * libmicrohttpd (0.9.75) closes the connection after any answer queued on
+ * the first call for a request, before it has looked for a body (it sets
+ * discard_request): every answer would say "Connection: close".  So a GET
+ * or HEAD is only marked on the first call and answered on the last (no
+ * body left, *upload_data_size 0), and its connection stays open for the
+ * next request, unless the request asked for a close or is HTTP/1.0.  Any
+ * other method is still answered at once, the connection closed behind
+ * it, so no body of a request we refuse is read.
+ */
+static char request_seen;	/* *req_ctx of a request past its first call */
+
 enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
 			    const char *url, const char *method,
 			    const char *version, const char *upload_data,
@@ -204,21 +217,28 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
 {
 	const struct tls_run *tls = cls;
 	struct http_server *srv = tls->srv;
+	bool get_or_head = !strcmp(method, MHD_HTTP_METHOD_GET) ||
+			   !strcmp(method, MHD_HTTP_METHOD_HEAD);
 
 	(void)version;
 	(void)upload_data;
-	(void)upload_data_size;
-	(void)req_ctx;
-	conn_guard_request(srv->guard, guarded(conn));	/* headers are in */
-	if (!http_client_cert_ok(tls, conn))
-		return MHD_NO;	/* close, no answer */
+	if (!*req_ctx) {
+		conn_guard_request(srv->guard, guarded(conn)); /* headers in */
+		if (!http_client_cert_ok(tls, conn))
+			return MHD_NO;	/* close, no answer */
+		if (!get_or_head)
+			return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "405 method not allowed\n");
+		*req_ctx = &request_seen;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		/* a GET with a body: read and dropped, within the deadline */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
 	if (!http_authorized(srv, conn))
 		return http_reply_unauthorized(conn);
-	/* answered on the first call, before any body is read */
-	if (strcmp(method, MHD_HTTP_METHOD_GET) &&
-	    strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-				  "405 method not allowed\n");
 	if (!strcmp(url, srv->path))
 		return reply_metrics(srv, conn);
 	if (!strcmp(url, "/"))

@@ -7,12 +7,24 @@ with Accept-Encoding: gzip) gets a gzip body with Content-Encoding: gzip
 and Vary: Accept-Encoding that inflates to the same page as the plain one
 (the same HELP/TYPE lines and the same series; values move between
 scrapes); "gzip;q=0" or no header gets the plain page.
+
+keep-alive: one HTTP/1.1 connection serves several scrapes, plain and
+gzip, to Python's http.client and to curl given several URLs (curl says
+it connected once), the server counting one connection throughout; an
+HTTP/1.0 request, or one that says Connection: close, still gets its
+connection closed.  On a kept-alive connection the guard's deadline for
+the next request still holds: one that trickles its second request a byte
+a second is hung up on (reason="deadline"), within its deadline of
+HTTP_CONNECTION_TIMEOUT + HTTP_REQUEST_DEADLINE (user/http.h) after the
+first answer.  TLS keep-alive is in test_web.py; the guard's rules for
+clients that reconnect per scrape are in test_soak.py and the unit tests.
 """
 
 import gzip
 import http.client
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,11 +35,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from agentenv import AGENT, BPFFS, ensure_bpffs  # noqa: E402
-from test_web import Agent  # noqa: E402
+from test_web import Agent, curl_transfers  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
-from promtext import parse_metrics  # noqa: E402
+from promtext import parse_metrics, select  # noqa: E402
 
 TIMEOUT = 10
+# the guard's deadline for a kept-alive connection's next request:
+# HTTP_CONNECTION_TIMEOUT + HTTP_REQUEST_DEADLINE in user/http.h
+NEXT_DEADLINE = 30 + 15
 
 
 def agent():
@@ -132,6 +147,116 @@ class Gzip(Base):
             conn.close()
         self.assertIsNone(r.getheader("Content-Encoding"))
         self.assertIn(b"<html>", body)
+
+
+def read_response(sock):
+    """One response with a Content-Length off a raw socket: (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("closed before the headers: %r" % data)
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+              if line.lower().startswith(b"content-length:")][0]
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("closed inside the body")
+        body += chunk
+    return head.decode(), body
+
+
+def closed_by_deadline(page):
+    return select(parse_metrics(page.decode() if isinstance(page, bytes)
+                                else page),
+                  "kvm_unsync_http_connections_closed_total",
+                  reason="deadline")[0]
+
+
+class KeepAlive(Base):
+    def test_http_client_one_connection_several_scrapes(self):
+        conn = self.agent.connect()
+        try:
+            ports = set()
+            for i in range(6):
+                headers = {"Accept-Encoding": "gzip"} if i % 2 else {}
+                r, body = get(conn, headers=headers)
+                self.assertEqual(r.status, 200)
+                self.assertNotEqual(r.getheader("Connection"), "close")
+                ports.add(conn.sock.getsockname()[1])
+                page = gzip.decompress(body) if i % 2 else body
+                # this one connection is all the server has open
+                self.assertIn(b"\nkvm_unsync_http_connections 1\n", page)
+            self.assertEqual(len(ports), 1, "a new connection was opened")
+            r, body = get(conn, "/")
+            self.assertEqual(r.status, 200)
+            r, body = get(conn, "/nope")
+            self.assertEqual(r.status, 404)
+            r, body = get(conn)
+            self.assertEqual(r.status, 200)
+            self.assertEqual({conn.sock.getsockname()[1]}, ports)
+        finally:
+            conn.close()
+
+    def test_curl_several_urls_one_connection(self):
+        url = self.agent.url(scheme="http")
+        rc, err, out, ends = curl_transfers(url, "--compressed", url, url)
+        self.assertEqual(rc, 0, err)
+        # one connect for the first transfer, none for the next two
+        self.assertEqual(ends, [("200", "1"), ("200", "0"), ("200", "0")],
+                         out[-500:])
+        self.assertEqual(out.count("\nkvm_unsync_http_connections 1\n"), 3)
+
+    def test_close_when_asked(self):
+        for req in (b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n",
+                    b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                    b"Connection: close\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", self.agent.port),
+                                          timeout=TIMEOUT) as s:
+                s.sendall(req)
+                head, body = read_response(s)
+                self.assertTrue(head.startswith("HTTP/1."), head)
+                self.assertIn(b"kvm_unsync_build_info", body)
+                self.assertEqual(s.recv(1), b"", "connection left open")
+
+    def test_next_request_deadline_still_holds(self):
+        with socket.create_connection(("127.0.0.1", self.agent.port),
+                                      timeout=TIMEOUT) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, body = read_response(s)
+            self.assertTrue(head.startswith("HTTP/1.1 200"), head)
+            before = closed_by_deadline(body)
+            answered = time.monotonic()
+            # the next request, a header byte a second: libmicrohttpd's
+            # idle timeout never fires, the guard's deadline must
+            s.settimeout(1)
+            req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            hung_up = False
+            for b in req + b"a" * (2 * NEXT_DEADLINE):
+                try:
+                    s.send(bytes([b]))
+                    if s.recv(1) == b"":
+                        hung_up = True
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    hung_up = True
+                    break
+            waited = time.monotonic() - answered
+        self.assertTrue(hung_up, "still open after %.0f s" % waited)
+        # by the deadline, not an eviction or the idle timeout
+        conn = self.agent.connect()
+        try:
+            _, body = get(conn)
+        finally:
+            conn.close()
+        self.assertEqual(closed_by_deadline(body), before + 1)
+        self.assertEqual(select(parse_metrics(body.decode()),
+                                "kvm_unsync_http_connections_closed_total",
+                                reason="evicted"), [0])
 
 
 if __name__ == "__main__":

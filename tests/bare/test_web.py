@@ -9,17 +9,21 @@ CA did not sign) fails the handshake, one with a signed certificate gets
 in; basic auth answers 401 with a Basic challenge to a wrong or missing
 password.  Bad files stop start-up with one line naming the file; SIGHUP
 re-reads the file on the same port and keeps the old settings when the new
-ones are bad.  Idle half-open connections and slowloris clients from
+ones are bad.  A TLS connection is kept alive: curl and Python's
+http.client each scrape several times over one connection and session.  Idle half-open connections and slowloris clients from
 several addresses, plain or TLS, do not keep a scrape out, and the server
 hangs up on each of them; an oversized header gets an error, not a crash.
 """
 
 import ctypes
 import ctypes.util
+import gzip
+import http.client
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -142,6 +146,18 @@ def curl(*args):
     return r.returncode, int(code or 0), head, body
 
 
+def curl_transfers(*args):
+    """curl with several URLs in one run: (exit code, stderr, output,
+    [(HTTP status, connections it opened)] per transfer, in order)."""
+    r = subprocess.run(["curl", "-sS", "--max-time", str(CURL_TIMEOUT),
+                        "-w", "\n=%{http_code} %{num_connects}\n"] +
+                       list(args), capture_output=True, text=True,
+                       timeout=CURL_TIMEOUT + 5)
+    ends = [tuple(ln[1:].split()) for ln in r.stdout.splitlines()
+            if ln.startswith("=")]
+    return r.returncode, r.stderr, r.stdout, ends
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root to load BPF programs")
 @unittest.skipUnless(shutil.which("curl") and shutil.which("openssl"),
                      "curl and openssl (Debian packages) needed")
@@ -189,6 +205,34 @@ class WebConfig(unittest.TestCase):
         rc, code, _, body = curl(a.url(scheme="http"))
         self.assertNotEqual(code, 200)
         self.assertNotIn("kvm_unsync_build_info", body)
+
+    def test_tls_connection_kept_alive(self):
+        # a scraper keeps its TLS session from one scrape to the next:
+        # curl given three URLs connects (and shakes hands) once...
+        a = self.agent(self.TLS)
+        rc, err, out, ends = curl_transfers(*self.ca(), a.url(), a.url(),
+                                            a.url())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(ends, [("200", "1"), ("200", "0"), ("200", "0")],
+                         out[-500:])
+        # ...and so does Python's http.client: one socket, one session
+        ctx = ssl.create_default_context(cafile=self.path("ca.crt"))
+        conn = http.client.HTTPSConnection("127.0.0.1", a.port,
+                                           timeout=CURL_TIMEOUT, context=ctx)
+        try:
+            socks = set()
+            for _ in range(4):
+                conn.request("GET", "/metrics",
+                             headers={"Accept-Encoding": "gzip"})
+                resp = conn.getresponse()
+                page = gzip.decompress(resp.read()).decode()
+                self.assertEqual(resp.status, 200)
+                socks.add(conn.sock.getsockname()[1])
+                self.assertEqual(select(parse_metrics(page),
+                                        "kvm_unsync_http_connections"), [1])
+            self.assertEqual(len(socks), 1, "reconnected")
+        finally:
+            conn.close()
 
     def test_min_version_tls13_refuses_tls12(self):
         a = self.agent(self.TLS + "  min_version: TLS13\n")

@@ -10,7 +10,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +37,50 @@ static int pair_open(struct pair *p)
 	p->peer = sv[1];
 	p->c = NULL;
 	return 0;
+}
+
+/* A TCP connection over loopback from address src: ours is the accepted end. */
+static int pair_open_from(struct pair *p, int lfd, const char *src)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	p->c = NULL;
+	p->ours = -1;
+	if (getsockname(lfd, (struct sockaddr *)&a, &len))
+		return -1;
+	p->peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (p->peer < 0)
+		return -1;
+	{
+		struct sockaddr_in s = { .sin_family = AF_INET };
+
+		inet_pton(AF_INET, src, &s.sin_addr);
+		if (bind(p->peer, (struct sockaddr *)&s, sizeof(s)) ||
+		    connect(p->peer, (struct sockaddr *)&a, sizeof(a)))
+			goto fail;
+	}
+	p->ours = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (p->ours >= 0)
+		return 0;
+fail:
+	close(p->peer);
+	return -1;
+}
+
+static int listener(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static void pair_close(struct conn_guard *g, struct pair *p)
@@ -62,7 +108,7 @@ static void test_deadline(void)
 	struct pair a, b;
 
 	/* first request due in 5 ms, the next a minute after an answer */
-	g = conn_guard_new(8, 5, MINUTE_MS);
+	g = conn_guard_new(8, 8, 5, MINUTE_MS);
 	CHECK(g != NULL);
 	if (!g || pair_open(&a) || pair_open(&b))
 		return;
@@ -78,7 +124,7 @@ static void test_deadline(void)
 	conn_guard_free(g);
 
 	/* an answer restarts the clock with the next request's deadline */
-	g = conn_guard_new(8, MINUTE_MS, 5);
+	g = conn_guard_new(8, 8, MINUTE_MS, 5);
 	CHECK(g != NULL);
 	if (!g)
 		return;
@@ -101,7 +147,7 @@ static void test_evict(void)
 	struct conn_guard *g;
 	int i, n = 0;
 
-	g = conn_guard_new(2, MINUTE_MS, MINUTE_MS);
+	g = conn_guard_new(2, 8, MINUTE_MS, MINUTE_MS);
 	CHECK(g != NULL);
 	if (!g)
 		return;
@@ -142,8 +188,69 @@ out:
 	conn_guard_free(g);
 }
 
+/*
+ * Two live connections per address at most: a third from 127.0.0.2 drops
+ * 127.0.0.2's longest-waiting one, never 127.0.0.3's older one; one whose
+ * client hung up (a kept-alive connection closed to open the next) counts
+ * for nothing and is not the one dropped.
+ */
+static void test_per_address(void)
+{
+	static const char *const src[] = {
+		"127.0.0.3", "127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.2",
+	};
+	struct conn_guard_stats st;
+	struct pair p[5];
+	struct conn_guard *g;
+	int i, n = 0, lfd = listener();
+
+	g = conn_guard_new(8, 2, MINUTE_MS, MINUTE_MS);
+	CHECK(g != NULL && lfd >= 0);
+	if (!g || lfd < 0)
+		goto free;
+	for (i = 0; i < 5; i++, n++)
+		if (pair_open_from(&p[i], lfd, src[i]))
+			break;
+	if (n < 5) {
+		SKIP("cannot connect from 127.0.0.2 and 127.0.0.3");
+		goto out;
+	}
+	p[0].c = conn_guard_opened(g, p[0].ours);	/* .3, the oldest */
+	p[1].c = conn_guard_opened(g, p[1].ours);
+	p[2].c = conn_guard_opened(g, p[2].ours);
+	conn_guard_request(g, p[1].c);
+	conn_guard_answered(g, p[1].c);		/* kept alive, waiting */
+	/* p1's client closes it for a new one: no slot of .2's is taken */
+	close(p[1].peer);
+	p[1].peer = -1;
+	p[3].c = conn_guard_opened(g, p[3].ours);
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.closed_evicted, 0);
+	/* now .2 has p2 and p3 live: p4 drops p2, its longest waiting */
+	p[4].c = conn_guard_opened(g, p[4].ours);
+	CHECK(peer_sees_eof(&p[2], 0));
+	CHECK(!peer_sees_eof(&p[0], 0));
+	CHECK(!peer_sees_eof(&p[3], 0));
+	CHECK(!peer_sees_eof(&p[4], 0));
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.closed_evicted, 1);
+	CHECK_INT(st.open, 5);
+out:
+	for (i = 0; i < n; i++) {
+		conn_guard_closed(g, p[i].c);
+		close(p[i].ours);
+		if (p[i].peer >= 0)
+			close(p[i].peer);
+	}
+free:
+	if (lfd >= 0)
+		close(lfd);
+	conn_guard_free(g);
+}
+
 UNIT_SUITE(conn_guard)
 {
 	test_deadline();
 	test_evict();
+	test_per_address();
 }

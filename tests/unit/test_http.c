@@ -327,11 +327,107 @@ static void test_dual_stack(void)
 	http_stop(srv);
 }
 
+/*
+ * One HTTP/1.1 response with a Content-Length off fd, into resp: its
+ * status, or -1 (the connection closed first, or no length).
+ */
+static int read_response(int fd, char *resp, size_t size)
+{
+	size_t got = 0, want = 0;
+	const char *cl, *body;
+	int status;
+	ssize_t n;
+
+	resp[0] = '\0';
+	for (;;) {
+		body = strstr(resp, "\r\n\r\n");
+		if (body) {
+			cl = strcasestr(resp, "\r\nContent-Length: ");
+			if (!cl || cl > body)
+				return -1;
+			want = (size_t)(body + 4 - resp) +
+			       strtoul(cl + 18, NULL, 10);
+			if (got >= want)
+				break;
+		}
+		if (got + 1 >= size)
+			return -1;
+		n = read(fd, resp + got, size - 1 - got);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+		resp[got] = '\0';
+	}
+	if (got != want || sscanf(resp, "HTTP/1.1 %d", &status) != 1)
+		return -1;
+	return status;
+}
+
+/*
+ * HTTP/1.1 keeps the connection: several requests on one, each answered
+ * (the last of them a 404 and a HEAD), the server counting one connection
+ * and saying no "Connection: close"; one that asks for a close gets it.
+ */
+static void test_keep_alive(void)
+{
+	static const char *const reqs[] = {
+		"GET /metrics", "GET /metrics", "GET /", "GET /nope",
+		"HEAD /metrics", "GET /metrics",
+	};
+	static const int want[] = { 200, 200, 200, 404, 200, 200 };
+	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct fake_render fr = { 0 };
+	struct http_server *srv;
+	char resp[8192], req[128];
+	int fd;
+	size_t i;
+
+	srv = http_start("127.0.0.1:0", "/metrics", render, &fr);
+	CHECK(srv != NULL);
+	if (!srv)
+		return;
+	a.sin_port = htons(http_port(srv));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		CHECK(0);
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: test\r\n%s\r\n",
+			 reqs[i], i + 1 < sizeof(reqs) / sizeof(reqs[0]) ? "" :
+			 "Connection: close\r\n");
+		CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+		if (!strncmp(reqs[i], "HEAD", 4)) {
+			/* no body to wait for: the headers are the answer */
+			CHECK(read(fd, resp, sizeof(resp) - 1) > 0);
+			CHECK(!strncmp(resp, "HTTP/1.1 200 ", 13));
+			continue;
+		}
+		CHECK_INT(read_response(fd, resp, sizeof(resp)), want[i]);
+		if (i + 1 < sizeof(reqs) / sizeof(reqs[0]))
+			CHECK(strcasestr(resp, "\r\nConnection: close") == NULL);
+		if (want[i] == 200 && !strncmp(reqs[i], "GET /metrics", 12))
+			CHECK_LINE(body_of(resp), "kvm_unsync_http_connections 1");
+	}
+	CHECK(strcasestr(resp, "\r\nConnection: close\r\n") != NULL);
+	CHECK(read(fd, resp, sizeof(resp)) == 0);	/* closed behind it */
+	CHECK_INT(fr.calls, 4);	/* the HEAD renders too */
+out:
+	if (fd >= 0)
+		close(fd);
+	http_stop(srv);
+}
+
 UNIT_SUITE(http)
 {
 	test_parse_good();
 	test_parse_bad();
 	test_server();
+	test_keep_alive();
 	test_start_errors();
 	test_dual_stack();
 }

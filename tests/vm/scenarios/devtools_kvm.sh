@@ -23,11 +23,6 @@ kvm-unsync-exporter --web.listen-address="$ADDR" 2>/tmp/agent.err &
 AGENT=$!
 wait_serving $AGENT 100 scrape
 
-# stopped PID: the process is in state T (stopped by a signal).
-stopped() {
-	[ "$(sed 's/.*) \(.\).*/\1/' /proc/"$1"/stat 2>/dev/null)" = T ]
-}
-
 # blocks FILE: how many --batch blocks FILE holds.
 blocks() { grep -c '^kvm-unsync-exporter: .* sorted by' "$1"; }
 
@@ -79,28 +74,15 @@ for spec in $KUE_SHAPES; do
 	view after
 	AFTER=$VIEW
 	IFS=' '
-	# SCHED_FIFO as in walk() (lib.sh): no -EINTR the model cannot predict
 	# shellcheck disable=SC2086 # one word per argument
-	chrt -f 50 kvmwalk -name "guest=$name" $args --stats --hold \
-		>/tmp/kvmwalk.out 2>&1 </dev/null &
-	walker=$!
+	hold_walk "$name" $args
 	IFS=';'
-	until grep -q '^kvmwalk: holding ' /tmp/kvmwalk.out && stopped $walker; do
-		kill -0 $walker 2>/dev/null || break
-		sleep 0.1
-	done
 	more_blocks /tmp/held.out "$(blocks /tmp/held.out)"
 	begin "batch $name held"
 	last_block /tmp/held.out
 	end "batch $name held"
 	stop_view $HELD held "$name"
-	kill -CONT $walker
-	wait $walker
-	rc=$?
-	begin "shape $name"
-	cat /tmp/kvmwalk.out
-	echo "rc=$rc"
-	end "shape $name"
+	release_walk "$name"
 	more_blocks /tmp/after.out "$(blocks /tmp/after.out)"
 	begin "batch $name after"
 	last_block /tmp/after.out

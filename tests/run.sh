@@ -83,7 +83,8 @@ else
 		env KUE_KERNEL_FLAVOURS=patched python3 tests/pyrun.py tests/kernel/test_patched.py
 	suite "lab (agent vs model: Debian's kernel, patched kernel)" \
 		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py \
-		tests/vm/test_kvmstats_lab.py tests/vm/test_devtools_lab.py
+		tests/vm/test_kvmstats_lab.py tests/vm/test_devtools_lab.py \
+		tests/vm/test_devtools_kvm_lab.py
 	# Debian 13's and sid's kernels (fetched once, cached): the same shapes.
 	suite "lab (newer kernels: trixie's 6.12, sid's newest; 6.1 derived)" \
 		python3 tests/pyrun.py tests/vm/test_kernels_lab.py

@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include "events.h"
 #include "live.h"
+#include "live_seen.h"
 #include "live_src.h"
 #include "record.h"
 #include "vm_table.h"
@@ -43,12 +44,6 @@ bool live_wanted(const struct live_config *cfg)
 	return cfg->top || cfg->batch || cfg->record;
 }
 
-/* A VM seen during the run, kept after it leaves the maps, for the record. */
-struct seen_vm {
-	struct record_vm rv;		/* its counts: last read minus base */
-	struct vm_stats base, last;
-};
-
 struct live {
 	const struct live_config *cfg;
 	struct live_src src;
@@ -69,8 +64,7 @@ struct live {
 	struct kvm_vm_kstats *kvm;
 	int nr_kvm, kvm_err;
 	/* the record */
-	struct seen_vm *seen;
-	int nr_seen, cap_seen;
+	struct seen_vms seen;
 	struct hists base_h;
 	struct self_stats base_self;
 	bool have_base;
@@ -107,27 +101,6 @@ static void u64_sub(void *out, const void *a, const void *b, size_t size)
 static void vm_counters(const struct vm_series *s, struct vm_stats *out)
 {
 	vm_guests_total(out, s->stats);
-}
-
-static struct seen_vm *seen_find(struct live *l, __u32 pid)
-{
-	struct seen_vm *n;
-	int i;
-
-	for (i = 0; i < l->nr_seen; i++)
-		if (l->seen[i].rv.pid == pid)
-			return &l->seen[i];
-	if (l->nr_seen == l->cap_seen) {
-		n = realloc(l->seen, (l->cap_seen * 2 + 16) * sizeof(*n));
-		if (!n)
-			return NULL;
-		l->seen = n;
-		l->cap_seen = l->cap_seen * 2 + 16;
-	}
-	n = &l->seen[l->nr_seen++];
-	memset(n, 0, sizeof(*n));
-	n->rv.pid = pid;
-	return n;
 }
 
 static int ensure_rows(struct live *l, int k, size_t n)
@@ -195,15 +168,10 @@ static int read_once(struct live *l)
 			row->has_kvm = true;
 			row->kvm = *ks;
 		}
-		sv = seen_find(l, row->pid);
+		sv = seen_find(&l->seen, row->pid);
 		if (!sv)
 			return -1;
-		if (!l->have_base)
-			sv->base = row->st;
-		sv->last = row->st;
-		memcpy(sv->rv.name, row->name, sizeof(sv->rv.name));
-		sv->rv.has_kvm = row->has_kvm;
-		sv->rv.kvm = row->kvm;
+		seen_update(sv, row, !l->have_base);
 	}
 	if (!l->have_base) {
 		l->base_h = l->snap.hists;
@@ -333,18 +301,18 @@ static int write_record(struct live *l, const struct timespec *start,
 	char err[512];
 	int i, e;
 
-	vms = calloc(l->nr_seen ? l->nr_seen : 1, sizeof(*vms));
+	vms = calloc(l->seen.nr ? l->seen.nr : 1, sizeof(*vms));
 	if (!vms) {
 		fprintf(stderr, "kvm-unsync-exporter: --record: out of memory\n");
 		return -1;
 	}
-	for (i = 0; i < l->nr_seen; i++) {
-		vms[i] = l->seen[i].rv;
-		u64_sub(&vms[i].stats, &l->seen[i].last, &l->seen[i].base,
+	for (i = 0; i < l->seen.nr; i++) {
+		vms[i] = l->seen.v[i].rv;
+		u64_sub(&vms[i].stats, &l->seen.v[i].last, &l->seen.v[i].base,
 			sizeof(vms[i].stats));
 	}
 	r.vms = vms;
-	r.nr_vms = l->nr_seen;
+	r.nr_vms = l->seen.nr;
 	u64_sub(&r.hists, &l->snap.hists, &l->base_h, sizeof(r.hists));
 	u64_sub(&r.self, &l->snap.self, &l->base_self, sizeof(r.self));
 	clock_gettime(CLOCK_REALTIME, &r.end);
@@ -355,7 +323,7 @@ static int write_record(struct live *l, const struct timespec *start,
 		return -1;
 	}
 	fprintf(stderr, "kvm-unsync-exporter: record of %.1f s, %d VMs, written to %s\n",
-		duration, l->nr_seen, l->cfg->record);
+		duration, l->seen.nr, l->cfg->record);
 	return 0;
 }
 
@@ -515,7 +483,7 @@ out:
 	for (i = 0; i < 2; i++)
 		free(l.rows[i]);
 	free(l.text);
-	free(l.seen);
+	seen_free(&l.seen);
 	free(l.kvm);
 	return ret;
 }

@@ -677,7 +677,9 @@ class Run:
         for k in range(self.s.tables):
             self.vcpu.guest_write_table(pt_gfn(k), 1, GEntry(data))
 
-    def run(self):
+    def run(self, destroy=True):
+        """The script; destroy=False stops where kvmwalk --hold stops,
+        the guest done and the VM still there."""
         s, g, v = self.s, self.g, self.vcpu
         pae = s.paging == "pae"
         v.enter_guest()                  # first KVM_RUN: kvm_mmu_load (A1)
@@ -723,6 +725,8 @@ class Run:
             v.stack()
         v.params(write=True)             # stage = DONE
         v.access(None)                   # out 0xf4
+        if not destroy:
+            return self.rec
         # 5. VM destruction (A12, A13)
         self.kvm.kvm_mmu_zap_all()
         v.kvm_mmu_free_roots()          # kvm_unload_vcpu_mmus -> kvm_mmu_unload

@@ -469,6 +469,16 @@ class Shapes(unittest.TestCase):
         self.assertEqual(r["pvec_depth"]["zap"][1], 3)
         self.assertEqual(r["pvec_depth"]["sync"][11], 1)
 
+    def test_4level_exit_unsync_at_the_hold(self):
+        # The same run stopped before destruction (kvmwalk --hold): the 8
+        # exit-dirty tables still unsync, no zap walk yet.
+        r = kvm_shapes.Run(kvm_shapes.make_shape(tables=8, exit_unsync=True)
+                           ).run(destroy=False).report()
+        self.assertEqual(r["pages_unsynced"], 16)
+        self.assertEqual(r["pages_synced"], 8)
+        self.assertEqual(r["walks"]["zap"], {"done": 0, "enospc": 0})
+        self.assertEqual(r["frames"]["zap"], 0)
+
     def test_pae_syncs_every_root(self):
         # PAE, D=2: 3 valid PAE roots (PD_id, PD_t[0], PD_t[1]).  kvm_mmu_load
         # syncs all three (nothing to walk); each CR3 reload syncs all three;

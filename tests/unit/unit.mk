@@ -44,7 +44,7 @@ UNIT_SRCS := user/collect.c user/scrape.c user/families.c user/metrics.c \
 	     user/web_config_tls.c user/basic_auth.c user/caps.c \
 	     user/conn_guard.c user/kvm_stats.c user/record.c user/record_read.c \
 	     user/compare.c user/top.c user/duration_hist.c user/events.c \
-	     user/trace.c
+	     user/trace.c user/live_seen.c
 UNIT_TESTS := $(wildcard $(UNIT_DIR)/*.c)
 UNIT_OBJS := $(patsubst user/%.c,$(UNIT_OUT)/user/%.o,$(UNIT_SRCS)) \
 	     $(patsubst $(UNIT_DIR)/%.c,$(UNIT_OUT)/tests/%.o,$(UNIT_TESTS))

@@ -28,28 +28,15 @@ wait_serving $AGENT 100 scrape
 # The kernel's own record of every page that goes unsync or is synced.
 tp_on
 
-# stopped PID: the process is in state T (stopped by a signal).
-stopped() {
-	[ "$(sed 's/.*) \(.\).*/\1/' /proc/"$1"/stat 2>/dev/null)" = T ]
-}
-
 IFS=';'
 for spec in $KUE_SHAPES; do
 	name=${spec%%:*}
 	args=$(echo "${spec#*:}" | tr ',' ' ')
 	echo >$T/trace
 	IFS=' '
-	# SCHED_FIFO as in walk() (lib.sh): no -EINTR the model cannot predict
 	# shellcheck disable=SC2086 # one word per argument
-	chrt -f 50 kvmwalk -name "guest=$name" $args --stats --hold \
-		>/tmp/kvmwalk.out 2>&1 </dev/null &
-	walker=$!
+	hold_walk "$name" $args
 	IFS=';'
-	# It says it got there, then stops; or it fails and exits.
-	until grep -q '^kvmwalk: holding ' /tmp/kvmwalk.out && stopped $walker; do
-		kill -0 $walker 2>/dev/null || break
-		sleep 0.1
-	done
 	pid=$(sed -n 's/^kvmwalk: holding pid=\([0-9]*\).*/\1/p' /tmp/kvmwalk.out)
 	tp_counts "$name" "$pid"
 	begin "debugfs $name"
@@ -62,13 +49,7 @@ for spec in $KUE_SHAPES; do
 	begin "metrics $name held"
 	scrape
 	end "metrics $name held"
-	kill -CONT $walker
-	wait $walker
-	rc=$?
-	begin "shape $name"
-	cat /tmp/kvmwalk.out
-	echo "rc=$rc"
-	end "shape $name"
+	release_walk "$name"
 	begin "metrics $name after"
 	scrape
 	end "metrics $name after"

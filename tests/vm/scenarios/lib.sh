@@ -61,6 +61,40 @@ walk() {
 	end "shape $_w_name"
 }
 
+# stopped PID: the process is in state T (stopped by a signal).
+stopped() {
+	[ "$(sed 's/.*) \(.\).*/\1/' /proc/"$1"/stat 2>/dev/null)" = T ]
+}
+
+# hold_walk NAME [ARGS...]: kvmwalk ARGS --stats --hold as VM "NAME", under
+# SCHED_FIFO as walk(), in the background (its pid in WALKER, its output in
+# /tmp/kvmwalk.out).  Returns once it says it got to the hold and is
+# stopped there, its VM still in place and nothing in it moving, or once
+# it failed and exited.
+hold_walk() {
+	_hw_name=$1
+	shift
+	chrt -f 50 kvmwalk -name "guest=$_hw_name" "$@" --stats --hold \
+		>/tmp/kvmwalk.out 2>&1 </dev/null &
+	WALKER=$!
+	until grep -q '^kvmwalk: holding ' /tmp/kvmwalk.out && stopped "$WALKER"; do
+		kill -0 "$WALKER" 2>/dev/null || break
+		sleep 0.1
+	done
+}
+
+# release_walk NAME: let hold_walk's kvmwalk go on (destroy its VM, exit);
+# its output and exit code in section "shape NAME", as walk().
+release_walk() {
+	kill -CONT "$WALKER"
+	wait "$WALKER"
+	_rw_rc=$?
+	begin "shape $1"
+	cat /tmp/kvmwalk.out
+	echo "rc=$_rw_rc"
+	end "shape $1"
+}
+
 # logged_run N NAME ARGS: kvmwalk ARGS as VM "NAME-N"; one line for it in
 # /tmp/runs (labagent.run_lines() reads them), then its output if it failed.
 logged_run() {

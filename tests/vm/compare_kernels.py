@@ -1,14 +1,25 @@
 #!/usr/bin/env python3
 """make compare: the same workload shapes on the stock and the patched kernel,
-side by side.
+side by side, made by `kvm-unsync-exporter compare` from two records.
 
-Both kernels are built from Debian's linux-source-6.1 with one config
-(tests/kernel/build.sh), so the A/B differs only by the patch series.  Each
-boots in the lab with the agent (--trace=frames) and runs every shape of
-tests/vm/labagent.py.  The report (build/compare/report.md, with PNG plots
-made by gnuplot) gives, per shape, the counts on both kernels, calls out
-every difference with the reason for it, and says whether each kernel's
-counts equal its model (tests/model/, --kernel stock|patched).
+Each kernel boots in the lab (tests/vm/scenarios/records.sh) and, for every
+shape of tests/vm/labagent.py, the agent runs with --record=FILE while
+kvmwalk runs that shape alone: one record per shape and kernel, so the
+page vector and duration histograms, global in a record, stay per shape.
+The records are kept in build/compare/records/{stock,patched}/SHAPE.json.
+
+The report (build/compare/report.md) is, per shape, what
+`kvm-unsync-exporter compare stock.json patched.json --plot=DIR` prints for
+the two records: the same report a developer makes on real hardware from
+two --record runs.  Around it, in sections marked as coming from the lab,
+only what the lab knows and compare cannot: whether each kernel's record
+equals its model (tests/model/, --kernel stock|patched), and why each
+figure that differs moves, from the patch series.
+
+The stock side is Debian's own 6.1 kernel image (the one the rest of the
+lab boots) unless KUE_COMPARE_STOCK=lab, which builds the stock twin of the
+patched kernel (tests/kernel/build.sh stock: the same source and config
+without the patches; about 20 minutes the first time, cached after).
 
 Counts are deterministic: the same command on a fresh machine gives the same
 counts (report.json holds them alone, for diffing).  Durations are timings
@@ -17,8 +28,6 @@ under QEMU's software emulation: their shape compares, their values vary.
 
 import json
 import os
-import shutil
-import statistics
 import subprocess
 import sys
 
@@ -27,11 +36,12 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import labagent  # noqa: E402
-from promtext import parse_metrics  # noqa: E402
 
 OUT = os.path.join(REPO, "build", "compare")
 KERNELS = ("stock", "patched")
 CTX = labagent.CTX
+COUNTERS = ("sync_calls", "walks", "frames", "restarts", "leaves", "clears",
+            "pages_synced", "pages_unsynced")
 
 # Why a figure moves between the two kernels, from the series itself.
 REASONS = {
@@ -61,188 +71,155 @@ REASONS = {
 }
 
 
+def stock_kernel():
+    """(bzImage or None for Debian's image, what the report calls it)."""
+    how = os.environ.get("KUE_COMPARE_STOCK", "debian")
+    if how == "debian":
+        return None, ("Debian's own 6.1 kernel image (its config, KVM as "
+                      "modules)")
+    if how == "lab":
+        return build_kernel("stock"), ("Debian's linux-source-6.1 with the "
+                                       "lab config (tests/kernel/lab.config)")
+    raise SystemExit("compare: KUE_COMPARE_STOCK=%s: want debian or lab" % how)
+
+
 def build_kernel(flavour):
     try:
         return labagent.build_kernel(flavour)
     except AssertionError:
-        raise SystemExit("compare: building the %s kernel failed" % flavour)
+        raise SystemExit("compare: building the %s kernel failed "
+                         "(tests/kernel/build.sh %s)" % (flavour, flavour))
 
 
 def collect(flavour, kernel):
-    rc, log, sec = labagent.run_agent("auto", trace="frames", kernel=kernel)
-    if rc != 0:
-        raise SystemExit("compare: the %s lab run failed (rc=%d, log %s)" %
-                         (flavour, rc, labagent.lab.last_log))
-    records = labagent.trace_records(sec)
-    shapes = {}
-    for name, args in labagent.SHAPES:
-        pid = int(sec["shape " + name].split("pid=")[1].split()[0])
-        figures = labagent.agent_figures(parse_metrics(sec["metrics " + name]),
-                                         pid)
-        mine = [r for r in records if r["pid"] == pid]
-        depth = {c: [0] * 17 for c in CTX}
-        for r in mine:
-            if r["type"] == "frame" and r["depth"] == 0:
-                depth[r["context"]][min(r["nr"], 16)] += 1
-        figures["pvec_depth"] = depth
-        model = labagent.model(args, variant=flavour)
-        shapes[name] = {
-            "figures": figures,
-            "model_agrees": all(figures[k] == model[k] for k in figures),
-            "durations_ns": [r["duration_ns"] for r in mine
-                             if r["type"] == "sync"],
-        }
-    return shapes
-
-
-def flat(figures):
-    """(label, value) rows of one shape's counts."""
-    f = figures
-    rows = [("sync calls (ok/eintr)", "%d/%d" % (f["sync_calls"]["ok"],
-                                                f["sync_calls"]["eintr"]))]
-    for c in CTX:
-        rows += [
-            ("%s walks (done/enospc)" % c, "%d/%d" % (f["walks"][c]["done"],
-                                                     f["walks"][c]["enospc"])),
-            ("%s frames" % c, f["frames"][c]),
-            ("%s leaves" % c, f["leaves"][c]),
-            ("%s clears in walk" % c, f["clears"][c]["walk"]),
-            ("%s clears in clear_parents" % c, f["clears"][c]["clear_parents"]),
-        ]
-    rows += [("restarts", f["restarts"]),
-             ("pages unsynced / synced", "%d / %d" % (f["pages_unsynced"],
-                                                      f["pages_synced"]))]
-    for c in CTX:
-        hist = f["pvec_depth"][c]
-        if sum(hist):
-            rows.append(("%s pvec->nr at walk exit" % c,
-                         " ".join("%d:%d" % (nr, n) for nr, n in
-                                  enumerate(hist) if n)))
-    return rows
-
-
-def differing(a, b):
-    return [k for k in a if a[k] != b[k]]
-
-
-def duration_row(ns):
-    if not ns:
-        return "-"
-    us = sorted(x / 1000.0 for x in ns)
-    return "median %.0f us, max %.0f us (%d calls)" % (statistics.median(us),
-                                                      us[-1], len(us))
-
-
-def plot(name, runs):
-    """PNG: pvec depth distribution, both kernels, one bar pair per depth."""
-    if not shutil.which("gnuplot"):
-        return None
-    data = os.path.join(OUT, "%s.dat" % name)
-    png = os.path.join(OUT, "%s-pvec.png" % name)
-    with open(data, "w") as f:
-        for nr in range(17):
-            f.write("%d %d %d\n" % (nr, *(sum(runs[k][name]["figures"]
-                                                ["pvec_depth"][c][nr]
-                                                for c in CTX)
-                                            for k in KERNELS)))
-    script = """
-set terminal pngcairo size 640,360 noenhanced
-set output '%s'
-set title '%s: pvec->nr when a top-level walk returns'
-set xlabel 'pvec->nr'
-set ylabel 'walks'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set xtics 1
-set key top center
-set offsets 0, 0, graph 0.15, 0
-set yrange [0:*]
-plot '%s' using 2:xtic(1) title 'stock', '' using 3 title 'patched'
-""" % (png, name, data)
-    subprocess.run(["gnuplot"], input=script, text=True, check=True)
-    return os.path.basename(png)
-
-
-def plot_durations(runs):
-    if not shutil.which("gnuplot"):
-        return None
-    png = os.path.join(OUT, "sync-duration.png")
-    files = []
-    for k in KERNELS:
-        path = os.path.join(OUT, "durations-%s.dat" % k)
-        us = sorted(d / 1000.0 for s in runs[k].values()
-                    for d in s["durations_ns"])
+    """{shape: record} of one lab boot; each record also saved to
+    records/FLAVOUR/SHAPE.json."""
+    extra = {"kernel": kernel} if kernel else {}
+    rc, log = labagent.lab.run_scenario(
+        os.path.join(HERE, "scenarios", "records.sh"),
+        [labagent.AGENT, labagent.KVMWALK, labagent.CHRT], timeout=1800,
+        env={"KUE_SHAPES": labagent.shapes_env(labagent.SHAPES)}, **extra)
+    sec = labagent.lab.sections(log)
+    where = os.path.join(OUT, "records", flavour)
+    os.makedirs(where, exist_ok=True)
+    records = {}
+    for name, _ in labagent.SHAPES:
+        agent = labagent.kv_lines(sec.get("agent " + name, ""))
+        shape = labagent.kv_lines(sec.get("shape " + name, ""))
+        if rc != 0 or agent.get("rc") != "0" or shape.get("rc") != "0":
+            raise SystemExit("compare: the %s lab run failed at shape %s "
+                             "(rc=%s, log %s)" % (flavour, name, rc,
+                                                  labagent.lab.last_log))
+        path = os.path.join(where, name + ".json")
         with open(path, "w") as f:
-            for i, v in enumerate(us):
-                f.write("%f %f\n" % (v, (i + 1) / len(us)))
-        files.append((k, path))
-    script = """
-set terminal pngcairo size 640,360 noenhanced
-set output '%s'
-set title 'mmu_sync_children duration, all shapes (CDF; TCG timing)'
-set xlabel 'microseconds'
-set ylabel 'fraction of calls'
-set logscale x
-plot %s
-""" % (png, ", ".join("'%s' using 1:2 with steps title '%s'" % (p, k)
-                      for k, p in files))
-    subprocess.run(["gnuplot"], input=script, text=True, check=True)
-    return os.path.basename(png)
+            f.write(sec["record " + name])
+        with open(path) as f:
+            records[name] = json.load(f)
+    return records
 
 
-def report(runs):
+def vm_figures(doc, name):
+    """The model's keys of VM `name` in a record, its pvec_depth from the
+    record's histogram (the shape ran alone), or None if it is missing."""
+    vms = [v for v in doc["vms"] if v["name"] == name]
+    if len(vms) != 1:
+        return None
+    c = vms[0]["counters"]
+    out = {k: c[k] for k in COUNTERS}
+    out["sync_calls"] = {r: c["sync_calls"][r] for r in ("ok", "eintr")}
+    out["pvec_depth"] = doc["hists"]["pvec_depth"]
+    return out
+
+
+def model_problems(doc, name, args, variant):
+    """Why a record is not its kernel's model ([] if it is)."""
+    got = vm_figures(doc, name)
+    if got is None:
+        return ["no single VM named %s in the record" % name]
+    want = labagent.model(args, variant=variant)
+    bad = ["%s: record %s, model %s" % (k, json.dumps(got[k]),
+                                        json.dumps(want[k]))
+           for k in got if got[k] != want[k]]
+    if doc["kernel"]["variant"] != variant:
+        bad.append("the agent detected a %s kernel" % doc["kernel"]["variant"])
+    bad += ["self.%s = %d" % (k, v) for k, v in doc["self"].items() if v]
+    return bad
+
+
+def run_compare(name):
+    """compare's report of the shape's two records, and its plots, in
+    build/compare/SHAPE/."""
+    plots = os.path.join(OUT, name)
+    os.makedirs(plots, exist_ok=True)
+    a, b = (os.path.join("records", k, name + ".json") for k in KERNELS)
+    r = subprocess.run([labagent.AGENT, "compare", a, b, "--plot=" + name],
+                       cwd=OUT, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise SystemExit("compare: kvm-unsync-exporter compare %s %s: %s" %
+                         (a, b, r.stderr.strip()))
+    return r.stdout
+
+
+def demote(text, levels):
+    """compare's markdown with its headings moved `levels` down."""
+    return "\n".join("#" * levels + line if line.startswith("#") else line
+                     for line in text.splitlines())
+
+
+def report(runs, problems, stock_what):
     lines = ["# Stock vs patched: the unsync walk, shape by shape", "",
-             "Both kernels: Debian's linux-source-6.1 with the lab config "
-             "(tests/kernel/lab.config); patched = tests/kernel/patches/. "
-             "Counts from kvm-unsync-exporter in the lab; each kernel's counts "
-             "are also checked against its own model of the walk.", ""]
+             "Made by `kvm-unsync-exporter compare` from two `--record` runs "
+             "of each shape (A = stock, B = patched), as on real hardware; "
+             "the sections marked *lab* come from the lab's models "
+             "(tests/model/) and the patch series, not from compare.", "",
+             "- stock: %s" % stock_what,
+             "- patched: Debian's linux-source-6.1 with the lab config and "
+             "tests/kernel/patches/", ""]
     for name, args in labagent.SHAPES:
-        s, p = runs["stock"][name], runs["patched"][name]
+        s, p = (vm_figures(runs[k][name], name) for k in KERNELS)
         lines += ["## %s (`%s`)" % (name, args), "",
-                  "| | stock | patched |", "| --- | --- | --- |"]
-        for (label, a), (_, b) in zip(flat(s["figures"]), flat(p["figures"])):
-            mark = "" if a == b else " **≠**"
-            lines.append("| %s | %s | %s%s |" % (label, a, b, mark))
-        lines.append("| sync duration (TCG) | %s | %s |" %
-                     (duration_row(s["durations_ns"]),
-                      duration_row(p["durations_ns"])))
-        lines.append("| equals its model | %s | %s |" %
-                     ("yes" if s["model_agrees"] else "**NO**",
-                      "yes" if p["model_agrees"] else "**NO**"))
+                  "### lab: each record against its kernel's model", ""]
+        for k in KERNELS:
+            bad = problems[k][name]
+            lines.append("- %s: %s" % (k, "equals the model" if not bad else
+                                       "**differs from the model**: " +
+                                       "; ".join(bad)))
         lines.append("")
-        diff = differing(s["figures"], p["figures"])
+        diff = [k for k in s if s[k] != p[k]] if s and p else []
+        lines.append("### lab: why the figures move")
+        lines.append("")
         if diff:
-            lines.append("What differs, and why:")
             for k in diff:
                 lines.append("- %s: %s." % (k.replace("_", " "), REASONS[k]))
         else:
             lines.append("The two kernels count the same for this shape.")
-        png = plot(name, runs)
-        if png:
-            lines += ["", "![%s](%s)" % (name, png)]
+        lines += ["", demote(run_compare(name), 2), ""]
+        for png in ("pvec-depth.png", "sync-duration.png"):
+            if os.path.exists(os.path.join(OUT, name, png)):
+                lines.append("![%s %s](%s/%s)" % (name, png[:-4], name, png))
         lines.append("")
-    png = plot_durations(runs)
-    if png:
-        lines += ["## Sync durations", "", "![durations](%s)" % png, ""]
     return "\n".join(lines)
 
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    runs = {}
+    stock_image, stock_what = stock_kernel()
+    kernels = {"stock": stock_image, "patched": build_kernel("patched")}
+    runs, problems = {}, {}
     for flavour in KERNELS:
         print("compare: %s kernel..." % flavour, flush=True)
-        runs[flavour] = collect(flavour, build_kernel(flavour))
+        runs[flavour] = collect(flavour, kernels[flavour])
+        problems[flavour] = {n: model_problems(runs[flavour][n], n, a, flavour)
+                             for n, a in labagent.SHAPES}
     with open(os.path.join(OUT, "report.json"), "w") as f:
-        json.dump({k: {n: v["figures"] for n, v in runs[k].items()}
+        json.dump({k: {n: vm_figures(runs[k][n], n) for n, _ in labagent.SHAPES}
                    for k in KERNELS}, f, indent=1, sort_keys=True)
-    text = report(runs)
+    text = report(runs, problems, stock_what)
     with open(os.path.join(OUT, "report.md"), "w") as f:
         f.write(text)
     print(text)
     print("\ncompare: report in %s" % os.path.relpath(OUT, REPO))
-    ok = all(v["model_agrees"] for k in KERNELS for v in runs[k].values())
+    ok = not any(problems[k][n] for k in KERNELS for n in problems[k])
     return 0 if ok else 1
 
 

@@ -9,7 +9,8 @@
  *
  * VMs are matched by name (the vm label): pids differ from run to run.
  * Several VMMs of one name in a record are summed.  A VM in one record only
- * shows "-" on the other side.
+ * shows "-" on the other side.  The totals of all VMs follow, unless the
+ * records hold one VM name between them: they would repeat its tables.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -278,7 +279,7 @@ static void global_tables(FILE *o, const struct record_doc *a, const struct reco
 static void report(FILE *o, const struct record_doc *a, const struct record_doc *b)
 {
 	struct record_doc_vm va, vb;
-	int i;
+	int i, names = 0;
 
 	fprintf(o, "# %s vs %s\n\n", a->path, b->path);
 	fprintf(o, "A: %s, kernel %s (%s), agent %s, %.1f s\n", a->path,
@@ -303,10 +304,17 @@ static void report(FILE *o, const struct record_doc *a, const struct record_doc 
 		hb = sum_vms(b, name, &vb);
 		snprintf(title, sizeof(title), "vm %s", name);
 		vm_tables(o, title, ha ? &va : NULL, hb ? &vb : NULL);
+		names++;
 	}
-	sum_vms(a, NULL, &va);
-	sum_vms(b, NULL, &vb);
-	vm_tables(o, "all VMs", &va, &vb);
+	/* one VM name in both records (make compare: a record per shape):
+	 * the totals are its tables again */
+	if (names == 1) {
+		fprintf(o, "\n(all VMs: the one above)\n");
+	} else {
+		sum_vms(a, NULL, &va);
+		sum_vms(b, NULL, &vb);
+		vm_tables(o, "all VMs", &va, &vb);
+	}
 	global_tables(o, a, b);
 }
 

@@ -190,6 +190,9 @@ static void test_round_trip(void)
 	CHECK_INT(run(path, path, &out, &eout), 0);
 	CHECK_STR(eout, "");
 	CHECK_LINE(out, "## vm rt\"q");
+	/* one VM: no totals repeating it */
+	CHECK_LINE(out, "(all VMs: the one above)");
+	CHECK_NO_SUBSTR(out, "## all VMs");
 	CHECK_LINE(out, "A hooks: mmu_sync_children=kprobe");
 	CHECK_LINE(out, row("restarts", "6", "6", "+0", "1.00"));
 	CHECK_LINE(out, row("zap walks enospc", "3", "3", "+0", "1.00"));

@@ -108,8 +108,9 @@ def collect(flavour, kernel):
         shape = labagent.kv_lines(sec.get("shape " + name, ""))
         if rc != 0 or agent.get("rc") != "0" or shape.get("rc") != "0":
             raise SystemExit("compare: the %s lab run failed at shape %s "
-                             "(rc=%s, log %s)" % (flavour, name, rc,
-                                                  labagent.lab.last_log))
+                             "(lab rc=%s, agent rc=%s, kvmwalk rc=%s; log %s)" %
+                             (flavour, name, rc, agent.get("rc"),
+                              shape.get("rc"), labagent.lab.last_log))
         path = os.path.join(where, name + ".json")
         with open(path, "w") as f:
             f.write(sec["record " + name])

@@ -16,6 +16,9 @@ for spec in $KUE_SHAPES; do
 	name=${spec%%:*}
 	args=$(echo "${spec#*:}" | tr ',' ' ')
 	IFS=' '
+	# the last shape's agent.err says "recording to" too: the new agent
+	# truncates it only once it runs
+	rm -f /tmp/agent.err
 	kvm-unsync-exporter --record=/tmp/record.json 2>/tmp/agent.err &
 	AGENT=$!
 	# live.c says so once its probes are attached and counting

@@ -10,8 +10,11 @@ without --clear-parents=derive, and in kprobe mode; Debian's bpftrace
 running bench/walk.bt) runs each shape for BENCH_ROUNDS rounds of
 dirty-then-sync.  The measure is kvmwalk --time: the VMM's own time in
 KVM_RUN, round by round, so trampolines, kprobe traps and the agent's
-wake-ups are all in it.  A run counts only if its figures equal the model's
-(tests/vm/test_lab.py model()): the agent's scrape, bpftrace's maps, or
+wake-ups are all in it.  The shadow shapes run on kvm_amd npt=0, the nested
+one (L2 on L1's NPT) on npt=1 nested=1, in the same boot.  A run counts
+only if its figures equal the model's (tests/vm/labagent.py model(),
+tests/model/nested.py for the nested shape, at each guest level for the
+agent): the agent's scrape, bpftrace's maps, or
 (floor) the do-nothing programs' run counts.  A short run with bpf_stats
 on gives each program's share beside it (the measured runs have bpf_stats
 off, so their times carry no accounting).

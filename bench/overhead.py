@@ -10,8 +10,11 @@ without --clear-parents=derive, and in kprobe mode; Debian's bpftrace
 running bench/walk.bt) runs each shape for BENCH_ROUNDS rounds of
 dirty-then-sync.  The measure is kvmwalk --time: the VMM's own time in
 KVM_RUN, round by round, so trampolines, kprobe traps and the agent's
-wake-ups are all in it.  A run counts only if its figures equal the model's
-(tests/vm/test_lab.py model()): the agent's scrape, bpftrace's maps, or
+wake-ups are all in it.  The shadow shapes run on kvm_amd npt=0, the nested
+one (L2 on L1's NPT) on npt=1 nested=1, in the same boot.  A run counts
+only if its figures equal the model's (tests/vm/labagent.py model(),
+tests/model/nested.py for the nested shape, at each guest level for the
+agent): the agent's scrape, bpftrace's maps, or
 (floor) the do-nothing programs' run counts.  A short run with bpf_stats
 on gives each program's share beside it (the measured runs have bpf_stats
 off, so their times carry no accounting).
@@ -44,6 +47,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "vm"))
 sys.path.insert(0, os.path.join(REPO, "tests", "model"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
+import compare_nested  # noqa: E402
 import lab  # noqa: E402
 import labagent as la  # noqa: E402
 from promtext import parse_metrics  # noqa: E402
@@ -56,7 +60,29 @@ SHAPES = [
     ("few", "--tables 8", "few leaves"),
     ("restarts", "--tables 40", "many restarts"),
     ("dirs", "--tables 40 --dirs 4", "several directories"),
+    # L2 on L1's nested page tables (npt=1 host): 13 leaves fill the
+    # 16-entry pvec with root, PDPT and PD, so every sync restarts once
+    ("nested", "--nested --tables 13", "nested, L2 on L1's NPT"),
 ]
+# kvm_amd's parameters each shape needs (overhead.sh reloads kvm_amd
+# between shapes that differ): shadow paging, or the npt=1 nested host
+# of tests/vm/test_nested_lab.py
+SHADOW_HOST = "npt=0"
+NPT_HOST = "npt=1 nested=1"
+NPT_CPU = ["-cpu", "qemu64,+svm,+npt"]
+
+
+def host_of(args):
+    return NPT_HOST if compare_nested.is_nested(args) else SHADOW_HOST
+
+
+def model(args):
+    """The model's figures for kvmwalk ARGS, all guest levels together:
+    tests/model/nested.py for a nested shape, kvm_shapes otherwise."""
+    if compare_nested.is_nested(args):
+        return compare_nested.model_for(args).report()
+    return la.model(args)
+
 ALL_VARIANTS = ("none", "floor-fentry", "agent-fentry", "floor-fentry-derive",
                 "agent-fentry-derive", "floor-kprobe", "agent-kprobe",
                 "bpftrace")
@@ -118,11 +144,16 @@ def want_total(want, key):
     return v
 
 
-def check_agent(scrape, pid, want):
-    got = la.agent_figures(parse_metrics(scrape), pid)
-    exp = {k: want[k] for k in got}
-    if got != exp:
-        return "agent figures differ from the model: %s != %s" % (got, exp)
+def check_agent(scrape, pid, levels):
+    """levels: {guest label: the model's figures at that level}; a nested
+    shape on the npt=1 host has all of them under guest="l2"."""
+    samples = parse_metrics(scrape)
+    for guest, want in sorted(levels.items()):
+        got = la.agent_figures(samples, pid, guest)
+        exp = {k: want[k] for k in got}
+        if got != exp:
+            return "agent figures (guest=%s) differ from the model: " \
+                "%s != %s" % (guest, got, exp)
     return None
 
 
@@ -179,14 +210,15 @@ class Bench:
         bt = {i: bpftrace_maps(self.sec.get("bpftrace %d" % i, ""))
               for i in range(1, self.repeat + 1)}
         for s, args, _ in SHAPES:
-            want = la.model("%s --rounds %d" % (args, self.rounds))
-            want_stats = la.model("%s --rounds %d" % (args,
-                                                      self.stats_rounds))
+            run_args = "%s --rounds %d" % (args, self.rounds)
+            want = model(run_args)
+            levels = la.model_levels(run_args)
+            want_stats = model("%s --rounds %d" % (args, self.stats_rounds))
             for v in VARIANTS:
                 for i in range(1, self.repeat + 1):
-                    self.one(v, s, i, want, want_stats, bt[i])
+                    self.one(v, s, i, want, levels, want_stats, bt[i])
 
-    def one(self, v, s, i, want, want_stats, bt):
+    def one(self, v, s, i, want, levels, want_stats, bt):
         where = "%s %s %d" % (v, s, i)
         run = time_line(self.sec.get("run " + where, ""))
         if isinstance(run, str):
@@ -203,7 +235,7 @@ class Bench:
                 progs = prog_delta(self.sec["progs %s.0" % where],
                                    self.sec["progs %s.1" % where])
         if err is None and v.startswith("agent-"):
-            err = check_agent(self.sec["check " + where], pid, want)
+            err = check_agent(self.sec["check " + where], pid, levels)
         elif err is None and v == "bpftrace":
             err = check_bpftrace(bt, pid, want) or \
                 check_bpftrace(bt, stats[0], want_stats)
@@ -273,7 +305,7 @@ def fmt_ratio(r):
 
 
 def shape_report(b, s, args, title):
-    want = la.model("%s --rounds 1" % args)
+    want = model("%s --rounds 1" % args)
     lines = [
         "## %s (`%s`)" % (title, args),
         "",
@@ -373,11 +405,16 @@ def main():
         if not os.path.exists(path):
             sys.exit("bench: needs %s (make all floor kvmwalk; apt-get "
                      "install bpftool bpftrace)" % path)
-    shapes = ";".join("%s:%s" % (s, a.replace(" ", ","))
+    shapes = ";".join("%s:%s:%s" % (s, a.replace(" ", ","),
+                                    host_of(a).replace(" ", ","))
                       for s, a, _ in SHAPES)
     # bpftrace and its libraries (LLVM, clang) are ~200 MiB unpacked in
     # the initramfs: more memory than the lab's default 1 GiB.
     qemu_args = ["-m", "2048"]
+    # SVM with nested paging for the npt=1 host; the shadow shapes run
+    # with kvm_amd npt=0 on the same CPU
+    if any(host_of(a) == NPT_HOST for _, a, _ in SHAPES):
+        qemu_args += NPT_CPU
     # The guest's clock counts instructions (1 ns each), not the host's
     # time, so that other work on the host does not land in the rounds'
     # times (under load, real-time rounds vary 4x from one to the next).

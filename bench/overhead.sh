@@ -6,7 +6,9 @@
 #
 # BENCH_REPEAT times, in an order that rotates each time, every variant
 # (BENCH_VARIANTS, default all) runs every shape (BENCH_SHAPES:
-# "name:arg,arg;..."):
+# "name:arg,arg:kvm_amd_param,param;...", kvm_amd reloaded with those
+# parameters when they differ from the last shape's: npt=0 for shadow
+# paging, npt=1,nested=1 for the nested shapes):
 #   none                 no BPF at all
 #   floor-fentry         do-nothing fentry/fexit on the agent's three
 #                        functions + the two tracepoints (bench/floor.c)
@@ -99,9 +101,21 @@ stop() {
 	echo "bench: stopped"
 }
 
-# one V S ARGS I: shape S under variant V, repeat I
+# host PARAMS: kvm_amd loaded with PARAMS (comma-separated).  Only
+# kvm_amd goes: the probes are on kvm.ko's functions and stay attached.
+amd=npt=0
+host() {
+	[ "$1" != "$amd" ] || return 0
+	echo "bench: kvm_amd $1"
+	rmmod kvm_amd || exit 1
+	load-kvm $(echo "$1" | tr , ' ') || exit 1
+	amd=$1
+}
+
+# one V S ARGS AMD I: shape S under variant V on kvm_amd AMD, repeat I
 one() {
-	v=$1 s=$2 args=$(echo "$3" | tr , ' ') i=$4
+	v=$1 s=$2 args=$(echo "$3" | tr , ' ') i=$5
+	host "$4"
 	kvmwalk_run warmup "$args" "$WARM"
 	echo 0 >/proc/sys/kernel/bpf_stats_enabled
 	kvmwalk_run "$s" "$args" "$ROUNDS"
@@ -141,9 +155,11 @@ while [ $i -le "${BENCH_REPEAT:-3}" ]; do
 		sed -n "$(( (i - 1) % n + 1 )),$(( (i - 1) % n + n ))p")
 	for v in $order; do
 		start $v
-		echo "$BENCH_SHAPES" | tr ';' '\n' | while IFS=: read -r s args; do
-			one $v $s "$args" $i
-		done
+		# not a pipe: host()'s kvm_amd state outlives the loop
+		echo "$BENCH_SHAPES" | tr ';' '\n' >/tmp/shapes
+		while IFS=: read -r s args a; do
+			one $v $s "$args" "$a" $i </dev/null
+		done </tmp/shapes
 		stop $v
 		if [ "$v" = bpftrace ]; then
 			begin "bpftrace $i"

@@ -169,14 +169,8 @@ class NestedKprobe(Agent, unittest.TestCase):
     mode = "kprobe"
 
 
-class ShadowNestedFentry(Agent, unittest.TestCase):
-    mode = "fentry"
-    host = SHADOW_HOST
-    shapes = SHADOW_SHAPES
-
-
-class ShadowNestedKprobe(Agent, unittest.TestCase):
-    mode = "kprobe"
+class ShadowHost:
+    """The npt=0 host: L1's own tables and its L2's shadowed in one VM."""
     host = SHADOW_HOST
     shapes = SHADOW_SHAPES
 
@@ -189,34 +183,34 @@ class ShadowNestedKprobe(Agent, unittest.TestCase):
 # hooks mmu_pages_clear_parents and reads unsync_children as a direct
 # member, and 7.2 has neither (the plain shapes have no sid selfcheck
 # either).
-class SidNestedFentry(Agent, unittest.TestCase):
+class Sid:
+    suite = "sid"
+    hooks = WALK_HOOKS[:2]
+
+
+class ShadowNestedFentry(ShadowHost, Agent, unittest.TestCase):
     mode = "fentry"
-    suite = "sid"
-    hooks = WALK_HOOKS[:2]
 
 
-class SidNestedKprobe(Agent, unittest.TestCase):
+class ShadowNestedKprobe(ShadowHost, Agent, unittest.TestCase):
     mode = "kprobe"
-    suite = "sid"
-    hooks = WALK_HOOKS[:2]
 
 
-# The npt=0 host on 7.2: L1's own tables and its L2's shadowed in one VM,
-# split by 7.2's guest_mode bit.
-class SidShadowNestedFentry(Agent, unittest.TestCase):
+class SidNestedFentry(Sid, Agent, unittest.TestCase):
     mode = "fentry"
-    suite = "sid"
-    hooks = WALK_HOOKS[:2]
-    host = SHADOW_HOST
-    shapes = SHADOW_SHAPES
 
 
-class SidShadowNestedKprobe(Agent, unittest.TestCase):
+class SidNestedKprobe(Sid, Agent, unittest.TestCase):
     mode = "kprobe"
-    suite = "sid"
-    hooks = WALK_HOOKS[:2]
-    host = SHADOW_HOST
-    shapes = SHADOW_SHAPES
+
+
+# The npt=0 host on 7.2: the two levels split by 7.2's guest_mode bit.
+class SidShadowNestedFentry(Sid, ShadowHost, Agent, unittest.TestCase):
+    mode = "fentry"
+
+
+class SidShadowNestedKprobe(Sid, ShadowHost, Agent, unittest.TestCase):
+    mode = "kprobe"
 
 
 def load_tests(loader, tests, pattern):

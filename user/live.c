@@ -93,16 +93,6 @@ static void u64_sub(void *out, const void *a, const void *b, size_t size)
 		o[i] = x[i] - y[i];
 }
 
-/*
- * One VM's counters, summed over CPUs and over its guest levels (the view
- * and the record have no guest dimension): the one place they read a
- * VM's row of the map.
- */
-static void vm_counters(const struct vm_series *s, struct vm_stats *out)
-{
-	vm_guests_total(out, s->stats);
-}
-
 static int ensure_rows(struct live *l, int k, size_t n)
 {
 	struct top_vm *r;
@@ -161,7 +151,8 @@ static int read_once(struct live *l)
 		snprintf(row->name, sizeof(row->name), "%s",
 			 series[i].name ? series[i].name : "unknown");
 		row->pid = series[i].pid;
-		vm_counters(&series[i], &row->st);
+		/* summed over guest levels: the view has no guest column */
+		vm_guests_total(&row->st, series[i].stats);
 		ks = row->pid ? kvm_stats_find(l->kvm, l->nr_kvm, row->pid) :
 			NULL;
 		if (ks) {

@@ -45,6 +45,10 @@ last_block() {
 
 # view TAG: start a --batch --record view beside the agent, as $VIEW.
 view() {
+	# The redirection below truncates in the child, after the fork: the
+	# grep in wait_serving could still read the last shape's block and
+	# start the walk before this view's first read, its record's base.
+	rm -f /tmp/"$1".out /tmp/"$1".err
 	kvm-unsync-exporter --batch --interval=0.5 --record=/tmp/"$1".json \
 		>/tmp/"$1".out 2>/tmp/"$1".err &
 	VIEW=$!

@@ -257,7 +257,9 @@ class StockDevtools(DevtoolsRun, unittest.TestCase):
         a running agent a VM's name is read from /proc while it lives
         (live.c, name_new_vms), so a VMM that exits between two looks is
         "unknown"."""
-        rows = {int(c[1]): c for c in screen_rows(screen).values()}
+        # from the list, not screen_rows(): two "unknown" rows would
+        # share one key there and one VM would vanish
+        rows = {int(c[1]): c for c in screen_rows_list(screen)}
         for name, _ in TOP_SHAPES:
             cells = rows.get(self.top_pid(name))
             if cells:

@@ -35,7 +35,7 @@ from labagent import (AGENT, CHRT, KVMWALK, LabSections, kv_lines, model,
                       require, shapes_env)
 import kvm_shapes  # tests/model, on the path once labagent is imported
 import predict
-from test_devtools_lab import model_keys, record_figures, screen_rows
+from test_devtools_lab import model_keys, record_figures, screen_rows_list
 from test_kvmstats_lab import KVM_FAMILIES, stats_line
 
 SHAPES = [
@@ -67,8 +67,9 @@ class LabDevtoolsKvm(LabSections, unittest.TestCase):
 
     def row(self, name, when):
         """The shape's row of its block, by pid, or None."""
+        # the list, not screen_rows(): rows named alike share a key there
         rows = {int(c[1]): c for c in
-                screen_rows(self.section("batch %s %s" % (name, when))).values()}
+                screen_rows_list(self.section("batch %s %s" % (name, when)))}
         return rows.get(self.pid_of(name))
 
     def record_vm(self, name, when):

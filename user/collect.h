@@ -63,6 +63,17 @@ struct map_reader {
 	int (*lookup)(const struct map_reader *m, const __u32 *key,
 		      void *values);
 	int (*del)(const struct map_reader *m, const __u32 *key);
+	/*
+	 * Optional (NULL: walk with next_key and lookup): up to *count keys
+	 * and their per-CPU values after *token (first: NULL), as
+	 * BPF_MAP_LOOKUP_BATCH.  Sets *count to what it filled and *next to
+	 * the token of the rest; -ENOENT once no entry is left (the *count
+	 * filled are valid), -ENOSPC if one hash bucket holds more than
+	 * *count entries (none filled).
+	 */
+	int (*lookup_batch)(const struct map_reader *m, const __u32 *token,
+			    __u32 *next, __u32 *keys, void *values,
+			    __u32 *count);
 	int fd;		/* used by the libbpf implementation */
 	void *priv;	/* used by other implementations (tests) */
 };
@@ -102,8 +113,10 @@ void percpu_sum_u64(void *out, const void *percpu, size_t value_size,
 		    int ncpus);
 
 /*
- * Walk vm_stats and read both arrays into s (reset first).  A vm_stats
- * entry deleted between next_key and lookup is skipped.  Returns 0 or
+ * Walk vm_stats and read both arrays into s (reset first).  vm_stats is
+ * read a batch of entries per call where the reader can (one bpf() call
+ * per key costs a scrape of 1,000 VMs more than its render), else key by
+ * key; an entry deleted between next_key and lookup is skipped.  Returns 0 or
  * -errno; on error s holds whatever was read and must not be rendered as
  * complete.
  */

@@ -90,6 +90,7 @@ static int lookup(const struct map_reader *r, const __u32 *key, void *values)
 	struct fake_map *m = r->priv;
 	int i = find(m, *key);
 
+	m->lookups++;
 	if (m->lookup_err)
 		return m->lookup_err;
 	if (i >= 0 && m->vanish_key && *key == m->vanish_key) {
@@ -123,6 +124,38 @@ void fake_map_reader(struct fake_map *m, struct map_reader *r)
 	r->del = del;
 	r->fd = -1;
 	r->priv = m;
+}
+
+/* As the kernel's hash map: -ENOENT with the last entries, if any. */
+static int lookup_batch(const struct map_reader *r, const __u32 *token,
+			__u32 *next, __u32 *keys, void *values, __u32 *count)
+{
+	struct fake_map *m = r->priv;
+	size_t size;
+	__u32 i = token ? *token : 0, n = 0, room = *count;
+
+	m->batches++;
+	size = (size_t)m->ncpus * percpu_stride(m->value_size);
+	*count = 0;
+	if (m->batch_err)
+		return m->batch_err;
+	if (room < m->batch_need)
+		return -ENOSPC;
+	if (m->batch_max && room > m->batch_max)
+		room = m->batch_max;
+	for (; i < (__u32)m->nr && n < room; i++, n++) {
+		keys[n] = m->keys[i];
+		memcpy((unsigned char *)values + n * size, m->vals[i], size);
+	}
+	*count = n;
+	*next = i;
+	return i < (__u32)m->nr ? 0 : -ENOENT;
+}
+
+void fake_map_batch_reader(struct fake_map *m, struct map_reader *r)
+{
+	fake_map_reader(m, r);
+	r->lookup_batch = lookup_batch;
 }
 
 char *fake_proc_new(void)

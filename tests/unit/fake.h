@@ -26,6 +26,12 @@ struct fake_map {
 	int lookup_err;		/* if set, every lookup fails with it */
 	int next_key_err;	/* if set, next_key fails with it */
 	int deletes;		/* successful del calls */
+	int lookups;		/* lookup calls */
+	/* lookup_batch, with fake_map_batch_reader(): token = key index */
+	int batches;		/* lookup_batch calls */
+	__u32 batch_max;	/* most entries one call fills (0: *count) */
+	__u32 batch_need;	/* -ENOSPC while *count is below it */
+	int batch_err;		/* if set, every lookup_batch fails with it */
 };
 
 void fake_map_init(struct fake_map *m, size_t value_size, int ncpus);
@@ -34,6 +40,8 @@ void fake_map_free(struct fake_map *m);
 void *fake_map_value(struct fake_map *m, __u32 key, int cpu);
 int fake_map_has(const struct fake_map *m, __u32 key);
 void fake_map_reader(struct fake_map *m, struct map_reader *r);
+/* fake_map_reader() with lookup_batch, as the libbpf reader has. */
+void fake_map_batch_reader(struct fake_map *m, struct map_reader *r);
 
 /* A temporary directory standing for /proc; NULL on failure. */
 char *fake_proc_new(void);

@@ -202,6 +202,92 @@ static void test_errors(void)
 	maps_free(&m);
 }
 
+/* The three VMs of add_vm(m, 300/100/200, ...) as collect_from read them. */
+static void check_three(const struct snapshot *s)
+{
+	CHECK_INT(s->nr_vms, 3);
+	CHECK_INT(s->vms[0].tgid, 100);
+	CHECK_INT(s->vms[1].tgid, 200);
+	CHECK_INT(s->vms[2].tgid, 300);
+	/* 1 + 2 + 3 + 4 = 10 units at l1, 7 units at l2 */
+	CHECK_INT(s->vms[0].stats.guest[GUEST_L1].sync_calls[SYNC_OK], 100);
+	CHECK_INT(s->vms[1].stats.guest[GUEST_L1].sync_calls[SYNC_OK], 1000);
+	CHECK_INT(s->vms[2].stats.guest[GUEST_L1].sync_calls[SYNC_OK], 10);
+	CHECK_INT(s->vms[1].stats.guest[GUEST_L1].walks[CTX_ZAP][WALK_ENOSPC],
+		  400);
+	CHECK_INT(s->vms[2].stats.guest[GUEST_L1].pages_synced, 1);
+	CHECK_INT(s->vms[0].stats.guest[GUEST_L2].sync_calls[SYNC_OK], 70);
+}
+
+/*
+ * With a batch reader vm_stats is read in batches, not key by key; a
+ * batch smaller than the map takes several calls, a bucket larger than the
+ * batch grows it, and a reader whose batches fail falls back to keys.
+ */
+static void test_batch_read(void)
+{
+	struct snapshot s;
+	struct maps m;
+
+	maps_init(&m);
+	snapshot_init(&s);
+	fake_map_batch_reader(&m.vm, &m.src.vm_stats);
+	add_vm(&m, 300, 1);
+	add_vm(&m, 100, 10);
+	add_vm(&m, 200, 100);
+
+	/* 2 entries per call: 300 and 100, then 200 with the end */
+	m.vm.batch_max = 2;
+	CHECK_INT(collect_from(&s, &m.src), 0);
+	check_three(&s);
+	CHECK_INT(m.vm.batches, 2);
+	CHECK_INT(m.vm.lookups, 0);
+
+	/*
+	 * 64 KiB of 4 CPUs' values is 56 entries: -ENOSPC below 200, so
+	 * 56, 112 and 224, which fills all three.
+	 */
+	m.vm.batches = 0;
+	m.vm.batch_max = 0;
+	m.vm.batch_need = 200;
+	CHECK_INT(collect_from(&s, &m.src), 0);
+	check_three(&s);
+	CHECK_INT(m.vm.batches, 3);
+	CHECK_INT(m.vm.lookups, 0);
+
+	/*
+	 * a bucket larger than any batch: 56 doubled up to 3,584, then 4,096,
+	 * the most, then key by key
+	 */
+	m.vm.batches = 0;
+	m.vm.batch_need = 100000;
+	CHECK_INT(collect_from(&s, &m.src), 0);
+	check_three(&s);
+	CHECK_INT(m.vm.batches, 8);
+	CHECK_INT(m.vm.lookups, 3);
+
+	/* a kernel that has no batch calls for this map: key by key */
+	m.vm.batches = 0;
+	m.vm.lookups = 0;
+	m.vm.batch_need = 0;
+	m.vm.batch_err = -EINVAL;
+	CHECK_INT(collect_from(&s, &m.src), 0);
+	check_three(&s);
+	CHECK_INT(m.vm.batches, 1);
+	CHECK_INT(m.vm.lookups, 3);
+
+	/* an empty map: one call, no VM */
+	m.vm.batch_err = 0;
+	m.vm.batches = 0;
+	fake_map_free(&m.vm);
+	CHECK_INT(collect_from(&s, &m.src), 0);
+	CHECK_INT(s.nr_vms, 0);
+	CHECK_INT(m.vm.batches, 1);
+
+	snapshot_free(&s);
+	maps_free(&m);
+}
+
 /* A map whose walk never ends: the next key is always the same. */
 static int stuck_next_key(const struct map_reader *r, const __u32 *key,
 			  __u32 *next)
@@ -270,5 +356,6 @@ UNIT_SUITE(collect)
 	test_vanishing_entry();
 	test_errors();
 	test_walk_bound();
+	test_batch_read();
 	test_snapshot_growth();
 }

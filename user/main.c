@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <bpf/libbpf.h>
 #include "capless.h"
 #include "caps.h"
@@ -353,6 +354,21 @@ static int http_reload_capless(void *arg)
 }
 
 /* What refuses to start before any work: 0, or the exit code (said why). */
+/*
+ * The soft open-file limit up to the hard one, as Go exporters do: a pidfd
+ * per VM (vm_table.c) takes half of it at most, the rest is the HTTP
+ * server's.  A failure only leaves more VMs checked in /proc.
+ */
+static void raise_open_files(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int preflight(void)
 {
 	char missing[128];
@@ -371,6 +387,7 @@ static int preflight(void)
 	/* a bad web config fails now, before any BPF work */
 	if (http_check_web_config(env.web_config_file))
 		return 1;	/* it said why */
+	raise_open_files();
 	return 0;
 }
 

@@ -7,7 +7,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
 #include "vm_table.h"
+
+/* Descriptors left to the rest of the process: half the soft limit. */
+static size_t pidfd_budget(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return COLLECT_MAX_VMS;
+	return rl.rlim_cur / 2;
+}
 
 int vm_table_init(struct vm_table *t, const char *proc_root)
 {
@@ -15,14 +30,53 @@ int vm_table_init(struct vm_table *t, const char *proc_root)
 	t->proc_root = strdup(proc_root ? proc_root : "/proc");
 	if (!t->proc_root)
 		return -ENOMEM;
+	t->use_pidfds = !strcmp(t->proc_root, "/proc");
+	t->max_pidfds = pidfd_budget();
 	pthread_mutex_init(&t->lock, NULL);
 	return 0;
 }
 
+static void pidfd_drop(struct vm_table *t, struct vm_entry *e)
+{
+	if (e->pidfd < 0)
+		return;
+	close(e->pidfd);
+	e->pidfd = -1;
+	t->nr_pidfds--;
+}
+
+/*
+ * Before e's /proc reads: a pidfd then refers to the process read, or to
+ * one that exited before the read (it polls readable at the next check,
+ * which then reads /proc).  No pidfd (none left in the budget, ESRCH, a
+ * kernel before 5.3): e is checked in /proc each scrape.
+ */
+static void pidfd_take(struct vm_table *t, struct vm_entry *e)
+{
+	pidfd_drop(t, e);
+	if (!t->use_pidfds || t->nr_pidfds >= t->max_pidfds)
+		return;
+	e->pidfd = pidfd_open((pid_t)e->tgid, 0);
+	if (e->pidfd >= 0)
+		t->nr_pidfds++;
+}
+
+static int read_starttime(struct vm_table *t, __u32 tgid,
+			  unsigned long long *start)
+{
+	t->stat_reads++;
+	return proc_pid_starttime(t->proc_root, tgid, start);
+}
+
 void vm_table_free(struct vm_table *t)
 {
+	size_t i;
+
 	if (t->proc_root)
 		pthread_mutex_destroy(&t->lock);
+	for (i = 0; i < t->nr; i++)
+		pidfd_drop(t, &t->v[i]);
+	free(t->polls);
 	free(t->proc_root);
 	free(t->v);
 	free(t->series);
@@ -127,24 +181,65 @@ void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm,
 	pthread_mutex_unlock(&t->lock);
 }
 
-void vm_table_check(struct vm_table *t)
+/* e's process by /proc: gone (reap), another one now (stale), or the same. */
+static void check_proc(struct vm_table *t, struct vm_entry *e)
 {
 	unsigned long long start;
-	struct vm_entry *e;
-	size_t i;
 	int err;
 
+	err = read_starttime(t, e->tgid, &start);
+	if (err == -ENOENT) {
+		e->reap = true;
+	} else if (!err && start != e->start_time) {
+		/* another process has this pid now: name it again */
+		e->stale = true;
+	}
+	/* other errors (EACCES...): no news, keep the entry as is */
+}
+
+static int reserve_polls(struct vm_table *t, size_t n)
+{
+	struct pollfd *p;
+
+	if (n <= t->cap_polls)
+		return 0;
+	p = realloc(t->polls, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	t->polls = p;
+	t->cap_polls = n;
+	return 0;
+}
+
+void vm_table_check(struct vm_table *t)
+{
+	struct vm_entry *e;
+	size_t i, j = 0, n = 0;
+
 	pthread_mutex_lock(&t->lock);
+	if (t->nr_pidfds && !reserve_polls(t, t->nr_pidfds)) {
+		for (i = 0; i < t->nr; i++)
+			if (t->v[i].pidfd >= 0)
+				t->polls[n++] = (struct pollfd){
+					.fd = t->v[i].pidfd, .events = POLLIN,
+				};
+		/* poll failed: every VM is checked in /proc */
+		if (poll(t->polls, n, 0) < 0)
+			n = 0;
+	}
 	for (i = 0; i < t->nr; i++) {
 		e = &t->v[i];
-		err = proc_pid_starttime(t->proc_root, e->tgid, &start);
-		if (err == -ENOENT) {
-			e->reap = true;
-		} else if (!err && start != e->start_time) {
-			/* another process has this pid now: name it again */
-			e->stale = true;
+		/* the polls are in table order */
+		if (j < n && e->pidfd == t->polls[j].fd) {
+			if (!t->polls[j++].revents)
+				continue;	/* not exited: the same process */
+			/*
+			 * It exited: gone, a zombie, or its pid reused.  /proc
+			 * says which, now and at each scrape until it is gone.
+			 */
+			pidfd_drop(t, e);
 		}
-		/* other errors (EACCES...): no news, keep the entry as is */
+		check_proc(t, e);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -153,15 +248,26 @@ void vm_table_check(struct vm_table *t)
 static void identify(struct vm_table *t, struct vm_entry *e)
 {
 	struct vm_note *n = e->stale ? NULL : note_find(t, e->tgid);
+	unsigned long long start;
 
+	pidfd_take(t, e);
 	if (n) {
 		/* Named while alive; the slot is free for reuse. */
 		e->start_time = n->start_time;
 		snprintf(e->name, sizeof(e->name), "%s", n->name);
 		n->tgid = 0;
+		/*
+		 * The pidfd is of the noted process only if it still has
+		 * the noted start time; else the next check reads /proc and
+		 * finds the pid reused.
+		 */
+		if (e->pidfd >= 0 &&
+		    (read_starttime(t, e->tgid, &start) ||
+		     start != e->start_time))
+			pidfd_drop(t, e);
 		return;
 	}
-	if (proc_pid_starttime(t->proc_root, e->tgid, &e->start_time))
+	if (read_starttime(t, e->tgid, &e->start_time))
 		e->start_time = 0;
 	vm_name_read(t->proc_root, e->tgid, e->name, sizeof(e->name));
 	e->stale = false;
@@ -183,16 +289,20 @@ static int reserve_series(struct vm_table *t, size_t n)
 }
 
 /*
- * Folded VMs the map no longer holds (deleted behind our back, not
- * reaped): their last counts stay in "other".
+ * VMs the map no longer holds (deleted behind our back, not reaped): a
+ * folded one's last counts stay in "other"; their pidfds are closed.
  */
-static void fold_vanished(struct vm_table *t, const struct snapshot *s)
+static void forget_vanished(struct vm_table *t, const struct snapshot *s)
 {
 	size_t i;
 
-	for (i = 0; i < t->nr; i++)
-		if (t->v[i].folded && snapshot_find(s, t->v[i].tgid) < 0)
+	for (i = 0; i < t->nr; i++) {
+		if (snapshot_find(s, t->v[i].tgid) >= 0)
+			continue;
+		if (t->v[i].folded)
 			fold_keep(t, &t->v[i]);
+		pidfd_drop(t, &t->v[i]);
+	}
 }
 
 /* The table from s: new tgids named and placed or folded, gone ones dropped. */
@@ -214,6 +324,7 @@ static int sync_entries(struct vm_table *t, const struct snapshot *s)
 			own += !nv[i].folded;
 		} else {
 			nv[i].tgid = 0;	/* new: placed below */
+			nv[i].pidfd = -1;
 		}
 	}
 	/* New VMs, in tgid order, take the places left; the rest fold. */
@@ -230,7 +341,7 @@ static int sync_entries(struct vm_table *t, const struct snapshot *s)
 			own++;
 		}
 	}
-	fold_vanished(t, s);
+	forget_vanished(t, s);
 	t->other = t->fold_base;
 	for (i = 0; i < n; i++) {
 		if (!nv[i].folded)
@@ -358,6 +469,7 @@ int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 			if (!err || err == -ENOENT) {
 				if (t->v[i].folded)
 					fold_keep(t, &t->v[i]);
+				pidfd_drop(t, &t->v[i]);
 				deleted++;
 				continue;
 			}

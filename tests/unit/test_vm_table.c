@@ -3,8 +3,15 @@
  * VM lifecycle through whole scrapes (metrics_scrape) over fake maps and a
  * fake /proc: names, pid reuse, a dead VM published once then deleted.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* kill, waitid under -std=c11 */
+#endif
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include "fake.h"
 #include "rig.h"
 #include "test.h"
 
@@ -321,8 +328,127 @@ static void test_series(void)
 	fake_proc_free(proc);
 }
 
+/* A child that waits to be killed; 0 if fork failed. */
+static pid_t sleeper(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	return pid > 0 ? pid : 0;
+}
+
+/*
+ * Over the real /proc, with real processes: the check reads /proc/PID/stat
+ * only for a VM whose pidfd polled readable (its process exited), or that
+ * has none (beyond the budget); a zombie is read at each check until its
+ * parent has waited for it, then reaped.
+ */
+static void test_pidfd_check(void)
+{
+	pid_t kids[3] = { sleeper(), sleeper(), sleeper() };
+	const struct vm_series *vs;
+	struct fake_map m;
+	struct map_reader del;
+	struct vm_table t;
+	struct snapshot s;
+	__u32 tgids[3];
+	__u64 synced[3] = { 1, 2, 3 };
+	unsigned long long reads;
+	siginfo_t info;
+	size_t nr;
+	int i;
+
+	if (!kids[0] || !kids[1] || !kids[2] || vm_table_init(&t, "/proc")) {
+		CHECK(!"fork or table");
+		goto out_kids;
+	}
+	fake_map_init(&m, sizeof(struct vm_guests), 1);
+	fake_map_reader(&m, &del);
+	snapshot_init(&s);
+	for (i = 0; i < 3; i++) {
+		tgids[i] = (__u32)kids[i];
+		fake_map_value(&m, tgids[i], 0);
+	}
+	snap_of(&s, tgids, synced, 3);
+	CHECK_INT(vm_table_series(&t, &s, &vs, &nr), 0);
+	CHECK_INT(nr, 3);
+	CHECK(t.use_pidfds);
+	CHECK_INT(t.nr_pidfds, 3);
+	reads = t.stat_reads;		/* naming each read its stat once */
+	CHECK_INT(reads, 3);
+
+	/* all alive: one poll, no /proc read */
+	vm_table_check(&t);
+	vm_table_check(&t);
+	CHECK_INT(t.stat_reads, reads);
+	CHECK_INT(vm_table_reap(&t, &del), 0);
+
+	/* one exits and is waited for: one read, and it is reaped */
+	kill(kids[1], SIGKILL);
+	waitpid(kids[1], NULL, 0);
+	vm_table_check(&t);
+	CHECK_INT(t.stat_reads, reads + 1);
+	CHECK_INT(vm_table_reap(&t, &del), 1);
+	CHECK_INT(vm_table_size(&t), 2);
+	CHECK_INT(t.nr_pidfds, 2);
+	CHECK(!fake_map_has(&m, (__u32)kids[1]));
+	kids[1] = 0;
+
+	/* a zombie: read at each check, kept, reaped once waited for */
+	kill(kids[0], SIGKILL);
+	while (waitid(P_PID, (id_t)kids[0], &info, WEXITED | WNOWAIT) < 0 &&
+	       errno == EINTR)
+		;
+	vm_table_check(&t);
+	vm_table_check(&t);
+	CHECK_INT(t.stat_reads, reads + 3);
+	CHECK_INT(vm_table_reap(&t, &del), 0);
+	CHECK_INT(t.nr_pidfds, 1);
+	waitpid(kids[0], NULL, 0);
+	vm_table_check(&t);
+	CHECK_INT(vm_table_reap(&t, &del), 1);
+	kids[0] = 0;
+	vm_table_free(&t);
+
+	/* a budget of one pidfd: the other VMs are read at each check */
+	kids[0] = sleeper();
+	kids[1] = sleeper();
+	if (!kids[0] || !kids[1] || vm_table_init(&t, "/proc")) {
+		CHECK(!"fork or table");
+		goto out;
+	}
+	t.max_pidfds = 1;
+	for (i = 0; i < 3; i++)
+		tgids[i] = (__u32)kids[i];
+	snap_of(&s, tgids, synced, 3);
+	CHECK_INT(vm_table_series(&t, &s, &vs, &nr), 0);
+	CHECK_INT(t.nr_pidfds, 1);
+	reads = t.stat_reads;
+	vm_table_check(&t);
+	CHECK_INT(t.stat_reads, reads + 2);
+	/* VMs the map no longer holds are forgotten, their pidfds closed */
+	snapshot_reset(&s);
+	CHECK_INT(vm_table_series(&t, &s, &vs, &nr), 0);
+	CHECK_INT(t.nr_pidfds, 0);
+	vm_table_free(&t);
+out:
+	snapshot_free(&s);
+	fake_map_free(&m);
+out_kids:
+	for (i = 0; i < 3; i++) {
+		if (kids[i] > 0) {
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], NULL, 0);
+		}
+	}
+}
+
 UNIT_SUITE(vm_table)
 {
+	test_pidfd_check();
 	test_series();
 	test_noted_before_death();
 	test_dead_vm_published_once();

@@ -20,12 +20,14 @@ struct page_input {
 
 /*
  * Labels of one series: vm, pid and guest, then up to two of the family's
- * dims.
+ * dims.  With pre, the first nr are rendered there once (series_prefix())
+ * for the many samples of one VM.
  */
 struct series_labels {
 	struct prom_label l[5];
 	int nr;
 	char pid[16];
+	struct strbuf *pre;
 };
 
 static int dim_nr(const struct family_dim *d)
@@ -59,9 +61,15 @@ static void render_dims(struct strbuf *b, const struct family *f,
 			if ((f->flags & FAMILY_OMIT_ZERO_LAST) && i == n0 - 1 &&
 			    !val)
 				continue;
-			prom_sample_u64(b, f->name, NULL, v->l,
-					nr + !!f->dims[0].label +
-					!!f->dims[1].label, val);
+			if (v->pre)
+				prom_sample_u64_pre(b, f->name, v->pre,
+						    v->l + nr,
+						    !!f->dims[0].label +
+						    !!f->dims[1].label, val);
+			else
+				prom_sample_u64(b, f->name, NULL, v->l,
+						nr + !!f->dims[0].label +
+						!!f->dims[1].label, val);
 		}
 	}
 }
@@ -94,6 +102,12 @@ static void vm_labels(struct series_labels *v, const char *name, __u32 pid)
 	v->nr = 2;
 }
 
+/* Render the labels set so far into v->pre, once for the series' samples. */
+static void series_prefix(struct series_labels *v)
+{
+	prom_labels_prefix(v->pre, v->l, v->nr);
+}
+
 /*
  * A per-VM counter: one series per VM, guest level and value of its dims.
  * guest="l2" only once the VM has any count of that level: on a host
@@ -107,30 +121,35 @@ static void render_vm(struct strbuf *b, const struct family *f,
 	const struct vm_series *vs;
 	const struct vm_stats *st;
 	struct series_labels v;
+	struct strbuf pre;
 	size_t i;
 	int g;
 
+	sb_init(&pre);
 	for (i = 0; in->s && i < in->nr_series; i++) {
 		vs = &in->series[i];
 		vm_labels(&v, vs->name, vs->pid);
 		v.nr = 3;
+		v.pre = &pre;
 		for (g = 0; g < GUEST_MAX; g++) {
 			st = &vs->stats->guest[g];
 			if (g != GUEST_L1 && vm_stats_zero(st))
 				continue;
 			v.l[2] = (struct prom_label){ "guest",
 						      family_guest_names[g] };
+			series_prefix(&v);
 			render_dims(b, f, &v, (const __u64 *)
 				    ((const char *)st + f->off), skip);
 		}
 	}
+	sb_free(&pre);
 }
 
 /* Counters of a struct at base (NULL: unknown, no sample). */
 static void render_fields(struct strbuf *b, const struct family *f,
 			  const void *base)
 {
-	struct series_labels v = { .nr = 0 };
+	struct series_labels v = { .nr = 0, .pre = NULL };
 
 	if (base)
 		render_dims(b, f, &v,
@@ -401,8 +420,10 @@ void metrics_render_kvm(struct strbuf *b, const struct vm_kvm_series *series,
 {
 	const struct family *f;
 	struct series_labels v;
+	struct strbuf pre;
 	size_t i, j;
 
+	sb_init(&pre);
 	for (i = 0; i < nr_kvm_families; i++) {
 		f = &kvm_families[i];
 		prom_family(b, f->name, f->type, f->help);
@@ -412,8 +433,11 @@ void metrics_render_kvm(struct strbuf *b, const struct vm_kvm_series *series,
 		}
 		for (j = 0; readable && j < nr_series; j++) {
 			vm_labels(&v, series[j].name, series[j].pid);
+			v.pre = &pre;
+			series_prefix(&v);
 			render_dims(b, f, &v, (const __u64 *)
 				    ((const char *)series[j].kvm + f->off), 0);
 		}
 	}
+	sb_free(&pre);
 }

@@ -18,7 +18,7 @@ struct strbuf {
 	char *buf;	/* NUL-terminated when len > 0 */
 	size_t len;
 	size_t cap;
-	int err;	/* 0 or -ENOMEM */
+	int err;	/* 0, -ENOMEM, or -EINVAL: more labels than a sample takes */
 };
 
 void sb_init(struct strbuf *b);
@@ -52,6 +52,17 @@ void prom_label_value(struct strbuf *b, const char *v);
 void prom_sample_u64(struct strbuf *b, const char *name, const char *suffix,
 		     const struct prom_label *labels, int nr_labels,
 		     uint64_t value);
+/*
+ * The labels shared by many samples (a VM's vm, pid and guest), rendered
+ * and escaped once into pre: k="v",k="v" with no braces.
+ */
+void prom_labels_prefix(struct strbuf *pre, const struct prom_label *labels,
+			int nr_labels);
+/* name{pre,labels} value\n: a sample whose first labels are in pre. */
+void prom_sample_u64_pre(struct strbuf *b, const char *name,
+			 const struct strbuf *pre,
+			 const struct prom_label *labels, int nr_labels,
+			 uint64_t value);
 /* Same, value given as text (for seconds rendered exactly, "+Inf"...). */
 void prom_sample_str(struct strbuf *b, const char *name, const char *suffix,
 		     const struct prom_label *labels, int nr_labels,

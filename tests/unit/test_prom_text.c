@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Buffer growth, escaping and number formatting of prom_text.c. */
+#include <errno.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdlib.h>
 #include "prom_text.h"
 #include "test.h"
@@ -81,6 +83,65 @@ static void test_family_and_samples(void)
 	sb_free(&b);
 }
 
+/*
+ * A sample through a prefix rendered once reads as the one rendered from
+ * all its labels; label values at their largest escaped size (3 bytes of
+ * U+FFFD per invalid byte) fit exactly, whatever room the buffer had.
+ */
+static void test_prefix_and_worst_case(void)
+{
+	struct prom_label l[3] = { { "vm", "q\"\n" }, { "pid", "" },
+				   { "site", "walk" } };
+	struct prom_label many[9];
+	char bad[301], want[1024], fill[4095], *tail;
+	struct strbuf a, b, pre;
+	int i;
+
+	sb_init(&a);
+	sb_init(&b);
+	sb_init(&pre);
+	prom_sample_u64(&a, "m_total", NULL, l, 3, 42);
+	prom_labels_prefix(&pre, l, 2);
+	prom_sample_u64_pre(&b, "m_total", &pre, l + 2, 1, 42);
+	CHECK_STR(b.buf, a.buf);
+	CHECK_STR(b.buf, "m_total{vm=\"q\\\"\\n\",pid=\"\",site=\"walk\"} 42\n");
+	sb_reset(&b);
+	prom_sample_u64_pre(&b, "m", &pre, NULL, 0, 0);
+	CHECK_STR(b.buf, "m{vm=\"q\\\"\\n\",pid=\"\"} 0\n");
+
+	memset(bad, 0xff, 300);
+	bad[300] = '\0';
+	l[0].value = bad;
+	for (i = 0; i < 300; i++)
+		memcpy(want + 4 + 3 * i, "\xef\xbf\xbd", 3);
+	memcpy(want, "m{v=", 4);
+	memset(fill, 'x', sizeof(fill));
+	for (i = 0; i < 1000; i++) {	/* every room left before the sample */
+		sb_free(&a);
+		sb_init(&a);
+		sb_append(&a, fill, sizeof(fill) - (size_t)i);
+		prom_sample_u64(&a, "m", NULL,
+				&(struct prom_label){ "v", bad }, 1, 1);
+		CHECK_INT(a.len, sizeof(fill) - (size_t)i + 4 + 1 + 900 + 5);
+		CHECK(a.cap > a.len);
+		tail = a.buf + sizeof(fill) - i;
+		CHECK(!memcmp(tail, "m{v=\"", 5));
+		CHECK(!memcmp(tail + 5, want + 4, 900));
+		CHECK_STR(tail + 905, "\"} 1\n");
+	}
+
+	/* more labels than a sample takes: an error, no partial line */
+	for (i = 0; i < 9; i++)
+		many[i] = (struct prom_label){ "k", "v" };
+	sb_reset(&b);
+	prom_sample_u64(&b, "m", NULL, many, 9, 1);
+	CHECK_INT(sb_error(&b), -EINVAL);
+	CHECK_INT(b.len, 0);
+	sb_free(&a);
+	sb_free(&b);
+	sb_free(&pre);
+}
+
 static const char *secs(uint64_t ns)
 {
 	static char buf[32];
@@ -105,5 +166,6 @@ UNIT_SUITE(prom_text)
 	test_growth();
 	test_label_escaping();
 	test_family_and_samples();
+	test_prefix_and_worst_case();
 	test_seconds();
 }

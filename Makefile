@@ -29,7 +29,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -std=gnu11 -I$(OUTPUT) -Ibpf -Iuser \
 	-DKUE_VERSION=\"$(VERSION)\"
-LDLIBS := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -lsystemd -ljson-c -lpthread
+LDLIBS := -lbpf -lelf -lz -ldeflate -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -lsystemd -ljson-c -lpthread
 
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer

@@ -29,7 +29,7 @@ UNIT_OUT := build/unit
 UNIT_DIR := tests/unit
 
 UNIT_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Iuser -I$(UNIT_DIR)
-UNIT_LDLIBS := -lbpf -lz -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -ljson-c -lpthread
+UNIT_LDLIBS := -lbpf -lz -ldeflate -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -ljson-c -lpthread
 ifeq ($(SAN),1)
 UNIT_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=undefined

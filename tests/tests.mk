@@ -28,7 +28,15 @@ BENCH_RENDER_SRCS := bench/render_bench.c user/metrics.c user/families.c \
 $(BENCH_RENDER): $(BENCH_RENDER_SRCS) $(wildcard user/*.h) bpf/unsync.h
 	$(call msg,BINARY,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(BENCH_RENDER_SRCS) -lbpf -lz
+	$(Q)$(CC) $(CFLAGS) -o $@ $(BENCH_RENDER_SRCS) -lbpf -lz -ldeflate
 
-bench-daemon: all $(BENCH_RENDER)
+# The agent's serving path with every probe said attached, over a running
+# agent's pinned maps: the full page a KVM host serves, scraped here
+BENCH_SERVE := $(OUTPUT)/bench/serve_bench
+$(BENCH_SERVE): bench/serve_bench.c $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+	$(call msg,BINARY,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Iuser $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench-daemon: all $(BENCH_RENDER) $(BENCH_SERVE)
 	@python3 bench/daemon.py

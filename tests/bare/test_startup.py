@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -66,6 +67,27 @@ def fill_vm_stats(pinned, pid, value):
     subprocess.run(["bpftool", "map", "update", "pinned", pinned, "key"] +
                    ["%d" % b for b in pid.to_bytes(4, "little")] +
                    ["value"] + ["%d" % b for b in words], check=True)
+
+
+def fill_vm_stats_many(pinned, values):
+    """fill_vm_stats() for many pids at once ({pid: value}), with one
+    `bpftool batch` run."""
+    r = subprocess.run(["bpftool", "-j", "map", "show", "pinned", pinned],
+                       capture_output=True, text=True, check=True)
+    size = json.loads(r.stdout)["bytes_value"]
+    lines = []
+    for pid, value in values.items():
+        words = b"".join(value.to_bytes(8, "little")
+                         for _ in range(size // 2 // 8)) + bytes(size // 2)
+        lines.append(" ".join(
+            ["map", "update", "pinned", pinned, "key"] +
+            ["%d" % b for b in pid.to_bytes(4, "little")] +
+            ["value"] + ["%d" % b for b in words]))
+    with tempfile.NamedTemporaryFile("w", suffix=".batch") as f:
+        f.write("\n".join(lines) + "\n")
+        f.flush()
+        subprocess.run(["bpftool", "batch", "file", f.name], check=True,
+                       stdout=subprocess.DEVNULL)
 
 
 class Agent:
@@ -265,6 +287,49 @@ class Startup(unittest.TestCase):
             if not attached[probe]:
                 self.assertEqual(select(s, "kvm_unsync_probe_attached",
                                         probe=probe, mode="none"), [0])
+
+    def test_many_vms_read_exactly_and_reaped(self):
+        """300 VMs (live processes) in the real map, each with its own
+        value: the scrape reads them in several batches and publishes each
+        one's exactly.  100 of them then exit: each is published once more,
+        then deleted from the map, found by its pidfd, not by /proc."""
+        sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(300)]
+        for p in sleepers:
+            self.addCleanup(p.wait)
+            self.addCleanup(p.kill)
+        values = {p.pid: 1000 + i for i, p in enumerate(sleepers)}
+        ncpus = possible_cpus()
+        a = Agent()
+        try:
+            fill_vm_stats_many(a.pin_dir + "/vm_stats", values)
+            s = parse_metrics(a.get("/metrics")[2])
+            self.assertEqual(select(s, "kvm_unsync_vms"), [300])
+            for pid, v in values.items():
+                self.assertEqual(select(s, "kvm_unsync_pages_unsynced_total",
+                                        pid=str(pid), guest="l1"),
+                                 [v * ncpus], pid)
+            gone = sleepers[:100]
+            for p in gone:
+                p.kill()
+                p.wait()
+            s = parse_metrics(a.get("/metrics")[2])
+            self.assertEqual(select(s, "kvm_unsync_vms"), [300])
+            s = parse_metrics(a.get("/metrics")[2])
+            self.assertEqual(select(s, "kvm_unsync_vms"), [200])
+            for p in gone:
+                self.assertEqual(select(s, "kvm_unsync_pages_unsynced_total",
+                                        pid=str(p.pid)), [])
+            r = subprocess.run(["bpftool", "-j", "map", "dump", "pinned",
+                                a.pin_dir + "/vm_stats"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # the map is BTF-typed: bpftool formats the __u32 key
+            self.assertEqual(sorted(e["formatted"]["key"]
+                                    for e in json.loads(r.stdout)),
+                             sorted(p.pid for p in sleepers[100:]))
+        finally:
+            rc, _, err = a.stop()
+        self.assertEqual(rc, 0, err)
 
     @unittest.skipUnless(shutil.which("promtool"),
                          "promtool not installed (Debian package prometheus)")

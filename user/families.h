@@ -68,6 +68,12 @@ struct family {
 	 * counted.  Unused: NULL.
 	 */
 	const char *needs[FAMILY_MAX_NEEDS];
+	/*
+	 * Its key in the JSON record (docs/record.md), for the FROM_VM and
+	 * FROM_SELF families record.c writes from this table; NULL: not in
+	 * the record.
+	 */
+	const char *key;
 };
 
 /* The daemon's own counters, kept outside the BPF maps. */

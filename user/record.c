@@ -46,30 +46,43 @@ static json_object *named(const char *const *names, const __u64 *v, int n)
 	return o;
 }
 
-static json_object *counters(const struct vm_stats *s)
+/*
+ * One family's values at vals as the record holds them: a number without
+ * dims, {value: n} with one, {value0: {value1: n}} with two (dims[0]
+ * outer, as the metric's labels and the struct's arrays go).
+ */
+static json_object *family_values(const struct family *f, const __u64 *vals)
 {
-	json_object *o = json_object_new_object(), *walks, *clears;
-	int c;
+	const struct family_dim *d0 = &f->dims[0], *d1 = &f->dims[1];
+	json_object *o;
+	int i;
 
-	json_object_object_add(o, "sync_calls", named(family_sync_names,
-				s->sync_calls, SYNC_RESULT_MAX));
-	walks = json_object_new_object();
-	clears = json_object_new_object();
-	for (c = 0; c < CTX_MAX; c++) {
-		json_object_object_add(walks, family_ctx_names[c],
-			named(family_walk_names, s->walks[c], WALK_RESULT_MAX));
-		json_object_object_add(clears, family_ctx_names[c],
-			named(family_site_names, s->clears[c], SITE_MAX));
+	if (!d0->label)
+		return json_object_new_uint64(vals[0]);
+	if (!d1->label)
+		return named(d0->values, vals, d0->nr);
+	o = json_object_new_object();
+	for (i = 0; i < d0->nr; i++)
+		json_object_object_add(o, d0->values[i],
+				       named(d1->values, vals + i * d1->nr,
+					     d1->nr));
+	return o;
+}
+
+/* {key: values} of every family of the table from src with a record key. */
+static json_object *from_families(enum family_source src, const void *base)
+{
+	json_object *o = json_object_new_object();
+	const struct family *f;
+	size_t i;
+
+	for (i = 0; i < nr_agent_families; i++) {
+		f = &agent_families[i];
+		if (f->src != src || !f->key)
+			continue;
+		json_object_object_add(o, f->key, family_values(f,
+			(const __u64 *)((const char *)base + f->off)));
 	}
-	json_object_object_add(o, "walks", walks);
-	json_object_object_add(o, "frames", named(family_ctx_names, s->frames,
-						  CTX_MAX));
-	put_u64(o, "restarts", s->restarts);
-	json_object_object_add(o, "leaves", named(family_ctx_names, s->leaves,
-						  CTX_MAX));
-	json_object_object_add(o, "clears", clears);
-	put_u64(o, "pages_unsynced", s->pages_unsynced);
-	put_u64(o, "pages_synced", s->pages_synced);
 	return o;
 }
 
@@ -98,7 +111,8 @@ static json_object *vms(const struct record *r)
 				       json_object_new_string(r->vms[i].name));
 		put_u64(o, "pid", r->vms[i].pid);
 		json_object_object_add(o, "counters",
-				       counters(&r->vms[i].stats));
+				       from_families(FROM_VM,
+						     &r->vms[i].stats));
 		json_object_object_add(o, "kvm", kvm_of(&r->vms[i]));
 		json_object_array_add(a, o);
 	}
@@ -124,18 +138,6 @@ static json_object *hists(const struct hists *h)
 			       u64_array(h->sync_duration, DURATION_SLOTS));
 	put_u64(dur, "sum_ns", h->sync_duration_sum_ns);
 	json_object_object_add(o, "sync_duration_ns", dur);
-	return o;
-}
-
-static json_object *self(const struct self_stats *s)
-{
-	json_object *o = json_object_new_object();
-
-	put_u64(o, "ringbuf_dropped", s->ringbuf_dropped);
-	put_u64(o, "task_state_full", s->task_state_full);
-	put_u64(o, "stack_overflow", s->stack_overflow);
-	put_u64(o, "orphan_exits", s->orphan_exits);
-	put_u64(o, "vm_stats_full", s->vm_stats_full);
 	return o;
 }
 
@@ -239,7 +241,7 @@ static json_object *document(const struct record *r)
 	}
 	json_object_object_add(o, "vms", vms(r));
 	json_object_object_add(o, "hists", hists(&r->hists));
-	json_object_object_add(o, "self", self(&r->self));
+	json_object_object_add(o, "self", from_families(FROM_SELF, &r->self));
 	return o;
 }
 

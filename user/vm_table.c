@@ -4,6 +4,7 @@
 #define _GNU_SOURCE	/* POSIX calls (open, strdup) under -std=c11 */
 #endif
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,27 +198,37 @@ static void check_proc(struct vm_table *t, struct vm_entry *e)
 	/* other errors (EACCES...): no news, keep the entry as is */
 }
 
-static int reserve_polls(struct vm_table *t, size_t n)
+/*
+ * The array arr of *cap elements of size bytes with room for n: arr as it
+ * is, or grown (never shrunk, so a scrape of as many VMs as the last one
+ * allocates nothing); NULL if it cannot grow, arr then left as it was.
+ */
+static void *reserve(void *arr, size_t *cap, size_t n, size_t size)
 {
-	struct pollfd *p;
+	void *grown;
 
-	if (n <= t->cap_polls)
-		return 0;
-	p = realloc(t->polls, n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	t->polls = p;
-	t->cap_polls = n;
-	return 0;
+	if (n <= *cap)
+		return arr;
+	if (n > SIZE_MAX / size)
+		return NULL;
+	grown = realloc(arr, n * size);
+	if (grown)
+		*cap = n;
+	return grown;
 }
 
 void vm_table_check(struct vm_table *t)
 {
 	struct vm_entry *e;
+	struct pollfd *polls = NULL;
 	size_t i, j = 0, n = 0;
 
 	pthread_mutex_lock(&t->lock);
-	if (t->nr_pidfds && !reserve_polls(t, t->nr_pidfds)) {
+	if (t->nr_pidfds)
+		polls = reserve(t->polls, &t->cap_polls, t->nr_pidfds,
+				sizeof(*polls));
+	if (polls) {
+		t->polls = polls;
 		for (i = 0; i < t->nr; i++)
 			if (t->v[i].pidfd >= 0)
 				t->polls[n++] = (struct pollfd){
@@ -273,20 +284,6 @@ static void identify(struct vm_table *t, struct vm_entry *e)
 	e->stale = false;
 }
 
-/* Room for n series: the snapshot's VMs and "other". */
-static int reserve_series(struct vm_table *t, size_t n)
-{
-	struct vm_series *p;
-
-	if (n <= t->cap_series)
-		return 0;
-	p = realloc(t->series, n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	t->series = p;
-	t->cap_series = n;
-	return 0;
-}
 
 /*
  * VMs the map no longer holds (deleted behind our back, not reaped): a
@@ -358,11 +355,18 @@ static int sync_entries(struct vm_table *t, const struct snapshot *s)
 int vm_table_series(struct vm_table *t, const struct snapshot *s,
 		    const struct vm_series **series, size_t *nr)
 {
+	struct vm_series *room;
 	size_t i, n = 0;
-	int err;
+	int err = 0;
 
 	pthread_mutex_lock(&t->lock);
-	err = reserve_series(t, s->nr_vms + 1);
+	/* the snapshot's VMs and "other" */
+	room = reserve(t->series, &t->cap_series, s->nr_vms + 1,
+		       sizeof(*room));
+	if (room)
+		t->series = room;
+	else
+		err = -ENOMEM;
 	if (!err)
 		err = sync_entries(t, s);
 	if (err) {

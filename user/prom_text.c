@@ -228,9 +228,11 @@ void prom_label_value(struct strbuf *b, const char *v)
 #define SAMPLE_MAX_LABELS	8
 #define U64_DIGITS		20
 
+/* n bytes of s at out (s may be NULL when n is 0: no suffix, no prefix) */
 static size_t put(char *out, const char *s, size_t n)
 {
-	memcpy(out, s, n);
+	if (n)
+		memcpy(out, s, n);
 	return n;
 }
 

@@ -5,6 +5,9 @@
  * change to how the record is built (it is written from the families
  * table) cannot move, rename or drop a field unseen.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* mkstemp() under -std=c11 */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

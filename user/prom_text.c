@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,56 @@ static size_t put_u64(char *out, uint64_t v)
 	return put(out, d + i, sizeof(d) - i);
 }
 
+/* Labels measured once, for the reservation and then the copy. */
+struct label_lens {
+	const char *val[SAMPLE_MAX_LABELS];
+	size_t key[SAMPLE_MAX_LABELS], len[SAMPLE_MAX_LABELS];
+};
+
+/*
+ * The most bytes k="v",k="v" of labels takes (values escaped at worst 3
+ * bytes per byte), their lengths in ll; -EINVAL for more labels than a
+ * sample takes (a renderer bug: said, not truncated).
+ */
+static int labels_measure(const struct prom_label *labels, int nr,
+			  struct label_lens *ll, size_t *need)
+{
+	int i;
+
+	if (nr > SAMPLE_MAX_LABELS)
+		return -EINVAL;
+	*need = 0;
+	for (i = 0; i < nr; i++) {
+		ll->val[i] = labels[i].value ? labels[i].value : "";
+		ll->key[i] = strlen(labels[i].name);
+		ll->len[i] = strlen(ll->val[i]);
+		/* 8 labels of 4 * len each cannot wrap need */
+		if (ll->len[i] > SIZE_MAX / 64 || ll->key[i] > SIZE_MAX / 64)
+			return -ENOMEM;
+		*need += ll->key[i] + 3 * ll->len[i] + 4;	/* ,k="v" */
+	}
+	return 0;
+}
+
+/* k="v" of each label, a comma before each but the first unless comma. */
+static char *put_labels(char *out, const struct prom_label *labels, int nr,
+			const struct label_lens *ll, bool comma)
+{
+	int i;
+
+	for (i = 0; i < nr; i++) {
+		if (i || comma)
+			*out++ = ',';
+		out += put(out, labels[i].name, ll->key[i]);
+		*out++ = '=';
+		*out++ = '"';
+		out = escape_label(out, (const unsigned char *)ll->val[i],
+				   ll->len[i]);
+		*out++ = '"';
+	}
+	return out;
+}
+
 /*
  * name suffix {pre, labels} value\n: pre (pre_len bytes, may be 0) is labels
  * already rendered and escaped, for the samples that share them; value is
@@ -259,28 +310,19 @@ static void sample(struct strbuf *b, const char *name, const char *suffix,
 		   const char *value, uint64_t num)
 {
 	size_t name_len = strlen(name), suffix_len = suffix ? strlen(suffix) : 0;
-	size_t key_len[SAMPLE_MAX_LABELS], val_len[SAMPLE_MAX_LABELS];
-	size_t value_len = value ? strlen(value) : U64_DIGITS;
-	size_t need = name_len + suffix_len + pre_len + value_len + 4;
-	const char *v;
+	size_t value_len = value ? strlen(value) : U64_DIGITS, need;
+	struct label_lens ll;
 	char *out;
-	int i;
+	int err;
 
 	if (nr_labels < 0)
 		nr_labels = 0;
-	if (nr_labels > SAMPLE_MAX_LABELS) {
-		b->err = -EINVAL;	/* a renderer bug: say so, do not truncate */
+	err = labels_measure(labels, nr_labels, &ll, &need);
+	if (err) {
+		b->err = err;
 		return;
 	}
-	for (i = 0; i < nr_labels; i++) {
-		v = labels[i].value ? labels[i].value : "";
-		key_len[i] = strlen(labels[i].name);
-		val_len[i] = strlen(v);
-		if (val_len[i] > SIZE_MAX / 4 - need - key_len[i])
-			goto nomem;
-		need += key_len[i] + 3 * val_len[i] + 4;	/* ,k="v" */
-	}
-	if (sb_reserve(b, need))
+	if (sb_reserve(b, need + name_len + suffix_len + pre_len + value_len + 4))
 		return;
 	out = b->buf + b->len;
 	out += put(out, name, name_len);
@@ -288,17 +330,7 @@ static void sample(struct strbuf *b, const char *name, const char *suffix,
 	if (pre_len || nr_labels) {
 		*out++ = '{';
 		out += put(out, pre, pre_len);
-		for (i = 0; i < nr_labels; i++) {
-			if (i || pre_len)
-				*out++ = ',';
-			out += put(out, labels[i].name, key_len[i]);
-			*out++ = '=';
-			*out++ = '"';
-			out = escape_label(out, (const unsigned char *)
-					   (labels[i].value ? labels[i].value : ""),
-					   val_len[i]);
-			*out++ = '"';
-		}
+		out = put_labels(out, labels, nr_labels, &ll, pre_len);
 		*out++ = '}';
 	}
 	*out++ = ' ';
@@ -306,25 +338,27 @@ static void sample(struct strbuf *b, const char *name, const char *suffix,
 	*out++ = '\n';
 	*out = '\0';
 	b->len = (size_t)(out - b->buf);
-	return;
-nomem:
-	b->err = -ENOMEM;
 }
 
 void prom_labels_prefix(struct strbuf *b, const struct prom_label *labels,
 			int nr_labels)
 {
-	int i;
+	struct label_lens ll;
+	size_t need;
+	char *out;
+	int err;
 
 	sb_reset(b);
-	for (i = 0; i < nr_labels; i++) {
-		if (i)
-			sb_append(b, ",", 1);
-		sb_puts(b, labels[i].name);
-		sb_append(b, "=\"", 2);
-		prom_label_value(b, labels[i].value);
-		sb_append(b, "\"", 1);
+	err = labels_measure(labels, nr_labels, &ll, &need);
+	if (err) {
+		b->err = err;
+		return;
 	}
+	if (sb_reserve(b, need))
+		return;
+	out = put_labels(b->buf, labels, nr_labels, &ll, false);
+	*out = '\0';
+	b->len = (size_t)(out - b->buf);
 }
 
 void prom_sample_u64(struct strbuf *b, const char *name, const char *suffix,

@@ -284,7 +284,6 @@ static void identify(struct vm_table *t, struct vm_entry *e)
 	e->stale = false;
 }
 
-
 /*
  * VMs the map no longer holds (deleted behind our back, not reaped): a
  * folded one's last counts stay in "other"; their pidfds are closed.

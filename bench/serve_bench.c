@@ -8,10 +8,10 @@
  *
  * It is the agent's own serving path, linked from user/: the HTTP server
  * (http.c, keep-alive, gzip), one scrape as scrape.c runs it (the VM
- * check, the batch read of the running agent's pinned maps, the VM
- * table's names from /proc, the render, the reap), with an agent_info
- * that says every probe attached in fentry mode, as on Debian's 6.1 with
- * shadow paging.  Only the probes and the main loop are left out.
+ * check, the batch read of the running agent's pinned maps, read-only
+ * as --top reads them, the VM table's names from /proc, the render), with
+ * an agent_info that says every probe attached in fentry mode, as on
+ * Debian's 6.1 with shadow paging.  Only the probes and the main loop are left out.
  *
  *   serve_bench PIN_DIR PORT      serve http://127.0.0.1:PORT/metrics
  *                                 until SIGTERM or SIGINT
@@ -19,7 +19,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,27 +26,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/utsname.h>
-#include <bpf/bpf.h>
 #include "http.h"
+#include "pins.h"
 #include "scrape.h"
 
 static const char *const attached[] = {
 	PROBE_SYNC_CHILDREN, PROBE_UNSYNC_WALK, PROBE_CLEAR_PARENTS,
 	PROBE_TP_SYNC_PAGE, PROBE_TP_UNSYNC_PAGE,
 };
-
-static int pinned(const char *dir, const char *name)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		fprintf(stderr, "serve_bench: %s: %s (is the agent running with --pin-dir=%s?)\n",
-			path, strerror(errno), dir);
-	return fd;
-}
 
 static void fill_info(struct agent_info *info)
 {
@@ -83,7 +69,8 @@ int main(int argc, char **argv)
 	struct agent_info info;
 	struct http_server *srv;
 	struct vm_table vms;
-	char addr[64];
+	static const char *const maps[] = { "vm_stats", "hists", "self_stats" };
+	char addr[64], err[640];
 	sigset_t set;
 	int sig, fd[3];
 
@@ -91,11 +78,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: serve_bench PIN_DIR PORT\n");
 		return 2;
 	}
-	fd[0] = pinned(argv[1], "vm_stats");
-	fd[1] = pinned(argv[1], "hists");
-	fd[2] = pinned(argv[1], "self_stats");
-	if (fd[0] < 0 || fd[1] < 0 || fd[2] < 0)
+	/* read-only, as --top beside an agent: the agent owns its maps */
+	if (pins_open_readonly(argv[1], maps, fd, 3, err, sizeof(err))) {
+		fprintf(stderr, "serve_bench: %s\n", err);
 		return 1;
+	}
 	if (collect_src_bpf(&sctx.src, fd[0], fd[1], fd[2]) ||
 	    vm_table_init(&vms, "/proc")) {
 		fprintf(stderr, "serve_bench: cannot set up the scrape\n");

@@ -113,35 +113,46 @@ static bool get_array(struct record_doc *r, json_object *o, const char *path,
 	return true;
 }
 
-static bool get_counters(struct record_doc *r, json_object *o, const char *path,
-			 struct vm_stats *s)
+/*
+ * One family's values into vals, the inverse of record.c's family_values():
+ * a number without dims, {value: n} with one, {value0: {value1: n}} with
+ * two.  The table says what each key holds, so a figure added to it is
+ * read back without an edit here.
+ */
+static bool get_family(struct record_doc *r, json_object *o, const char *path,
+		       const struct family *f, __u64 *vals)
 {
-	char sub[128];
-	json_object *w, *c;
-	int x;
+	const struct family_dim *d0 = &f->dims[0], *d1 = &f->dims[1];
+	char sub[160];
+	json_object *v;
+	int i;
 
-	if (!get_named(r, o, path, "sync_calls", family_sync_names,
-		       SYNC_RESULT_MAX, s->sync_calls) ||
-	    !get_named(r, o, path, "frames", family_ctx_names, CTX_MAX,
-		       s->frames) ||
-	    !get_named(r, o, path, "leaves", family_ctx_names, CTX_MAX,
-		       s->leaves) ||
-	    !get_u64(r, o, path, "restarts", &s->restarts) ||
-	    !get_u64(r, o, path, "pages_unsynced", &s->pages_unsynced) ||
-	    !get_u64(r, o, path, "pages_synced", &s->pages_synced))
+	if (!d0->label)
+		return get_u64(r, o, path, f->key, vals);
+	if (!d1->label)
+		return get_named(r, o, path, f->key, d0->values, d0->nr, vals);
+	if (!(v = need(r, o, path, f->key, json_type_object)))
 		return false;
-	w = need(r, o, path, "walks", json_type_object);
-	c = need(r, o, path, "clears", json_type_object);
-	if (!w || !c)
-		return false;
-	for (x = 0; x < CTX_MAX; x++) {
-		snprintf(sub, sizeof(sub), "%s.walks", path);
-		if (!get_named(r, w, sub, family_ctx_names[x],
-			       family_walk_names, WALK_RESULT_MAX, s->walks[x]))
+	snprintf(sub, sizeof(sub), "%s.%s", path, f->key);
+	for (i = 0; i < d0->nr; i++)
+		if (!get_named(r, v, sub, d0->values[i], d1->values, d1->nr,
+			       vals + i * d1->nr))
 			return false;
-		snprintf(sub, sizeof(sub), "%s.clears", path);
-		if (!get_named(r, c, sub, family_ctx_names[x],
-			       family_site_names, SITE_MAX, s->clears[x]))
+	return true;
+}
+
+/* Every family of the table from src with a record key, into base. */
+static bool get_families(struct record_doc *r, json_object *o, const char *path,
+			 enum family_source src, void *base)
+{
+	const struct family *f;
+	size_t i;
+
+	for (i = 0; i < nr_agent_families; i++) {
+		f = &agent_families[i];
+		if (f->src == src && f->key &&
+		    !get_family(r, o, path, f,
+				(__u64 *)((char *)base + f->off)))
 			return false;
 	}
 	return true;
@@ -160,7 +171,7 @@ static bool get_vm(struct record_doc *r, json_object *o, int i, struct record_do
 		return false;
 	c = need(r, o, path, "counters", json_type_object);
 	snprintf(sub, sizeof(sub), "%s.counters", path);
-	if (!c || !get_counters(r, c, sub, &v->st))
+	if (!c || !get_families(r, c, sub, FROM_VM, &v->st))
 		return false;
 	if (!json_object_object_get_ex(o, "kvm", &k))
 		return fail(r, "missing field %s.kvm", path);
@@ -235,11 +246,7 @@ static bool get_doc(struct record_doc *r, json_object *d)
 	if (!get_hooks(r, d))
 		return false;
 	if (!(o = need(r, d, "", "self", json_type_object)) ||
-	    !get_u64(r, o, "self", "ringbuf_dropped", &r->self.ringbuf_dropped) ||
-	    !get_u64(r, o, "self", "task_state_full", &r->self.task_state_full) ||
-	    !get_u64(r, o, "self", "stack_overflow", &r->self.stack_overflow) ||
-	    !get_u64(r, o, "self", "orphan_exits", &r->self.orphan_exits) ||
-	    !get_u64(r, o, "self", "vm_stats_full", &r->self.vm_stats_full))
+	    !get_families(r, o, "self", FROM_SELF, &r->self))
 		return false;
 	if (!(h = need(r, d, "", "hists", json_type_object)) ||
 	    !get_named(r, h, "hists", "pvec_depth_sum", family_ctx_names,

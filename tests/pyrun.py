@@ -24,9 +24,16 @@ def load(path):
 def main(paths):
     suite = unittest.TestSuite(load(p) for p in paths)
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors) + \
-        len(result.unexpectedSuccesses)
-    skipped = len(result.skipped)
+    # Counted by test, not by subtest: a test whose subtests failed or were
+    # skipped is one failed (or skipped) test, so the three add up to the
+    # tests run.  A test with any failure is failed; else with any skip,
+    # skipped (its reasons are listed below).
+    def ids(entries):
+        return {getattr(t, "test_case", t).id() for t, _ in entries}
+    failed_ids = ids(result.failures) | ids(result.errors) | \
+        {t.id() for t in result.unexpectedSuccesses}
+    skipped_ids = ids(result.skipped) - failed_ids
+    failed, skipped = len(failed_ids), len(skipped_ids)
     passed = result.testsRun - failed - skipped
     for test, why in result.skipped:
         print("skipped: %s: %s" % (test.id(), why))

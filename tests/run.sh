@@ -62,7 +62,8 @@ suite "model" python3 tests/pyrun.py tests/model/test_model.py tests/model/test_
 	tests/model/test_model_nested.py tests/model/test_model_kernels.py
 suite "bare machine" python3 tests/pyrun.py tests/bare/test_startup.py tests/bare/test_ops.py \
 	tests/bare/test_web.py tests/bare/test_alerts.py tests/bare/test_pin_lock.py \
-	tests/bare/test_http_wire.py tests/bare/test_tree.py tests/bare/test_devtools.py
+	tests/bare/test_http_wire.py tests/bare/test_tree.py tests/bare/test_devtools.py \
+	tests/bare/test_slow_clients.py
 # make install, the man page, the dashboard, recording rules, the .deb
 suite "install, package" python3 tests/pyrun.py tests/bare/test_install.py
 # Reliability: every libFuzzer harness for KUE_FUZZ_TIME s (30), the unit

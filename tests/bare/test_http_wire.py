@@ -12,11 +12,9 @@ keep-alive: one HTTP/1.1 connection serves several scrapes, plain and
 gzip, to Python's http.client and to curl given several URLs (curl says
 it connected once), the server counting one connection throughout; an
 HTTP/1.0 request, or one that says Connection: close, still gets its
-connection closed.  On a kept-alive connection the guard's deadline for
-the next request still holds: one that trickles its second request a byte
-a second is hung up on (reason="deadline"), within its deadline of
-HTTP_CONNECTION_TIMEOUT + HTTP_REQUEST_DEADLINE (user/http.h) after the
-first answer.  TLS keep-alive is in test_web.py; the guard's rules for
+connection closed.  That the guard's deadline for the next request still
+holds on a kept-alive connection is in test_slow_clients.py (it waits the
+deadline out).  TLS keep-alive is in test_web.py; the guard's rules for
 clients that reconnect per scrape are in test_soak.py and the unit tests.
 """
 
@@ -28,13 +26,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from agentenv import AGENT, BPFFS, ensure_bpffs  # noqa: E402
+from agentenv import AGENT, ensure_bpffs  # noqa: E402
 from test_web import Agent, curl_transfers  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
@@ -220,43 +217,6 @@ class KeepAlive(Base):
                 self.assertTrue(head.startswith("HTTP/1."), head)
                 self.assertIn(b"kvm_unsync_build_info", body)
                 self.assertEqual(s.recv(1), b"", "connection left open")
-
-    def test_next_request_deadline_still_holds(self):
-        with socket.create_connection(("127.0.0.1", self.agent.port),
-                                      timeout=TIMEOUT) as s:
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            head, body = read_response(s)
-            self.assertTrue(head.startswith("HTTP/1.1 200"), head)
-            before = closed_by_deadline(body)
-            answered = time.monotonic()
-            # the next request, a header byte a second: libmicrohttpd's
-            # idle timeout never fires, the guard's deadline must
-            s.settimeout(1)
-            req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: "
-            hung_up = False
-            for b in req + b"a" * (2 * NEXT_DEADLINE):
-                try:
-                    s.send(bytes([b]))
-                    if s.recv(1) == b"":
-                        hung_up = True
-                        break
-                except socket.timeout:
-                    continue
-                except OSError:
-                    hung_up = True
-                    break
-            waited = time.monotonic() - answered
-        self.assertTrue(hung_up, "still open after %.0f s" % waited)
-        # by the deadline, not an eviction or the idle timeout
-        conn = self.agent.connect()
-        try:
-            _, body = get(conn)
-        finally:
-            conn.close()
-        self.assertEqual(closed_by_deadline(body), before + 1)
-        self.assertEqual(select(parse_metrics(body.decode()),
-                                "kvm_unsync_http_connections_closed_total",
-                                reason="evicted"), [0])
 
 
 if __name__ == "__main__":

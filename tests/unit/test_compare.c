@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "compare.h"
 #include "record.h"
+#include "record_tmp.h"
 #include "test.h"
 
 
@@ -164,7 +165,6 @@ static void test_round_trip(void)
 	struct record r = { .info = &info, .vms = &vm, .nr_vms = 1,
 			    .duration_s = 2.5 };
 	char path[] = "/tmp/kue-record-XXXXXX", err[256], *out, *eout;
-	int fd;
 
 	strcpy(info.kernel_release, "6.1.0-rt");
 	info.probes[0] = (struct probe_status){ "mmu_sync_children",
@@ -179,13 +179,8 @@ static void test_round_trip(void)
 	r.hists.pvec_depth_sum[CTX_SYNC] = 96;
 	r.hists.sync_duration[DURATION_SLOTS - 1] = 1;
 	r.hists.sync_duration_sum_ns = 18446744073709551615ULL; /* u64 max */
-	fd = mkstemp(path);
-	if (fd < 0) {
-		SKIP("mkstemp failed");
+	if (!record_tmp_write(path, &r))
 		return;
-	}
-	close(fd);
-	CHECK_INT(record_write(path, &r, err, sizeof(err)), 0);
 	CHECK_INT(access(path, R_OK), 0);
 	CHECK_INT(run(path, path, &out, &eout), 0);
 	CHECK_STR(eout, "");

@@ -6,7 +6,7 @@
  * table) cannot move, rename or drop a field unseen.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* mkstemp() under -std=c11 */
+#define _GNU_SOURCE	/* unlink() under -std=c11 */
 #endif
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "record.h"
 #include "expected.h"
+#include "record_tmp.h"
 #include "test.h"
 
 /* Every __u64 of the struct at p its own value, from base up. */
@@ -58,8 +59,7 @@ static void test_every_field(void)
 			    .duration_s = 12.25, .maps = "attached",
 			    .start = { 1767225600, 123000000 },
 			    .end = { 1767225612, 373000000 } };
-	char path[] = "/tmp/kue-record-XXXXXX", err[256], *doc;
-	int fd;
+	char path[] = "/tmp/kue-record-XXXXXX", *doc;
 
 	strcpy(info.kernel_release, "6.1.0-42-amd64");
 	info.probes[0] = (struct probe_status){ "mmu_sync_children",
@@ -73,13 +73,8 @@ static void test_every_field(void)
 	number(&vm[1].stats, sizeof(vm[1].stats), 2000);
 	number(&r.hists, sizeof(r.hists), 3000);
 	number(&r.self, sizeof(r.self), 4000);
-	fd = mkstemp(path);
-	if (fd < 0) {
-		SKIP("mkstemp failed");
+	if (!record_tmp_write(path, &r))
 		return;
-	}
-	close(fd);
-	CHECK_INT(record_write(path, &r, err, sizeof(err)), 0);
 	doc = slurp(path);
 	CHECK(doc != NULL);
 	if (doc)

@@ -127,8 +127,9 @@ static const struct top_col cols[] = {
 /*
  * A column resolved against the table: the family's source, the offset of
  * its first __u64 and which of its cells (row-major, dims[0] outer) it
- * sums.  Filled once; a column that names no family or label value is a
- * bug the unit test catches (its cells would all show "-").
+ * sums.  Filled once; a column that names no family or label value, or
+ * more cells than MAX_CELLS, is a bug the unit test catches (its cells
+ * would all show "-").
  */
 #define MAX_CELLS	16
 
@@ -188,12 +189,16 @@ static void resolve(const struct top_col *c, struct col_cells *out)
 		return;
 	n0 = f->dims[0].label ? f->dims[0].nr : 1;
 	n1 = f->dims[1].label ? f->dims[1].nr : 1;
-	for (i = 0; i < n0; i++)
-		for (j = 0; j < n1; j++)
-			if ((want[0] < 0 || want[0] == i) &&
-			    (want[1] < 0 || want[1] == j) &&
-			    out->nr < MAX_CELLS)
-				out->cell[out->nr++] = i * n1 + j;
+	for (i = 0; i < n0; i++) {
+		for (j = 0; j < n1; j++) {
+			if ((want[0] >= 0 && want[0] != i) ||
+			    (want[1] >= 0 && want[1] != j))
+				continue;
+			if (out->nr == MAX_CELLS)
+				return;	/* not a partial sum: "-" */
+			out->cell[out->nr++] = i * n1 + j;
+		}
+	}
 	out->src = f->src;
 	out->off = f->off;
 	out->ok = true;

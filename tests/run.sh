@@ -4,7 +4,7 @@
 set -u
 cd "$(dirname "$0")/.."
 
-total_pass=0 total_fail=0 total_skip=0
+total_pass=0 total_fail=0 total_skip=0 timings=()
 # What failed, repeated at the end: CI keeps only the tail of the output.
 failures=$(mktemp)
 trap 'rm -f "$failures"' EXIT
@@ -18,12 +18,15 @@ note_failure() {	# suite-name log
 	} >>"$failures"
 }
 suite() {
-	local name=$1 log
+	local name=$1 log start=$SECONDS
 	shift
 	echo "=== $name"
 	log=$(mktemp)
 	"$@" 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
+	# where CI's time goes (its budget is README's), one line a suite
+	echo "--- $name: $((SECONDS - start)) s"
+	timings+=("$((SECONDS - start)) s  $name")
 	local line
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [ -z "$line" ]; then
@@ -106,6 +109,8 @@ else
 fi
 
 echo
+echo "time per suite:"
+printf '  %s\n' "${timings[@]}"
 if [ -s "$failures" ]; then
 	echo "failed:"
 	cat "$failures"

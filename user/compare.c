@@ -434,5 +434,10 @@ int compare_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* gnuplot is given DIR inside '...': a quote or a newline would end it */
+	if (plot && strpbrk(plot, "'\n")) {
+		fprintf(stderr, "kvm-unsync-exporter compare: --plot: the directory's name may not hold ' or a newline (gnuplot quotes it): choose another\n");
+		return 2;
+	}
 	return compare_files(files[0], files[1], plot, stdout, stderr);
 }

@@ -60,14 +60,23 @@ static bool get_u64(struct record_doc *r, json_object *o, const char *path,
 	return true;
 }
 
+/*
+ * A string field, its control characters (a newline, an escape) shown as
+ * '?': compare prints these strings in its report and in its one-line
+ * errors, and a file is anybody's input.
+ */
 static bool get_str(struct record_doc *r, json_object *o, const char *path,
 		    const char *key, char *buf, size_t len)
 {
 	json_object *v = need(r, o, path, key, json_type_string);
+	char *c;
 
 	if (!v)
 		return false;
 	snprintf(buf, len, "%s", json_object_get_string(v));
+	for (c = buf; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	return true;
 }
 

@@ -154,6 +154,23 @@ static void test_bad_files(void)
 	bad(REC("not_json.json"), "not JSON: unexpected character at byte 0");
 	bad(REC("absent.json"), "cannot open: No such file or directory");
 	bad("/dev/null", "empty file: not a record");
+	/* the file's own text in the error: still one line, no escapes */
+	bad(REC("control_schema.json"),
+	    "not a record (schema \"kvm-unsync-exporter/rec?ord?[2J\", want \"kvm-unsync-exporter/record\")");
+}
+
+/* A VM name with a newline and a terminal escape cannot forge a report line. */
+static void test_control_name(void)
+{
+	char *out, *err;
+
+	CHECK_INT(run(REC("control_name.json"), REC("stock.json"), &out, &err),
+		  0);
+	CHECK_LINE(out, "## vm lab?## vm fake?[2J (in A only)");
+	CHECK(!test_has_line(out, "## vm fake"));
+	CHECK(!strchr(out, '\x1b'));
+	free(out);
+	free(err);
 }
 
 /* record.c's document is what compare reads: write, read back, compare. */
@@ -204,6 +221,15 @@ static void test_round_trip(void)
 	unlink(path);
 }
 
+/* a --plot name gnuplot's quoting cannot hold: refused, nothing run */
+static void test_plot_dir_quote(void)
+{
+	char *argv[] = { "compare", REC("stock.json"), REC("stock.json"),
+			 "--plot=/tmp/it's", NULL };
+
+	CHECK_INT(compare_main(4, argv), 2);
+}
+
 static void test_plot(void)
 {
 	char dir[] = "/tmp/kue-plot-XXXXXX", png[64], cmd[96];
@@ -233,6 +259,8 @@ UNIT_SUITE(compare)
 	test_figures();
 	test_no_vm();
 	test_bad_files();
+	test_control_name();
 	test_round_trip();
+	test_plot_dir_quote();
 	test_plot();
 }

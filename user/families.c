@@ -68,7 +68,8 @@ const struct family agent_families[] = {
 	{ .name = "kvm_unsync_bitmap_clears_total", .type = "counter",
 	  .help = "unsync_child_bitmap bits cleared, by context and by site (walk: in "
 	  "__mmu_unsync_walk, clear_parents: in mmu_pages_clear_parents).",
-	  VM(clears), .dims = { CONTEXT, { "site", family_site_names, SITE_MAX } },
+	  VM(clears),
+	  .dims = { CONTEXT, { "site", family_site_names, SITE_MAX, "in" } },
 	  .flags = FAMILY_SITE_SOURCES, NEEDS_WALK,
 	  .key = "clears" },
 	{ .name = "kvm_unsync_pages_unsynced_total", .type = "counter",

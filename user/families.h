@@ -40,6 +40,8 @@ struct family_dim {
 	const char *label;
 	const char *const *values;
 	int nr;
+	/* compare's row labels: the word before a value ("clears in walk") */
+	const char *word;
 };
 
 /* The last value of dims[0] is left out while it is zero (never expected). */

@@ -128,6 +128,37 @@ static void test_no_vm(void)
 	free(err);
 }
 
+/*
+ * Every per-VM counter of the record is one row of compare's table, read
+ * from its own field: test_record's record numbers each __u64 of a VM's
+ * struct vm_stats in order from 1000, so each of those numbers must stand
+ * in exactly one row of the first VM's table (compare walks the families
+ * table, record_read.c's and record.c's rows).
+ */
+static void test_every_counter_once(void)
+{
+	const char *rec = "tests/unit/expected/record.json";
+	size_t k, nr = sizeof(struct vm_stats) / sizeof(__u64);
+	char *out, *err, *sec, *end, *p, needle[64];
+	int seen;
+
+	CHECK_INT(run(rec, rec, &out, &err), 0);
+	sec = out ? strstr(out, "\n## vm ") : NULL;
+	end = sec ? strstr(sec, "\nper sync:") : NULL;
+	CHECK(sec && end);
+	for (k = 0; sec && end && k < nr; k++) {
+		snprintf(needle, sizeof(needle), " | %12llu | %12llu | ",
+			 1000ULL + k, 1000ULL + k);
+		seen = 0;
+		for (p = strstr(sec, needle); p && p < end;
+		     p = strstr(p + 1, needle))
+			seen++;
+		CHECK_INT(seen, 1);
+	}
+	free(out);
+	free(err);
+}
+
 /* compare fails with exit 2 and one line naming the file and the problem */
 static void bad(const char *file, const char *problem)
 {
@@ -258,6 +289,7 @@ UNIT_SUITE(compare)
 {
 	test_figures();
 	test_no_vm();
+	test_every_counter_once();
 	test_bad_files();
 	test_control_name();
 	test_round_trip();

@@ -77,7 +77,7 @@ static int family_rows(const struct family *f, const struct vm_stats *s,
 {
 	const __u64 *vals = (const __u64 *)((const char *)s + f->off);
 	const struct family_dim *d0 = &f->dims[0], *d1 = &f->dims[1];
-	int n0 = d0->label ? d0->nr : 1, n1 = d1->label ? d1->nr : 1, i, j;
+	int n0 = family_dim_nr(d0), n1 = family_dim_nr(d1), i, j;
 	char key[48], t0[48], t1[48], *c;
 
 	snprintf(key, sizeof(key), "%s", f->key);

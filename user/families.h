@@ -44,6 +44,12 @@ struct family_dim {
 	const char *word;
 };
 
+/* How many values a dim spans: 1 for an unused dim (a NULL label). */
+static inline int family_dim_nr(const struct family_dim *d)
+{
+	return d->label ? d->nr : 1;
+}
+
 /* The last value of dims[0] is left out while it is zero (never expected). */
 #define FAMILY_OMIT_ZERO_LAST	(1u << 0)
 /*

@@ -30,11 +30,6 @@ struct series_labels {
 	struct strbuf *pre;
 };
 
-static int dim_nr(const struct family_dim *d)
-{
-	return d->label ? d->nr : 1;
-}
-
 /*
  * Every value of the __u64 array at vals, one sample each: the labels in
  * v (the first v->nr of them) then one per dim of f.
@@ -43,7 +38,7 @@ static void render_dims(struct strbuf *b, const struct family *f,
 			struct series_labels *v, const __u64 *vals,
 			unsigned int skip1)
 {
-	int n0 = dim_nr(&f->dims[0]), n1 = dim_nr(&f->dims[1]);
+	int n0 = family_dim_nr(&f->dims[0]), n1 = family_dim_nr(&f->dims[1]);
 	int nr = v->nr, i, j;
 	__u64 val;
 

@@ -187,8 +187,8 @@ static void resolve(const struct top_col *c, struct col_cells *out)
 	if (!f || (f->src != FROM_VM && f->src != FROM_KVM) ||
 	    !want_values(f, c, want))
 		return;
-	n0 = f->dims[0].label ? f->dims[0].nr : 1;
-	n1 = f->dims[1].label ? f->dims[1].nr : 1;
+	n0 = family_dim_nr(&f->dims[0]);
+	n1 = family_dim_nr(&f->dims[1]);
 	for (i = 0; i < n0; i++) {
 		for (j = 0; j < n1; j++) {
 			if ((want[0] >= 0 && want[0] != i) ||

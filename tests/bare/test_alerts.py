@@ -18,7 +18,7 @@ from test_ops import Agent, Base  # noqa: E402
 
 RULES_DIR = os.path.join(REPO, "deploy", "prometheus")
 RULES = os.path.join(RULES_DIR, "kvm-unsync-exporter.rules.yml")
-RULES_TEST = os.path.join(RULES_DIR, "kvm-unsync-exporter.rules.test.yml")
+RULES_TEST = os.path.join(RULES_DIR, "tests", "kvm-unsync-exporter.rules.test.yml")
 
 
 @unittest.skipUnless(shutil.which("promtool"),

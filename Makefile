@@ -26,14 +26,19 @@ CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 	-Ivmlinux -Ibpf $(CLANG_BPF_SYS_INCLUDES)
 
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment or the command line
+# (debian/rules passes dpkg-buildflags' hardening: -D_FORTIFY_SOURCE=2,
+# -fstack-protector-strong, -z relro -z now) are used as given; the build's
+# own flags go before them ("override": also when they come from the
+# command line), so a packager's -O or -std has the last word.
 CFLAGS ?= -g -O2
-CFLAGS += -Wall -Wextra -std=gnu11 -I$(OUTPUT) -Ibpf -Iuser \
-	-DKUE_VERSION=\"$(VERSION)\"
+override CFLAGS := -Wall -Wextra -std=gnu11 -I$(OUTPUT) -Ibpf -Iuser \
+	-DKUE_VERSION=\"$(VERSION)\" $(CFLAGS)
 LDLIBS := -lbpf -lelf -lz -ldeflate -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -lsystemd -ljson-c -lpthread
 
 ifeq ($(SAN),1)
-CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
 endif
 
 ifeq ($(V),1)
@@ -76,11 +81,11 @@ $(USER_OBJS): $(OUTPUT)/unsync.skel.h $(OUTPUT)/probe.skel.h $(wildcard user/*.h
 
 $(OUTPUT)/user/%.o: user/%.c
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(APP): $(USER_OBJS)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 -include tests/unit/unit.mk
 -include bench/bench.mk

@@ -406,7 +406,7 @@ static int open_listener(int *fd, bool *activated)
 		return 1;
 	}
 	if (*fd >= 0 && env.listen_address_set) {
-		fprintf(stderr, "kvm-unsync-exporter: --web.listen-address cannot be used with socket activation (systemd passed a listening socket)\n");
+		fprintf(stderr, "kvm-unsync-exporter: --web.listen-address cannot be used with socket activation: the socket unit owns the address; drop it from ARGS and set ListenStream= with systemctl edit kvm-unsync-exporter.socket\n");
 		close(*fd);
 		*fd = -1;
 		return 2;

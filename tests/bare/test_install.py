@@ -3,21 +3,35 @@
 - make install with PREFIX and DESTDIR puts every file where it belongs
   (the units' ExecStart= at the installed binary), make uninstall takes
   every one away again;
-- kvm-unsync-exporter(8) passes mandoc -T lint with nothing to say, and
-  names every flag of --help and every metric family the agent exports;
-- the recording rules load and pass their promtool unit tests;
+- the Makefile compiles and links with CPPFLAGS, CFLAGS and LDFLAGS as a
+  packager gives them (environment or command line) on top of its own;
+- kvm-unsync-exporter(8) passes mandoc -T lint (warnings and up: nothing;
+  style: only its own .Os, which mandoc flags for BSD base manuals), has
+  the project and version in its footer, no "BSD" in groff's header and a
+  SEE ALSO, and names every flag of --help and every metric family the
+  agent exports; it, README and the units give the one way to move the
+  port under systemd;
+- every rule file promtool check rules deploy/prometheus/*.yml takes (what
+  rule_files: loads) is a rule file, and the promtool unit tests in
+  deploy/prometheus/tests/ pass;
+- LICENSE and debian/copyright say of each file what its
+  SPDX-License-Identifier says, and LICENSE holds the license texts;
 - the Grafana dashboard has what Grafana needs (a datasource variable, host
   and VM variables, unique panel ids, a schemaVersion) and every panel
   expression, its variables filled in, is PromQL promtool accepts;
 - dpkg-buildpackage -us -uc -b builds the package from a copy of the tree,
-  lintian reports no error, and the .deb holds the binary, both units (the
-  maintainer scripts enable them through deb-systemd-helper),
-  /etc/default/kvm-unsync-exporter (a conffile with ARGS="") and the rules
-  and dashboard under /usr/share.
+  lintian reports no error and no missing hardening, the binary calls
+  glibc's fortified functions, and the .deb holds the binary, both units
+  (the maintainer scripts enable them through deb-systemd-helper),
+  /etc/default/kvm-unsync-exporter (a conffile with ARGS=""), the rules
+  and dashboard under /usr/share, README.md and record.md under
+  /usr/share/doc/kvm-unsync-exporter and debian/copyright as its copyright.
 Installing, running and purging it under a real systemd is
 tests/vm/test_package_lab.py's job.
 """
 
+import fnmatch
+import glob
 import json
 import os
 import re
@@ -35,6 +49,8 @@ from agentenv import AGENT  # noqa: E402
 import debbuild  # noqa: E402
 
 MAN = os.path.join(REPO, "docs", "kvm-unsync-exporter.8")
+VERSION = open(os.path.join(REPO, "VERSION")).read().strip()
+MOVE_PORT = "systemctl edit kvm-unsync-exporter.socket"
 PROM = os.path.join(REPO, "deploy", "prometheus")
 DASHBOARD = os.path.join(REPO, "deploy", "grafana", "kvm-unsync-exporter.json")
 SHARE = "share/kvm-unsync-exporter/"
@@ -95,11 +111,93 @@ class MakeInstall(unittest.TestCase):
         self.assertEqual(files_under(dest), set())
 
 
+class MakeFlags(unittest.TestCase):
+    """make -n in an empty OUTPUT: the commands a packager's build runs."""
+    CPP, C, LD = "-DKUE_PKG_CPP", "-O1 -DKUE_PKG_C", "-Wl,-z,kue-pkg-ld"
+
+    def commands(self, how):
+        out = tempfile.mkdtemp(prefix="kue-flags-")
+        self.addCleanup(shutil.rmtree, out, ignore_errors=True)
+        flags = {"CPPFLAGS": self.CPP, "CFLAGS": self.C, "LDFLAGS": self.LD}
+        args = ["make", "-n", "-C", REPO, "OUTPUT=" + out, "all"]
+        env = dict(os.environ)
+        if how == "command line":
+            args += ["%s=%s" % kv for kv in flags.items()]
+        else:
+            env.update(flags)
+        r = run(args, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        cc = [ln for ln in r.stdout.splitlines()
+              if re.search(r" -c user/\S+\.c ", ln)]
+        link = [ln for ln in r.stdout.splitlines()
+                if ln.endswith("-o %s/kvm-unsync-exporter" % out)]
+        self.assertEqual(len(cc), len(glob.glob(os.path.join(REPO, "user",
+                                                             "*.c"))))
+        self.assertEqual(len(link), 1, r.stdout)
+        return out, cc, link[0]
+
+    def test_packager_flags_on_top_of_the_builds_own(self):
+        for how in ("environment", "command line"):
+            with self.subTest(how=how):
+                out, cc, link = self.commands(how)
+                for ln in cc:
+                    words = ln.split()
+                    for own in ("-Wall", "-std=gnu11", "-I" + out, "-Iuser",
+                                "-DKUE_VERSION=\\\"%s\\\"" % VERSION):
+                        self.assertIn(own, words, ln)
+                    for theirs in (self.CPP + " " + self.C).split():
+                        self.assertIn(theirs, words, ln)
+                    # theirs after the build's own: a packager's -O wins
+                    self.assertGreater(words.index("-O1"),
+                                       words.index("-std=gnu11"), ln)
+                self.assertIn(self.LD, link.split())
+
+
 class ManPage(unittest.TestCase):
     @unittest.skipUnless(shutil.which("mandoc"), "mandoc not installed")
     def test_mandoc_lint_is_silent(self):
-        r = run(["mandoc", "-T", "lint", MAN])
+        r = run(["mandoc", "-T", "lint", "-W", "warning", MAN])
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        # mandoc's style level asks NetBSD's and OpenBSD's own manuals for
+        # an empty .Os; a page from elsewhere names itself there
+        r = run(["mandoc", "-T", "lint", MAN])
+        self.assertEqual(r.stdout.splitlines(), [
+            "mandoc: %s:6:5: STYLE: operating system explicitly specified: "
+            "Os kvm-unsync-exporter (NetBSD)" % MAN])
+
+    @unittest.skipUnless(shutil.which("groff") and shutil.which("mandoc"),
+                         "needs groff and mandoc")
+    def test_header_footer_and_see_also(self):
+        footer = "kvm-unsync-exporter %s" % VERSION
+        for fmt in (["groff", "-mandoc", "-Tascii", "-P-cbou"],
+                    ["mandoc", "-T", "ascii"]):
+            with self.subTest(fmt=fmt[0]):
+                r = run(fmt + [MAN], env=dict(os.environ, LC_ALL="C"))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                page = re.sub(".\b", "", r.stdout)   # overstrikes: bold
+                lines = [ln for ln in page.splitlines() if ln.strip()]
+                self.assertRegex(lines[0], r"^KVM-UNSYNC-EXPORTER\(8\) +"
+                                 r"System Manager's Manual +KVM-UNSYNC")
+                self.assertRegex(lines[-1], r"^%s +December \d+, \d+ +%s$"
+                                 % (footer, footer))
+                see = page.split("\nSEE ALSO\n")[1]
+                for ref in ("bpftool(8)", "prometheus(1)", "promtool(1)",
+                            "systemd.socket(5)", "systemd.service(5)",
+                            "sd_listen_fds(3)"):
+                    self.assertIn(ref, " ".join(see.split()))
+
+    def test_one_way_to_move_the_port(self):
+        docs = {"man page": MAN, "README": os.path.join(REPO, "README.md"),
+                "service": os.path.join(REPO, "deploy",
+                                        "kvm-unsync-exporter.service"),
+                "socket": os.path.join(REPO, "deploy",
+                                       "kvm-unsync-exporter.socket")}
+        for what, path in docs.items():
+            with open(path) as f:
+                text = f.read().replace("\\-", "-")
+            self.assertTrue(MOVE_PORT in " ".join(text.split()), what)
+        with open(docs["service"]) as f:
+            self.assertIn("\nRestartPreventExitStatus=2\n", f.read())
 
     def test_every_flag_and_metric_documented(self):
         with open(MAN) as f:
@@ -118,12 +216,79 @@ class ManPage(unittest.TestCase):
 
 @unittest.skipUnless(shutil.which("promtool"),
                      "promtool not installed (Debian package prometheus)")
-class RecordingRules(unittest.TestCase):
-    def test_recording_rules(self):
-        for args in (["check", "rules", "kvm-unsync-exporter.recording.yml"],
-                     ["test", "rules", "kvm-unsync-exporter.recording.test.yml"]):
-            r = run(["promtool"] + args, cwd=PROM)
-            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+class PrometheusRules(unittest.TestCase):
+    def test_the_glob_rule_files_takes_is_all_rules(self):
+        # as README's rule_files: and an operator's shell glob it
+        r = run(["sh", "-c", "promtool check rules deploy/prometheus/*.yml"],
+                cwd=REPO)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(sorted(os.path.basename(p) for p in
+                                glob.glob(os.path.join(PROM, "*.yml"))),
+                         sorted(os.path.basename(p) for p in INSTALLED
+                                if "/prometheus/" in p))
+
+    def test_unit_tests(self):
+        tests = glob.glob(os.path.join(PROM, "tests", "*.test.yml"))
+        self.assertEqual(len(tests), 2)
+        r = run(["promtool", "test", "rules"] + tests)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
+def spdx_of(path):
+    """A file's SPDX-License-Identifier, as debian/copyright spells it."""
+    with open(path, errors="replace") as f:
+        m = re.search(r"SPDX-License-Identifier: *(.*?) *(\*/)?$",
+                      f.read(4096), re.M)
+    if not m:
+        return None
+    return {"(LGPL-2.1 OR BSD-2-Clause)": "LGPL-2.1 or BSD-2-Clause",
+            "GPL-2.0": "GPL-2"}.get(m.group(1), m.group(1))
+
+
+def copyright_files(text):
+    """[(patterns, license)] of debian/copyright's Files paragraphs."""
+    out = []
+    for para in text.split("\n\n"):
+        fields = dict(re.findall(r"(?ms)^([A-Za-z-]+): *(.*?)(?=^\S|\Z)",
+                                 para))
+        if "Files" in fields:
+            out.append((fields["Files"].split(),
+                        fields["License"].splitlines()[0].strip()))
+    return out
+
+
+class Licenses(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(REPO, "debian", "copyright")) as f:
+            cls.files = copyright_files(f.read())
+        with open(os.path.join(REPO, "LICENSE")) as f:
+            cls.license = f.read()
+
+    def test_debian_copyright_says_what_each_file_says(self):
+        wrong = []
+        for rel in debbuild.tree_files():
+            spdx = spdx_of(os.path.join(REPO, rel))
+            # DEP-5: the last paragraph that matches wins
+            said = [lic for pats, lic in self.files
+                    if any(fnmatch.fnmatchcase(rel, p) for p in pats)][-1]
+            if spdx and spdx != said:
+                wrong.append((rel, spdx, said))
+        self.assertEqual(wrong, [])
+
+    def test_license_file_lists_the_same_and_holds_the_texts(self):
+        for pats, lic in self.files:
+            if pats != ["*"]:
+                for p in pats:
+                    self.assertIn("\n  %s\n" % p, self.license)
+        self.assertIn("LGPL-2.1 OR BSD-2-Clause", self.license)
+        self.assertIn("Redistribution and use in source and binary forms",
+                      self.license)
+        for name in ("GPL-2", "LGPL-2.1"):
+            path = os.path.join("/usr/share/common-licenses", name)
+            if os.path.exists(path):
+                with open(path) as f:
+                    self.assertIn(f.read(), self.license)
 
 
 class Dashboard(unittest.TestCase):
@@ -198,9 +363,21 @@ class DebianPackage(unittest.TestCase):
         self.assertTrue(os.path.exists(self.deb))
 
     def test_lintian_no_errors(self):
-        r = run(["lintian", "--fail-on", "error", self.changes])
+        # -I: hardening-no-fortify-functions is only an I: tag
+        r = run(["lintian", "-I", "--fail-on", "error", self.changes])
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertNotRegex(r.stdout, r"(?m)^E: ")
+        self.assertNotIn("hardening-", r.stdout)
+
+    def test_fortified(self):
+        # CPPFLAGS' -D_FORTIFY_SOURCE=2 reached the compiler: glibc's
+        # checking variants are what the binary calls
+        x = os.path.join(self.tmp, "fortified")
+        run(["dpkg-deb", "-x", self.deb, x], check=True)
+        r = run(["nm", "-D", "--undefined-only",
+                 os.path.join(x, "usr/sbin/kvm-unsync-exporter")], check=True)
+        chk = set(re.findall(r"__(\w+)_chk@", r.stdout))
+        self.assertTrue({"snprintf", "fprintf"} <= chk, chk)
 
     def test_contents(self):
         r = run(["dpkg-deb", "-c", self.deb], check=True)
@@ -212,7 +389,9 @@ class DebianPackage(unittest.TestCase):
                   "/usr/share/man/man8/kvm-unsync-exporter.8.gz",
                   "/usr/share/kvm-unsync-exporter/prometheus/kvm-unsync-exporter.rules.yml",
                   "/usr/share/kvm-unsync-exporter/prometheus/kvm-unsync-exporter.recording.yml",
-                  "/usr/share/kvm-unsync-exporter/grafana/kvm-unsync-exporter.json"):
+                  "/usr/share/kvm-unsync-exporter/grafana/kvm-unsync-exporter.json",
+                  "/usr/share/doc/kvm-unsync-exporter/README.md",
+                  "/usr/share/doc/kvm-unsync-exporter/record.md"):
             self.assertIn(p, paths)
         ctl = os.path.join(self.tmp, "control")
         run(["dpkg-deb", "-e", self.deb, ctl], check=True)
@@ -229,6 +408,13 @@ class DebianPackage(unittest.TestCase):
         with open(os.path.join(x, "lib/systemd/system/kvm-unsync-exporter.service")) as f:
             self.assertIn("\nExecStart=/usr/sbin/kvm-unsync-exporter $ARGS\n",
                           f.read())
+        doc = os.path.join(x, "usr/share/doc/kvm-unsync-exporter")
+        for name, src in (("copyright", "debian/copyright"),
+                          ("README.md", "README.md"),
+                          ("record.md", "docs/record.md")):
+            with open(os.path.join(doc, name)) as f, \
+                    open(os.path.join(REPO, src)) as g:
+                self.assertEqual(f.read(), g.read(), name)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ class LabPackage(SystemdRun, unittest.TestCase):
         files = self.section("files").split()
         self.assertIn("/usr/sbin/" + PKG, files)
         self.assertIn("/etc/default/" + PKG, files)
+        self.assertIn("/usr/share/doc/%s/README.md" % PKG, files)
         text = self.section("purged")
         u = unit_props(text)
         for unit in (SOCKET, SERVICE):

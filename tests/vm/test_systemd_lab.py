@@ -15,7 +15,11 @@ agent's service has started.  Checked:
   bounding set;
 - systemctl reload (SIGHUP) keeps it running; systemctl stop ends it
   cleanly (exit 0, result success, no pins left) while the socket keeps
-  listening, and the next scrape on the port starts it again.
+  listening, and the next scrape on the port starts it again;
+- the port set the Debian way (--web.listen-address in ARGS) fails the
+  unit once, exit 2, with no restart made or pending, and the one line it
+  logs names the way that works; that way (ListenStream= set with
+  systemctl edit on the socket unit) moves the agent to the new port.
 """
 
 import os
@@ -135,7 +139,37 @@ class LabSystemd(SystemdRun, unittest.TestCase):
         self.assert_walk_hooks_attached(
             parse_metrics(self.section("reactivated")))
         self.assertEqual(self.section("journal").count(
-            "on the socket systemd passed"), 2)
+            "on the socket systemd passed (port 10190)"), 2)
+
+    def test_listen_address_in_args_fails_once(self):
+        text = self.section("refused")
+        self.assertNotEqual(kv_lines(text)["rc"], "0", text)
+        svc = unit_props(text)[SERVICE]
+        # Restart=on-failure would leave it activating/auto-restart here
+        self.assertEqual((svc["ActiveState"], svc["SubState"], svc["Result"],
+                          svc["ExecMainStatus"], svc["NRestarts"]),
+                         ("failed", "failed", "exit-code", "2", "0"), text)
+        self.assertEqual(unit_props(text)[SOCKET]["SubState"], "listening",
+                         text)
+        refusals = [ln for ln in self.section("journal").splitlines()
+                    if "cannot be used with socket activation" in ln]
+        self.assertEqual(len(refusals), 1, self.section("journal"))
+        self.assertIn("systemctl edit kvm-unsync-exporter.socket",
+                      refusals[0])
+
+    def test_systemctl_edit_moves_the_port(self):
+        text = self.section("moved")
+        kv = kv_lines(text)
+        self.assertEqual((kv["edit"], kv["dropin"], kv["rc"]),
+                         ("0", "override.conf", "0"), text)
+        u = unit_props(text)
+        self.assertEqual(u[SOCKET]["Listen"], "127.0.0.1:9100 (Stream)", text)
+        self.assertEqual((u[SERVICE]["ActiveState"], u[SERVICE]["NRestarts"]),
+                         ("active", "0"), text)
+        self.assertEqual(kv["new"], "1", text)
+        self.assertNotEqual(kv["old"], "0", text)
+        self.assertEqual(self.section("journal").count(
+            "on the socket systemd passed (port 9100)"), 1)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@
 #                  socket still listening, how long it took
 #   reactivated    a scrape on the port started the service again
 #   reactivated unit  and its state then
+#   refused        ARGS="--web.listen-address=..." in /etc/default and a
+#                  systemctl restart: the unit failed at once with exit
+#                  2, no restart pending or made
+#   moved          the way README and the man page give instead: the flag
+#                  out of ARGS, ListenStream= set with systemctl edit on
+#                  the socket unit, both units restarted: the unit state,
+#                  the socket's address, scrapes on the new and old port
 #   journal        what the agent logged (journalctl)
 U=kvm-unsync-exporter
 PIN=/sys/fs/bpf/kvm_unsync
@@ -19,7 +26,8 @@ PIN=/sys/fs/bpf/kvm_unsync
 # show UNIT: "UNIT Key=Value" lines
 show() {
 	systemctl --no-pager show -p ActiveState -p SubState -p Result -p MainPID \
-		-p ExecMainStatus -p StatusText -p NRestarts "$1" | sed "s/^/$1 /"
+		-p ExecMainStatus -p StatusText -p NRestarts -p Listen "$1" |
+		sed "s/^/$1 /"
 }
 
 pid=$(systemctl show -p MainPID --value $U.service)
@@ -65,6 +73,41 @@ end reactivated
 begin "reactivated unit"
 show $U.service
 end "reactivated unit"
+
+# What an operator tries first: the port in ARGS, the Debian way.  The
+# restart job ends when the agent exits; the unit's state then says whether
+# systemd will start it again (activating/auto-restart) or not (failed).
+mkdir -p /etc/default
+echo 'ARGS="--web.listen-address=127.0.0.1:9100"' >/etc/default/$U
+systemctl restart $U.service
+rc=$?
+begin refused
+echo "rc=$rc"
+show $U.service
+show $U.socket
+end refused
+
+# What the agent's line says to do instead.  systemctl edit runs the
+# editor on a copy of the drop-in and installs it (and reloads systemd)
+# when the editor leaves something in it.
+echo 'ARGS=""' >/etc/default/$U
+cat >/tmp/kue-editor <<'EDIT'
+#!/bin/sh
+printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:9100\n' >"$1"
+EDIT
+chmod +x /tmp/kue-editor
+begin moved
+SYSTEMD_EDITOR=/tmp/kue-editor systemctl edit $U.socket
+echo "edit=$?"
+ls /etc/systemd/system/$U.socket.d/ | sed 's/^/dropin=/'
+systemctl restart $U.socket $U.service
+echo "rc=$?"
+show $U.service
+show $U.socket
+ADDR=127.0.0.1:9100 scrape | grep -c '^kvm_unsync_build_info' | sed 's/^/new=/'
+scrape >/dev/null 2>&1
+echo "old=$?"
+end moved
 
 begin journal
 journalctl --no-pager -u $U.service -o cat

@@ -414,11 +414,17 @@ class Service(Base):
         with open(os.path.join(tmp, os.path.basename(UNIT)), "w") as f:
             f.write(text.replace("/usr/local/sbin/kvm-unsync-exporter", AGENT))
         shutil.copy(SOCKET_UNIT, tmp)
+        # and it runs man for each Documentation=man:...: the page as make
+        # install puts it, under a MANPATH of its own
+        os.makedirs(os.path.join(tmp, "man", "man8"))
+        shutil.copy(os.path.join(REPO, "docs", "kvm-unsync-exporter.8"),
+                    os.path.join(tmp, "man", "man8"))
         r = subprocess.run(["systemd-analyze", "verify",
                             os.path.join(tmp, os.path.basename(UNIT)),
                             os.path.join(tmp, os.path.basename(SOCKET_UNIT))],
                            capture_output=True, text=True, timeout=60,
-                           cwd=tmp)
+                           cwd=tmp, env=dict(os.environ,
+                                             MANPATH=os.path.join(tmp, "man")))
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
     def test_unit_hardening(self):

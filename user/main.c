@@ -394,7 +394,8 @@ static int preflight(void)
 /*
  * The socket to serve on if not the HTTP thread's own: systemd's, or a
  * privileged port bound while this thread may.  0 with *fd (-1: none), or
- * the exit code after one line on stderr.
+ * the exit code after one line on stderr: 2 for systemd's socket(s) not as
+ * configured, which no restart can fix (RestartPreventExitStatus=2).
  */
 static int open_listener(int *fd, bool *activated)
 {
@@ -403,11 +404,11 @@ static int open_listener(int *fd, bool *activated)
 	*fd = service_listen_fd(err, sizeof(err));
 	if (*fd < -1) {
 		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
-		return 1;
+		return 2;
 	}
 	if (*fd >= 0 && env.listen_address_set) {
 		fprintf(stderr, "kvm-unsync-exporter: --web.listen-address cannot be used with socket activation: the socket unit owns the address; drop it from ARGS and set ListenStream= with systemctl edit kvm-unsync-exporter.socket\n");
-		close(*fd);
+		service_refuse_listen_fd(*fd);
 		*fd = -1;
 		return 2;
 	}

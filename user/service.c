@@ -8,8 +8,27 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include "service.h"
+
+void service_refuse_listen_fd(int fd)
+{
+	/*
+	 * Not listening any more, for systemd too (the fd is shared): it sees
+	 * POLLHUP and fails the socket unit rather than start the service
+	 * again on the next connection, only for it to be refused again.
+	 */
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
+		shutdown(fd, SHUT_RDWR);
+	close(fd);
+}
+
+static void refuse_all(int n)
+{
+	for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
+		service_refuse_listen_fd(fd);
+}
 
 int service_listen_fd(char *err, size_t errlen)
 {
@@ -25,8 +44,9 @@ int service_listen_fd(char *err, size_t errlen)
 		return -1;
 	if (n > 1) {
 		snprintf(err, errlen,
-			 "socket activation: %d sockets passed, want one (one ListenStream= in the .socket unit)",
+			 "socket activation: %d sockets passed, want one (one ListenStream= in the .socket unit: an empty ListenStream= first drops the one before)",
 			 n);
+		refuse_all(n);
 		return -EINVAL;
 	}
 	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 ||
@@ -35,6 +55,7 @@ int service_listen_fd(char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "socket activation: fd %d is not a listening TCP socket (ListenStream=PORT, Accept=no)",
 			 fd);
+		refuse_all(n);
 		return -EINVAL;
 	}
 	/* ours from now on: not inherited, and libmicrohttpd polls it */

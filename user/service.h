@@ -12,10 +12,16 @@
 /*
  * The socket systemd passed (LISTEN_FDS/LISTEN_PID): its fd, -1 if none was
  * passed, or -errno with a one-line reason in err (more than one fd, not a
- * listening TCP socket).  The LISTEN_* variables are removed from the
- * environment either way.
+ * listening TCP socket; those passed are then refused as below).  The
+ * LISTEN_* variables are removed from the environment either way.
  */
 int service_listen_fd(char *err, size_t errlen);
+/*
+ * Give back a socket systemd passed that the agent will not serve on: shut
+ * it down (systemd then fails the socket unit instead of activating the
+ * service again on each connection) and close it.
+ */
+void service_refuse_listen_fd(int fd);
 
 /* READY=1 and STATUS=status: call once serving. */
 void service_ready(const char *status);

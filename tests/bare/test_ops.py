@@ -352,10 +352,11 @@ class Service(Base):
         self.assertEqual(rc, 0, err)
 
     def test_socket_activation_errors(self):
-        # a datagram socket, two sockets, and a listen address on top
+        # a datagram socket, two sockets, and a listen address on top: a
+        # unit set up wrong, exit 2, which the service does not restart
         cases = [
-            (socket.SOCK_DGRAM, 1, (), 1, "not a listening TCP socket"),
-            (socket.SOCK_STREAM, 2, (), 1, "2 sockets passed"),
+            (socket.SOCK_DGRAM, 1, (), 2, "not a listening TCP socket"),
+            (socket.SOCK_STREAM, 2, (), 2, "2 sockets passed"),
             (socket.SOCK_STREAM, 1,
              ("--web.listen-address=127.0.0.1:%d" % free_port(),), 2,
              "cannot be used with socket activation"),
@@ -372,6 +373,11 @@ class Service(Base):
                     except subprocess.TimeoutExpired:
                         a.stop()
                         self.fail("agent did not refuse")
+                    if kind == socket.SOCK_STREAM:
+                        # shut down, for systemd too: its socket unit fails
+                        # rather than start the agent on the next scrape
+                        with self.assertRaises(ConnectionRefusedError):
+                            socket.create_connection(s.getsockname(), 5)
                 self.assertEqual(a.proc.returncode, code, err)
                 lines = err.strip().splitlines()
                 self.assertEqual(len(lines), 1, err)

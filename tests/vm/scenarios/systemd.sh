@@ -14,7 +14,9 @@
 #   reactivated unit  and its state then
 #   refused        ARGS="--web.listen-address=..." in /etc/default and a
 #                  systemctl restart: the unit failed at once with exit
-#                  2, no restart pending or made
+#                  2, no restart pending or made; then a scrape on the
+#                  port (refused: the agent shut the socket down) and the
+#                  socket unit's state once systemd saw it
 #   moved          the way README and the man page give instead: the flag
 #                  out of ARGS, ListenStream= set with systemctl edit on
 #                  the socket unit, both units restarted: the unit state,
@@ -84,6 +86,15 @@ rc=$?
 begin refused
 echo "rc=$rc"
 show $U.service
+# (timeout, not wget -T: busybox 1.35's wget -T crashes on a refused connect)
+timeout 10 wget -q -O /dev/null "http://$ADDR/metrics"
+echo "scrape=$?"
+i=0
+while [ "$(systemctl show -p ActiveState --value $U.socket)" != failed ] &&
+	[ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
 show $U.socket
 end refused
 

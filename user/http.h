@@ -9,6 +9,7 @@
 #ifndef __HTTP_H
 #define __HTTP_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include "prom_text.h"
@@ -145,11 +146,19 @@ int http_check_web_config(const char *path);
  * from the signal handler).  New users apply to the next request; new TLS
  * settings start a new libmicrohttpd daemon on the same listening socket,
  * which is never closed, so no connection is refused meanwhile (requests
- * in flight get up to a second to finish).  A bad file keeps the old
- * settings: one line on stderr, returns -EINVAL.  One line on success
- * too.  Without a config file: nothing, returns 0.
+ * in flight get up to a second to finish).  A bad file, or one that would
+ * turn TLS, client certificate checks or basic auth off
+ * (web_config_weakens), keeps the old settings: one line on stderr,
+ * returns -EINVAL.  One line on success too.  Without a config file:
+ * nothing, returns 0.
  */
 int http_reload(struct http_server *srv);
+/*
+ * A flag a signal handler sets when the process is to end: a reload then
+ * stops waiting for the old TLS server's requests, so SIGTERM during a
+ * reload still ends the agent within a second.  NULL: none.
+ */
+void http_reload_stop_flag(const volatile sig_atomic_t *flag);
 /* The port actually bound (useful with port 0). */
 int http_port(const struct http_server *srv);
 /* Stop serving and free; waits for a scrape in progress.  NULL is fine. */

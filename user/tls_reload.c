@@ -22,6 +22,13 @@
 
 #define RELOAD_GRACE_MS	1000	/* for requests in flight on a TLS change */
 
+static const volatile sig_atomic_t *stop_flag;
+
+void http_reload_stop_flag(const volatile sig_atomic_t *flag)
+{
+	stop_flag = flag;
+}
+
 void tls_run_free(struct tls_run *t)
 {
 	if (!t)
@@ -65,7 +72,7 @@ static void drain(struct MHD_Daemon *d)
 
 	for (ms = 0; ms < RELOAD_GRACE_MS; ms += 50) {
 		di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (!di || !di->num_connections)
+		if (!di || !di->num_connections || (stop_flag && *stop_flag))
 			return;
 		usleep(50 * 1000);
 	}
@@ -76,6 +83,7 @@ int http_reload(struct http_server *srv)
 	struct web_config *cfg, *old;
 	struct tls_run *tls = NULL, *old_tls;
 	struct MHD_Daemon *old_daemon;
+	const char *weaker;
 	MHD_socket fd;
 
 	if (!srv || !srv->config_path)
@@ -84,6 +92,14 @@ int http_reload(struct http_server *srv)
 			       "; keeping the previous one");
 	if (!cfg)
 		return -EINVAL;
+	weaker = srv->cfg ? web_config_weakens(srv->cfg, cfg) : NULL;
+	if (weaker) {
+		fprintf(stderr, "web config %s: the new file %s, which takes a "
+			"restart, not a reload (a file cut short must not open "
+			"the port); keeping the previous one\n",
+			srv->config_path, weaker);
+		goto bad;
+	}
 	if (!web_config_same_tls(cfg, srv->cfg)) {
 		tls = tls_run_new(srv, cfg);
 		if (!tls) {

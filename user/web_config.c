@@ -22,6 +22,14 @@
 #include "web_config_internal.h"
 
 #define MAX_USERS	1024
+/*
+ * The schema needs three levels and, with every user, some two thousand
+ * keys and values; libyaml's scanner is quadratic in the nesting depth
+ * (200 KB of '[' took a minute), so anything far past that is refused
+ * before the tree is built.
+ */
+#define MAX_DEPTH	16
+#define MAX_NODES	(2 * MAX_USERS + 256)
 
 /*
  * Messages quote names from the file, and YAML can put a newline or any
@@ -43,24 +51,47 @@ struct parse {
 	size_t err_size;
 };
 
+/* line: 1-based, 0 for none */
+static int vfail(struct parse *p, size_t line, const char *fmt, va_list ap)
+{
+	char why[256];
+
+	vsnprintf(why, sizeof(why), fmt, ap);
+	if (line)
+		snprintf(p->err, p->err_size, "web config %s: line %zu: %s",
+			 p->name, line, why);
+	else
+		snprintf(p->err, p->err_size, "web config %s: %s", p->name,
+			 why);
+	return -EINVAL;
+}
+
 static int fail(struct parse *p, const yaml_node_t *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static int fail(struct parse *p, const yaml_node_t *at, const char *fmt, ...)
 {
-	char why[256];
 	va_list ap;
+	int e;
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	e = vfail(p, at ? at->start_mark.line + 1 : 0, fmt, ap);
 	va_end(ap);
-	if (at)
-		snprintf(p->err, p->err_size, "web config %s: line %zu: %s",
-			 p->name, at->start_mark.line + 1, why);
-	else
-		snprintf(p->err, p->err_size, "web config %s: %s", p->name,
-			 why);
-	return -EINVAL;
+	return e;
+}
+
+static int fail_line(struct parse *p, size_t line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail_line(struct parse *p, size_t line, const char *fmt, ...)
+{
+	va_list ap;
+	int e;
+
+	va_start(ap, fmt);
+	e = vfail(p, line, fmt, ap);
+	va_end(ap);
+	return e;
 }
 
 static yaml_node_t *node(struct parse *p, int id)
@@ -200,25 +231,65 @@ static int unknown_key(struct parse *p, const yaml_node_t *key,
 		    section ? " in " : "", section ? section : "");
 }
 
+struct key_at {
+	const char *name;
+	size_t at;		/* its place in the mapping */
+};
+
+static int key_at_cmp(const void *a, const void *b)
+{
+	const struct key_at *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/*
+ * The place of the first key that repeats an earlier one (n if none),
+ * sorting the names: comparing each key with all before it took 30 s on
+ * a file of 40,000 keys.  keys[] holds the n names, in file order.
+ */
+static size_t first_repeat(struct key_at *keys, size_t n)
+{
+	size_t i, first = n;
+
+	qsort(keys, n, sizeof(*keys), key_at_cmp);
+	for (i = 1; i < n; i++)
+		if (!strcmp(keys[i - 1].name, keys[i].name) &&
+		    keys[i].at < first)
+			first = keys[i].at;
+	return first;
+}
+
 /* Mapping keys are non-empty strings, each once. */
 static int check_keys(struct parse *p, const yaml_node_t *map)
 {
-	yaml_node_pair_t *a, *b;
+	const yaml_node_pair_t *start = map->data.mapping.pairs.start;
+	size_t i, n = (size_t)(map->data.mapping.pairs.top - start);
+	struct key_at *keys;
+	const yaml_node_t *k;
 
-	for (a = map->data.mapping.pairs.start;
-	     a < map->data.mapping.pairs.top; a++) {
-		const yaml_node_t *k = node(p, a->key);
-
-		if (!scalar(k) || is_null(k))
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	if (!keys)
+		return fail(p, NULL, "out of memory");
+	for (i = 0; i < n; i++) {
+		k = node(p, start[i].key);
+		if (!scalar(k) || is_null(k)) {
+			free(keys);
 			return fail(p, k, "mapping keys must be strings");
-		if (strlen(scalar(k)) != k->data.scalar.length)
+		}
+		if (strlen(scalar(k)) != k->data.scalar.length) {
+			free(keys);
 			return fail(p, k, "NUL byte in a key");
-		for (b = map->data.mapping.pairs.start; b < a; b++)
-			if (!strcmp(scalar(node(p, b->key)), scalar(k)))
-				return fail(p, k, "\"%s\" given twice",
-					    scalar(k));
+		}
+		keys[i] = (struct key_at){ scalar(k), i };
 	}
-	return 0;
+	i = first_repeat(keys, n);
+	free(keys);
+	if (i == n)
+		return 0;
+	k = node(p, start[i].key);
+	return fail(p, k, "\"%s\" given twice", scalar(k));
 }
 
 static int parse_tls(struct parse *p, const yaml_node_t *map)
@@ -376,7 +447,7 @@ static int parse_root(struct parse *p, const yaml_node_t *root)
 	int err;
 
 	if (!root || is_null(root))
-		return 0;	/* an empty file: plain HTTP, no auth */
+		return 0;	/* refused by the caller: turns nothing on */
 	if (root->type != YAML_MAPPING_NODE)
 		return fail(p, root, "want a mapping at the top level");
 	err = check_keys(p, root);
@@ -399,6 +470,53 @@ static int parse_root(struct parse *p, const yaml_node_t *root)
 	return 0;
 }
 
+/*
+ * Walk the events up to the first that goes deeper or further than a web
+ * config ever does.  Bad YAML is left to the load, which says what is
+ * wrong with it.
+ */
+static int check_shape(struct parse *p, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, nodes = 0, err = 0;
+	bool end = false;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail(p, NULL, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!end && !err && yaml_parser_parse(&parser, &ev)) {
+		size_t line = ev.start_mark.line + 1;
+
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > MAX_DEPTH)
+				err = fail_line(p, line, "nested deeper than "
+						"%d levels", MAX_DEPTH);
+			/* fall through */
+		case YAML_SCALAR_EVENT:
+		case YAML_ALIAS_EVENT:
+			if (!err && ++nodes > MAX_NODES)
+				err = fail_line(p, line, "more than %d keys "
+						"and values", MAX_NODES);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			end = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return err;
+}
+
 int web_config_parse(const char *text, size_t len, const char *name,
 		     const char *dir, struct web_config *cfg,
 		     char *err, size_t err_size)
@@ -418,6 +536,11 @@ int web_config_parse(const char *text, size_t len, const char *name,
 	if (len > WEB_CONFIG_MAX_SIZE)
 		return fail(&p, NULL, "larger than %d bytes",
 			    WEB_CONFIG_MAX_SIZE);
+	ret = check_shape(&p, text, len);
+	if (ret) {
+		one_line(err);
+		return ret;
+	}
 	if (!yaml_parser_initialize(&parser))
 		return fail(&p, NULL, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -449,6 +572,15 @@ int web_config_parse(const char *text, size_t len, const char *name,
 			yaml_document_delete(&extra);
 		}
 	}
+	/*
+	 * A file that turns nothing on is most likely empty or cut short
+	 * (an editor mid-write): taking it for "plain HTTP, no users" would
+	 * open the port to anyone.
+	 */
+	if (!ret && !cfg->tls && !cfg->nr_users)
+		ret = fail(&p, NULL, "turns on neither TLS nor basic auth "
+			   "(empty or cut short?): complete it, or drop "
+			   "--web.config.file to serve plain HTTP");
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	if (ret) {
@@ -481,46 +613,64 @@ void web_config_free(struct web_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-/* The whole file, NUL-terminated, at most WEB_CONFIG_MAX_SIZE bytes. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	char *buf;
-	int fd, err;
+#define NOT_REGULAR	"not a regular file (a FIFO, device or directory " \
+			"could block or never end)"
+#define TOO_LARGE	"larger than 1 MiB"
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		err = -errno;
-		goto out;
-	}
-	err = -EISDIR;
-	if (S_ISDIR(st.st_mode))
-		goto out;
-	err = -EFBIG;
-	if (st.st_size > WEB_CONFIG_MAX_SIZE)
-		goto out;
-	err = -ENOMEM;
-	buf = malloc(WEB_CONFIG_MAX_SIZE + 1);
+static int read_fd(int fd, size_t size, char **out, size_t *len,
+		   const char **why)
+{
+	size_t got = 0;
+	ssize_t n = 0;
+	char *buf;
+
+	/* one byte more than fstat said, to see a file that grew */
+	buf = malloc(size + 2);
 	if (!buf)
-		goto out;
-	/* read to EOF: the size of /dev/stdin or a FIFO says nothing */
-	while (got <= WEB_CONFIG_MAX_SIZE &&
-	       (n = read(fd, buf + got, WEB_CONFIG_MAX_SIZE + 1 - got)) > 0)
+		return -ENOMEM;
+	while (got <= size && (n = read(fd, buf + got, size + 1 - got)) > 0)
 		got += (size_t)n;
-	if (n < 0 || got > WEB_CONFIG_MAX_SIZE) {
-		err = n < 0 ? -errno : -EFBIG;
+	if (n < 0 || got > size) {
 		free(buf);
-		goto out;
+		if (n < 0)
+			return -errno;
+		*why = "grew while being read (still being written?)";
+		return -EAGAIN;
 	}
 	buf[got] = '\0';
 	*out = buf;
 	*len = got;
-	err = 0;
-out:
+	return 0;
+}
+
+/*
+ * The whole file, NUL-terminated, at most WEB_CONFIG_MAX_SIZE bytes, read
+ * once into memory.  Only a regular file: the main thread reads it on
+ * SIGHUP, and a FIFO or a device could hold it (and SIGTERM) for ever.
+ * O_NONBLOCK keeps the open itself from waiting on a FIFO's writer.
+ * Returns 0 or -errno, and *why says it if strerror() would not.
+ */
+static int read_file(const char *path, char **out, size_t *len,
+		     const char **why)
+{
+	struct stat st;
+	int fd, err;
+
+	*why = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		err = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		*why = NOT_REGULAR;
+		err = -EINVAL;
+	} else if (st.st_size > WEB_CONFIG_MAX_SIZE) {
+		*why = TOO_LARGE;
+		err = -EFBIG;
+	} else {
+		err = read_fd(fd, (size_t)st.st_size, out, len, why);
+	}
 	close(fd);
 	return err;
 }
@@ -528,12 +678,13 @@ out:
 static int read_pem(const char *cfg_path, const char *key, const char *path,
 		    char **out, char *err, size_t err_size)
 {
+	const char *why;
 	size_t len;
-	int e = read_file(path, out, &len);
+	int e = read_file(path, out, &len, &why);
 
 	if (e) {
 		snprintf(err, err_size, "web config %s: %s %s: cannot read: %s",
-			 cfg_path, key, path, strerror(-e));
+			 cfg_path, key, path, why ? why : strerror(-e));
 		return e;
 	}
 	if (strlen(*out) != len) {
@@ -550,14 +701,15 @@ int web_config_load(const char *path, struct web_config *cfg,
 		    char *err, size_t err_size)
 {
 	char *text = NULL, *dir, *slash;
+	const char *why;
 	size_t len;
 	int e;
 
 	memset(cfg, 0, sizeof(*cfg));
-	e = read_file(path, &text, &len);
+	e = read_file(path, &text, &len, &why);
 	if (e) {
 		snprintf(err, err_size, "web config %s: cannot read: %s", path,
-			 strerror(-e));
+			 why ? why : strerror(-e));
 		one_line(err);
 		return e;
 	}

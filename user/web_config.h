@@ -94,6 +94,16 @@ bool web_config_same_tls(const struct web_config *a,
 			 const struct web_config *b);
 
 /*
+ * What new would take away from old, as a phrase ("turns basic auth
+ * off"), or NULL.  A reload does not apply such a file: one cut short
+ * mid-write can drop a whole section, and must not open the port (see
+ * http_reload).  Turning TLS, client certificate checks or basic auth off
+ * takes a restart.
+ */
+const char *web_config_weakens(const struct web_config *old,
+			       const struct web_config *new);
+
+/*
  * An Authorization header value "Basic base64(user:password)": the scheme
  * is case-insensitive, spaces around the token are allowed, the base64
  * must be strict (padding, no junk).  Returns 0 with NUL-terminated user

@@ -108,3 +108,31 @@ bool web_config_same_tls(const struct web_config *a,
 	       a->min_version == b->min_version &&
 	       a->max_version == b->max_version;
 }
+
+/* A client must show a certificate, whatever it is. */
+static bool requires_cert(enum web_client_auth a)
+{
+	return a == WEB_CLIENT_AUTH_REQUIRE_ANY ||
+	       a == WEB_CLIENT_AUTH_REQUIRE_VERIFY;
+}
+
+/* A certificate shown is checked against the CA. */
+static bool verifies_cert(enum web_client_auth a)
+{
+	return a == WEB_CLIENT_AUTH_VERIFY_IF_GIVEN ||
+	       a == WEB_CLIENT_AUTH_REQUIRE_VERIFY;
+}
+
+const char *web_config_weakens(const struct web_config *old,
+			       const struct web_config *new)
+{
+	if (old->tls && !new->tls)
+		return "turns TLS off";
+	if (requires_cert(old->client_auth) && !requires_cert(new->client_auth))
+		return "stops requiring client certificates";
+	if (verifies_cert(old->client_auth) && !verifies_cert(new->client_auth))
+		return "stops verifying client certificates";
+	if (old->nr_users && !new->nr_users)
+		return "turns basic auth off";
+	return NULL;
+}

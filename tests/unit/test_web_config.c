@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "http.h"
 #include "test.h"
@@ -83,15 +85,11 @@ static void test_parse_valid(void)
 	struct web_config c;
 	char err[512], prio[128], text[2048], hash[128];
 
-	/* empty, comments only, null sections: plain HTTP, no users */
-	CHECK_INT(parse_text("", &c, err, sizeof(err)), 0);
-	CHECK(!c.tls && !c.nr_users);
-	web_config_free(&c);
-	CHECK_INT(parse_text("# nothing\n---\n", &c, err, sizeof(err)), 0);
-	web_config_free(&c);
-	CHECK_INT(parse_text("tls_server_config:\nbasic_auth_users: ~\n", &c,
-			     err, sizeof(err)), 0);
-	CHECK(!c.tls && !c.nr_users);
+	/* a null section beside one that turns something on */
+	CHECK_INT(parse_text("tls_server_config:\nbasic_auth_users: {a: "
+			     "'$2y$10$E4ZRcsD/3VLtlfTSMorcQOyKdYODcqi.c5V3IHOj0"
+			     "3dBjxJRxKF7C'}\n", &c, err, sizeof(err)), 0);
+	CHECK(!c.tls && c.nr_users == 1);
 	web_config_free(&c);
 
 	make_hash("secret", hash, sizeof(hash));
@@ -250,6 +248,202 @@ static void test_parse_errors(void)
 	CHECK_INT((long long)strlen(err), 7);
 }
 
+/*
+ * A file that turns on neither TLS nor basic auth is refused: empty,
+ * blank, comments, a bare "---", null or empty sections.
+ */
+static void test_parse_empty(void)
+{
+	static const char *const texts[] = {
+		"", " \n  \n\n", "# nothing\n---\n", "---\n...\n", "~\n",
+		"null\n", "{}\n", "tls_server_config:\n",
+		"tls_server_config:\nbasic_auth_users: ~\n",
+		"basic_auth_users: {}\n",
+	};
+	struct web_config c;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		CHECK_INT(parse_text(texts[i], &c, err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "web config web.yml: turns on neither TLS "
+			      "nor basic auth") == err);
+		web_config_free(&c);
+	}
+}
+
+/*
+ * Every prefix of a full config, as an editor mid-write leaves it: one
+ * that parses must turn something on, and if a reload took it, it would
+ * keep TLS, verified client certificates and basic auth in force.
+ */
+static void test_cut_short(void)
+{
+	static const char full[] =
+		"tls_server_config:\n"
+		"  cert_file: server.crt\n"
+		"  key_file: server.key\n"
+		"  client_auth_type: RequireAndVerifyClientCert\n"
+		"  client_ca_file: ca.crt\n"
+		"basic_auth_users:\n"
+		"  alice: '$2y$10$E4ZRcsD/3VLtlfTSMorcQOyKdYODcqi.c5V3IHOj03dBjxJRxKF7C'\n"
+		"  bob: '$2y$10$E4ZRcsD/3VLtlfTSMorcQOyKdYODcqi.c5V3IHOj03dBjxJRxKF7C'\n";
+	struct web_config all, c;
+	size_t n, parsed = 0, applied = 0;
+	char err[512];
+
+	CHECK_INT(parse_text(full, &all, err, sizeof(err)), 0);
+	for (n = 0; n < sizeof(full) - 1; n++) {
+		if (web_config_parse(full, n, "web.yml", "/etc/kue", &c, err,
+				     sizeof(err)))
+			continue;
+		parsed++;
+		CHECK(c.tls || c.nr_users);
+		if (!web_config_weakens(&all, &c)) {
+			applied++;
+			CHECK(c.tls && c.nr_users >= 1 &&
+			      c.client_auth == WEB_CLIENT_AUTH_REQUIRE_VERIFY);
+		}
+		web_config_free(&c);
+	}
+	/* some prefixes do parse: the weakening check is what stops them */
+	CHECK(parsed > applied);
+	CHECK(applied > 0);	/* bob's line cut off: alice is still there */
+	web_config_free(&all);
+}
+
+/* What a reload may not take away, pair by pair. */
+static void test_weakens(void)
+{
+	static const struct {
+		enum web_client_auth from, to;
+		const char *want;
+	} auths[] = {
+		{ WEB_CLIENT_AUTH_REQUIRE_VERIFY, WEB_CLIENT_AUTH_VERIFY_IF_GIVEN,
+		  "stops requiring client certificates" },
+		{ WEB_CLIENT_AUTH_REQUIRE_VERIFY, WEB_CLIENT_AUTH_REQUIRE_ANY,
+		  "stops verifying client certificates" },
+		{ WEB_CLIENT_AUTH_REQUIRE_ANY, WEB_CLIENT_AUTH_REQUEST,
+		  "stops requiring client certificates" },
+		{ WEB_CLIENT_AUTH_VERIFY_IF_GIVEN, WEB_CLIENT_AUTH_NONE,
+		  "stops verifying client certificates" },
+		{ WEB_CLIENT_AUTH_REQUEST, WEB_CLIENT_AUTH_NONE, NULL },
+		{ WEB_CLIENT_AUTH_NONE, WEB_CLIENT_AUTH_REQUIRE_VERIFY, NULL },
+		{ WEB_CLIENT_AUTH_VERIFY_IF_GIVEN,
+		  WEB_CLIENT_AUTH_REQUIRE_VERIFY, NULL },
+	};
+	struct web_config a = { .tls = true }, b = { .tls = true };
+	const char *w;
+	size_t i;
+
+	for (i = 0; i < sizeof(auths) / sizeof(auths[0]); i++) {
+		a.client_auth = auths[i].from;
+		b.client_auth = auths[i].to;
+		w = web_config_weakens(&a, &b);
+		if (auths[i].want)
+			CHECK_STR(w ? w : "(none)", auths[i].want);
+		else
+			CHECK(w == NULL);
+	}
+	a.client_auth = b.client_auth = WEB_CLIENT_AUTH_NONE;
+	a.nr_users = b.nr_users = 1;
+	b.tls = false;
+	CHECK_STR(web_config_weakens(&a, &b), "turns TLS off");
+	CHECK(web_config_weakens(&b, &a) == NULL);	/* TLS on: fine */
+	a.nr_users = 2;
+	b.tls = true;
+	CHECK(web_config_weakens(&a, &b) == NULL);	/* fewer users: fine */
+	b.nr_users = 0;
+	CHECK_STR(web_config_weakens(&a, &b), "turns basic auth off");
+}
+
+/* seconds since start */
+static double since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) +
+	       (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* text of n copies of unit, after head */
+static char *repeat(const char *head, const char *unit, size_t n)
+{
+	size_t h = strlen(head), u = strlen(unit), i;
+	char *s = malloc(h + u * n + 1);
+
+	if (!s)
+		return NULL;
+	memcpy(s, head, h);
+	for (i = 0; i < n; i++)
+		memcpy(s + h + i * u, unit, u);
+	s[h + u * n] = '\0';
+	return s;
+}
+
+static void check_refused_fast(const char *text, const char *want)
+{
+	struct web_config c;
+	struct timespec t0;
+	char err[512];
+
+	if (!text) {
+		CHECK(!"out of memory");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_INT(web_config_parse(text, strlen(text), "web.yml", NULL, &c,
+				   err, sizeof(err)), -EINVAL);
+	/* the quadratic parts took 13 s to a minute here; this is a bound
+	 * far above the linear time, not a benchmark */
+	CHECK(since(&t0) < 5.0);
+	if (!strstr(err, want))
+		fprintf(stderr, "got \"%s\", want \"%s\"\n", err, want);
+	CHECK(strstr(err, want) != NULL);
+	web_config_free(&c);
+}
+
+/* Deep nesting, many keys: refused before libyaml's quadratic paths. */
+static void test_parse_shape(void)
+{
+	char *t;
+	size_t i;
+
+	/* 200 KB of '[' took 67 s */
+	t = repeat("basic_auth_users: ", "[", 200000);
+	check_refused_fast(t, "line 1: nested deeper than 16 levels");
+	free(t);
+	t = repeat("a:\n", "- ", 400000);
+	check_refused_fast(t, "nested deeper than 16 levels");
+	free(t);
+	t = repeat("", "{a: ", 100000);
+	check_refused_fast(t, "nested deeper than 16 levels");
+	free(t);
+	/* 40,000 users (389 KB) held the main thread 13 s */
+	t = malloc(40000 * 16 + 32);
+	if (t) {
+		strcpy(t, "basic_auth_users:\n");
+		for (i = 0; i < 40000; i++)
+			sprintf(t + strlen(t), "  u%zu: x\n", i);
+	}
+	check_refused_fast(t, "more than 2304 keys and values");
+	free(t);
+	/* under the node bound, many keys: still fast, and the first
+	 * repeat in file order is the one named */
+	t = malloc(1100 * 16 + 64);
+	if (t) {
+		strcpy(t, "basic_auth_users:\n");
+		for (i = 0; i < 1100; i++)
+			sprintf(t + strlen(t), "  u%zu: x\n", i);
+		strcat(t, "  u7: x\n  u3: x\n");
+	}
+	check_refused_fast(t, "line 1102: \"u7\" given twice");
+	free(t);
+	check_refused_fast("a: 1\nb: 1\nb: 2\na: 2\n",
+			   "line 3: \"b\" given twice");
+}
+
 static void write_file(const char *name, const char *text, char *path,
 		       size_t size)
 {
@@ -269,6 +463,77 @@ static int load(const char *yml, struct web_config *c, char *err, size_t n)
 
 	write_file("web.yml", yml, path, sizeof(path));
 	return web_config_load(path, c, err, n);
+}
+
+/*
+ * web_config_load(path) in a child with a 5 s alarm: a FIFO without a
+ * writer held start-up (and, on SIGHUP, SIGTERM) for ever.  0 if it
+ * failed with want in its message, 1 if not, -1 if it hung.
+ */
+static int load_in_child(const char *path, const char *want)
+{
+	struct web_config c;
+	char err[1024];
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 1;
+	if (!pid) {
+		alarm(5);
+		if (web_config_load(path, &c, err, sizeof(err)) >= 0 ||
+		    !strstr(err, want)) {
+			fprintf(stderr, "%s: \"%s\"\n", path, err);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return 1;
+	if (WIFSIGNALED(status))
+		return -1;
+	return WEXITSTATUS(status) ? 1 : 0;
+}
+
+/* Only regular files, of at most 1 MiB, config and PEM files alike. */
+static void test_load_special(void)
+{
+	static const char not_regular[] = "cannot read: not a regular file";
+	char fifo[256], big[256], cfg[256], yml[512];
+	FILE *f;
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	CHECK_INT(mkfifo(fifo, 0600), 0);
+	CHECK_INT(load_in_child(fifo, not_regular), 0);
+	CHECK_INT(load_in_child(tmpdir, not_regular), 0);
+	CHECK_INT(load_in_child("/dev/null", not_regular), 0);
+	snprintf(yml, sizeof(yml), "tls_server_config: {cert_file: server.crt, "
+		 "key_file: fifo}\n");
+	write_file("web.yml", yml, cfg, sizeof(cfg));
+	CHECK_INT(load_in_child(cfg, "key_file "), 0);
+	CHECK_INT(load_in_child(cfg, "/fifo: cannot read: not a regular file"),
+		  0);
+	snprintf(yml, sizeof(yml), "tls_server_config: {cert_file: /dev/zero, "
+		 "key_file: server.key}\n");
+	write_file("web.yml", yml, cfg, sizeof(cfg));
+	CHECK_INT(load_in_child(cfg, "/dev/zero: cannot read: not a regular"),
+		  0);
+
+	/* a byte over 1 MiB: refused before it is read */
+	snprintf(big, sizeof(big), "%s/big.yml", tmpdir);
+	f = fopen(big, "w");
+	if (f) {
+		CHECK_INT(ftruncate(fileno(f), WEB_CONFIG_MAX_SIZE + 1), 0);
+		fclose(f);
+	}
+	CHECK_INT(load_in_child(big, "cannot read: larger than 1 MiB"), 0);
+	snprintf(yml, sizeof(yml), "tls_server_config: {cert_file: big.yml, "
+		 "key_file: server.key}\n");
+	write_file("web.yml", yml, cfg, sizeof(cfg));
+	CHECK_INT(load_in_child(cfg, "big.yml: cannot read: larger than 1 MiB"),
+		  0);
+	unlink(big);
+	unlink(fifo);
 }
 
 static void test_load(void)
@@ -303,8 +568,7 @@ static void test_load(void)
 	snprintf(text, sizeof(text), "web config %s: cannot read: No such file "
 		 "or directory", path);
 	CHECK_STR(err, text);
-	CHECK_INT(web_config_load(tmpdir, &c, err, sizeof(err)), -EISDIR);
-	CHECK(strstr(err, "cannot read: Is a directory") != NULL);
+	test_load_special();
 
 	CHECK_INT(load("tls_server_config: {cert_file: missing.crt, "
 		       "key_file: server.key}\n", &c, err, sizeof(err)),
@@ -531,10 +795,18 @@ static void test_server_auth(void)
 	CHECK_INT(http_reload(srv), -EINVAL);
 	CHECK_INT(get(port, "/", "Authorization: Basic Ym9iOnMzY3JldA==\r\n",
 		      resp, sizeof(resp)), 200);
-	/* no users: open again */
+	/*
+	 * an empty file (an editor mid-write), or one that drops the users:
+	 * refused, bob still needed.  It opened /metrics to anyone.
+	 */
 	write_file("auth.yml", "", path, sizeof(path));
-	CHECK_INT(http_reload(srv), 0);
-	CHECK_INT(get(port, "/metrics", "", resp, sizeof(resp)), 200);
+	CHECK_INT(http_reload(srv), -EINVAL);
+	write_file("auth.yml", "tls_server_config: {cert_file: server.crt, "
+		   "key_file: server.key}\n", path, sizeof(path));
+	CHECK_INT(http_reload(srv), -EINVAL);
+	CHECK_INT(get(port, "/metrics", "", resp, sizeof(resp)), 401);
+	CHECK_INT(get(port, "/", "Authorization: Basic Ym9iOnMzY3JldA==\r\n",
+		      resp, sizeof(resp)), 200);
 	CHECK_INT(http_port(srv), port);
 	http_stop(srv);
 
@@ -662,6 +934,10 @@ UNIT_SUITE(web_config)
 	}
 	test_parse_valid();
 	test_parse_errors();
+	test_parse_empty();
+	test_cut_short();
+	test_weakens();
+	test_parse_shape();
 	test_load();
 	test_bcrypt();
 	test_basic_header();

@@ -7,11 +7,17 @@
  * probes (attach now, or wait for KVM: probes.c) -> serve -> the event
  * loop; one cleanup path undoes whatever was done.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* fopencookie */
+#endif
 #include <argp.h>
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +156,89 @@ static const struct argp_option opts[] = {
 	{},
 };
 
+/*
+ * A bad flag: one line, exit 2.  argp_error() wraps its message and adds
+ * a "Try --help" line; every other error of the agent is one line.
+ * Control bytes in the operator's argument cannot split it.
+ */
+static void flag_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void flag_error(const char *fmt, ...)
+{
+	char msg[512], *c;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	fprintf(stderr, "kvm-unsync-exporter: %s (see --help)\n", msg);
+	exit(2);
+}
+
+/*
+ * argp prints "Try --help" to its error stream after getopt's own
+ * one-line message (an unknown option, a missing value): send it nowhere.
+ */
+static FILE *null_stream(void)
+{
+	static const cookie_io_functions_t none = { 0 };
+
+	return fopencookie(NULL, "w", none);
+}
+
+/* A file or directory name that will be printed in log lines. */
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/*
+ * A URL path as written in a link and matched as received: letters,
+ * digits, '/' and the path characters that need no escaping in a URL or
+ * in HTML.  '?' or '#' would start a query or fragment no scrape matches.
+ */
+static bool plain_url_path(const char *s)
+{
+	if (s[0] != '/' || !s[1])
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("/-._~!$'()*+,;=:@", *s))
+			return false;
+	return true;
+}
+
+/*
+ * A whole number written in decimal digits from min to max: strtoul()
+ * alone takes " 8", "+8" and "-18446744073709551612" (as 4).
+ */
+static int parse_decimal(const char *arg, unsigned long min,
+			 unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+	const char *c;
+
+	if (!*arg)
+		return -EINVAL;
+	for (c = arg; *c; c++) {
+		unsigned long d = (unsigned long)(*c - '0');
+
+		if (*c < '0' || *c > '9' || d > max || v > (max - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	if (v < min)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 /* SEC: a decimal number of seconds from min to a day. */
 static int parse_seconds(const char *arg, double min, double *out)
 {
@@ -166,46 +255,54 @@ static int parse_seconds(const char *arg, double min, double *out)
 }
 
 /* The developer's modes (live.h) against the daemon's flags. */
-static void check_live_flags(struct argp_state *state)
+static void check_live_flags(void)
 {
 	const struct live_config *l = &env.live;
 	bool view = l->top || l->batch;
 
 	if (l->top && l->batch)
-		argp_error(state, "--top and --batch: pick one (--top for a terminal, --batch for a script)");
+		flag_error("--top and --batch: pick one (--top for a terminal, --batch for a script)");
 	if (!view && (l->iterations || env.sort_set))
-		argp_error(state, "--%s needs --top or --batch",
+		flag_error("--%s needs --top or --batch",
 			   l->iterations ? "iterations" : "sort");
 	if (!live_wanted(l) && (l->duration_s > 0 || env.interval_set))
-		argp_error(state, "--%s needs --top, --batch or --record",
+		flag_error("--%s needs --top, --batch or --record",
 			   l->duration_s > 0 ? "duration" : "interval");
 	if (!live_wanted(l))
 		return;
 	if (env.check)
-		argp_error(state, "--check cannot be used with --top, --batch or --record");
+		flag_error("--check cannot be used with --top, --batch or --record");
 	if (env.trace != TRACE_OFF || env.json)
-		argp_error(state, "--trace cannot be used with --top, --batch or --record: run it on its own");
+		flag_error("--trace cannot be used with --top, --batch or --record: run it on its own");
 	if (env.listen_address_set || env.telemetry_set || env.web_config_file)
-		argp_error(state, "--top, --batch and --record do not serve HTTP: drop the --web.* flags");
+		flag_error("--top, --batch and --record do not serve HTTP: drop the --web.* flags");
 }
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
-	char *end, msg[160];
+	char msg[160];
 	unsigned long n;
 
 	switch (key) {
+	case ARGP_KEY_INIT:
+		state->err_stream = null_stream();
+		break;
+	case ARGP_KEY_FINI:
+		if (state->err_stream && state->err_stream != stderr)
+			fclose(state->err_stream);
+		state->err_stream = NULL;
+		break;
 	case OPT_ATTACH:
 		if (parse_attach_mode(arg, &env.attach))
-			argp_error(state, "--attach: unknown mode '%s' (auto, fentry or kprobe)", arg);
+			flag_error("--attach: unknown mode '%s' (auto, fentry or kprobe)", arg);
 		break;
 	case OPT_CLEAR_PARENTS:
 		if (parse_clear_parents_mode(arg, &env.clear_parents))
-			argp_error(state, "--clear-parents: unknown way '%s' (auto, hook or derive)", arg);
+			flag_error("--clear-parents: unknown way '%s' (auto, hook or derive)", arg);
 		break;
 	case OPT_PIN_DIR:
-		if (arg[0] != '/')
-			argp_error(state, "--pin-dir: '%s' is not an absolute path", arg);
+		if (arg[0] != '/' || has_control(arg))
+			flag_error("--pin-dir: '%s' is not an absolute path without control characters", arg);
 		env.pin_dir = arg;
 		break;
 	case OPT_KEEP_PINS:
@@ -216,17 +313,19 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.listen_address_set = true;
 		break;
 	case OPT_TELEMETRY:
-		if (arg[0] != '/' || !strcmp(arg, "/"))
-			argp_error(state, "--web.telemetry-path: '%s' must start with '/' and not be '/'", arg);
+		if (!plain_url_path(arg))
+			flag_error("--web.telemetry-path: '%s' is not a plain URL path: '/' then letters, digits and /-._~!$'()*+,;=:@ only (no '?', '#', '%%' or space)", arg);
 		env.telemetry_path = arg;
 		env.telemetry_set = true;
 		break;
 	case OPT_WEB_CONFIG:
+		if (has_control(arg))
+			flag_error("--web.config.file: '%s' has a control character in it: pick a plain file name", arg);
 		env.web_config_file = arg;
 		break;
 	case OPT_TRACE:
 		if (parse_trace_mode(arg, &env.trace))
-			argp_error(state, "--trace: unknown value '%s' (syncs or frames)", arg);
+			flag_error("--trace: unknown value '%s' (syncs or frames)", arg);
 		break;
 	case OPT_JSON:
 		env.json = true;
@@ -235,23 +334,17 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.check = true;
 		break;
 	case OPT_RINGBUF:
-		errno = 0;
-		env.ringbuf_kib = strtoul(arg, &end, 10);
-		if (errno || *end || env.ringbuf_kib < 4 ||
-		    env.ringbuf_kib > (1UL << 20) ||
+		if (parse_decimal(arg, 4, 1UL << 20, &env.ringbuf_kib) ||
 		    (env.ringbuf_kib & (env.ringbuf_kib - 1)))
-			argp_error(state, "--ringbuf-kib: '%s' is not a power of two between 4 and 1048576", arg);
+			flag_error("--ringbuf-kib: '%s' is not a power of two between 4 and 1048576", arg);
 		break;
 	case OPT_CAPS_KEEP:
 		if (caps_parse_list(arg, &env.caps_keep, msg, sizeof(msg)))
-			argp_error(state, "%s", msg);
+			flag_error("%s", msg);
 		break;
 	case OPT_MAX_VMS:
-		errno = 0;
-		n = strtoul(arg, &end, 10);
-		if (errno || *end || arg[0] < '0' || arg[0] > '9' || n < 1 ||
-		    n > MAX_VMS_LIMIT)
-			argp_error(state, "--max-vms: '%s' is not a number from 1 to %d", arg, MAX_VMS_LIMIT);
+		if (parse_decimal(arg, 1, MAX_VMS_LIMIT, &n))
+			flag_error("--max-vms: '%s' is not a number from 1 to %d", arg, MAX_VMS_LIMIT);
 		env.max_vms = n;
 		break;
 	case OPT_TOP:
@@ -262,32 +355,32 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_INTERVAL:
 		if (parse_seconds(arg, 0.1, &env.live.interval_s))
-			argp_error(state, "--interval: '%s' is not a number of seconds from 0.1 to 86400", arg);
+			flag_error("--interval: '%s' is not a number of seconds from 0.1 to 86400", arg);
 		env.interval_set = true;
 		break;
 	case OPT_ITERATIONS:
-		errno = 0;
-		n = strtoul(arg, &end, 10);
-		if (errno || *end || arg[0] < '0' || arg[0] > '9' || n < 1)
-			argp_error(state, "--iterations: '%s' is not a whole number of at least 1", arg);
+		if (parse_decimal(arg, 1, ULONG_MAX, &n))
+			flag_error("--iterations: '%s' is not a whole number of at least 1", arg);
 		env.live.iterations = n;
 		break;
 	case OPT_SORT:
 		if (top_sort_parse(arg, &env.live.sort))
-			argp_error(state, "--sort: unknown key '%s' (syncs, restarts, pages, name or pid)", arg);
+			flag_error("--sort: unknown key '%s' (syncs, restarts, pages, name or pid)", arg);
 		env.sort_set = true;
 		break;
 	case OPT_RECORD:
 		if (!arg[0])
-			argp_error(state, "--record: needs a file name");
+			flag_error("--record: needs a file name");
+		if (has_control(arg))
+			flag_error("--record: '%s' has a control character in it: pick a plain file name", arg);
 		env.live.record = arg;
 		break;
 	case OPT_DURATION:
 		if (parse_seconds(arg, 0.001, &env.live.duration_s))
-			argp_error(state, "--duration: '%s' is not a number of seconds from 0.001 to 86400", arg);
+			flag_error("--duration: '%s' is not a number of seconds from 0.001 to 86400", arg);
 		break;
 	case ARGP_KEY_END:
-		check_live_flags(state);
+		check_live_flags();
 		break;
 	case 'v':
 		env.verbose = true;
@@ -296,7 +389,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
 		break;
 	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s'", arg);
+		flag_error("unexpected argument '%s'", arg);
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -420,8 +513,13 @@ static int open_listener(int *fd, bool *activated)
 	return 0;
 }
 
+/*
+ * Before anything slow starts: a SIGTERM while the probes load must end
+ * the agent cleanly (exit 0, pins removed), not kill it half-started.
+ */
 static int set_signals(void)
 {
+	http_reload_stop_flag(&exiting);
 	if (signal(SIGINT, sig_handler) == SIG_ERR ||
 	    signal(SIGTERM, sig_handler) == SIG_ERR ||
 	    signal(SIGHUP, hup_handler) == SIG_ERR) {
@@ -542,6 +640,8 @@ int main(int argc, char **argv)
 	}
 
 	/* privileges, config, the socket systemd passed */
+	if (set_signals())
+		return 1;
 	e = preflight();
 	if (!e && !env.check)
 		e = open_listener(&listen_fd, &activated);
@@ -551,6 +651,10 @@ int main(int argc, char **argv)
 	/* the probes: discover, lock the pins; --check ends here */
 	if (probes_open(&p, &pcfg))
 		goto cleanup;
+	if (exiting && !env.check) {
+		ret = 0;	/* asked to stop while starting */
+		goto cleanup;
+	}
 	if (env.check) {
 		ret = probes_check(&p);
 		goto cleanup;
@@ -569,9 +673,13 @@ int main(int argc, char **argv)
 	snapshot_init(&sctx.snap);
 	if (probes_start(&p, &sctx))
 		goto cleanup;
+	if (exiting) {
+		ret = 0;
+		goto cleanup;
+	}
 
 	/* serve */
-	if (set_signals() || serve(&p, &sctx, &listen_fd, &srv))
+	if (serve(&p, &sctx, &listen_fd, &srv))
 		goto cleanup;
 	announce(&p, srv, activated);
 

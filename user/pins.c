@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -16,13 +17,50 @@
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
 
+/*
+ * dir is a BPF filesystem's root itself (its parent is on another
+ * device): the agent would pin beside, and unpin, whatever is there.
+ */
+static bool is_bpffs_root(const char *dir)
+{
+	char up[sizeof(((struct pins *)0)->dir) + 4];
+	struct statfs fs;
+	struct stat a, b;
+
+	snprintf(up, sizeof(up), "%s/..", dir);
+	return !statfs(dir, &fs) && fs.f_type == BPF_FS_MAGIC &&
+	       !stat(dir, &a) && !stat(up, &b) && a.st_dev != b.st_dev;
+}
+
 static int check_bpffs(const char *dir, char *err, size_t errlen)
 {
-	char parent[256];
+	char parent[sizeof(((struct pins *)0)->dir)];
 	struct statfs st;
+	const char *up;
 
+	int len = (int)strlen(dir);
+
+	if (is_bpffs_root(dir)) {
+		while (len > 1 && dir[len - 1] == '/')
+			len--;
+		snprintf(err, errlen,
+			 "--pin-dir %s is the BPF filesystem's root: pass a directory in it (e.g. %.*s/kvm_unsync)",
+			 dir, len, dir);
+		return -EISDIR;
+	}
 	snprintf(parent, sizeof(parent), "%s", dir);
-	if (statfs(dirname(parent), &st) || st.f_type != BPF_FS_MAGIC) {
+	up = dirname(parent);
+	if (statfs(up, &st)) {
+		if (errno == ENOENT)
+			snprintf(err, errlen,
+				 "cannot create --pin-dir %s: %s does not exist: create it on a BPF filesystem or pick another --pin-dir",
+				 dir, up);
+		else
+			snprintf(err, errlen, "cannot check --pin-dir %s: %s: %s",
+				 dir, up, strerror(errno));
+		return -ENOENT;
+	}
+	if (st.f_type != BPF_FS_MAGIC) {
 		snprintf(err, errlen,
 			 "%s is not on a BPF filesystem: mount it (mount -t bpf bpf /sys/fs/bpf) or pick another --pin-dir",
 			 dir);

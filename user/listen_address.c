@@ -19,6 +19,14 @@
 
 #define FLAG_ADDR	HTTP_FLAG_LISTEN_ADDRESS
 
+/* The address is quoted in the message: a newline in it cannot split it. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 /* Decimal 0-65535, digits only: no sign, no spaces, no hex. */
 static int parse_port(const char *s, int *port)
 {
@@ -129,5 +137,6 @@ int http_parse_listen_address(const char *s, struct listen_addr *out,
 bad:
 	snprintf(err, err_size, "invalid %s \"%s%s\": %s", FLAG_ADDR,
 		 bracket ? "[" : "", s ? s : "", why);
+	one_line(err);
 	return -EINVAL;
 }

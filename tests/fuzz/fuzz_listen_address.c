@@ -64,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = http_parse_listen_address(s, &a, err, sizeof(err));
 	if (r == -EINVAL) {
 		if (!memchr(err, '\0', sizeof(err)) ||
-		    !strstr(err, "--web.listen-address"))
+		    !strstr(err, "--web.listen-address") ||
+		    strchr(err, '\n'))
 			abort();
 		return 0;
 	}

@@ -8,7 +8,8 @@
  *   build/unit/fuzz-web-config tests/unit/fuzz/corpus/web_config \
  *       -max_total_time=60
  *
- * The seed corpus holds valid files and near misses.  Parsing reads no
+ * The seed corpus holds valid files and near misses, empty and cut-short
+ * files, deep nesting and thousands of keys (refused fast).  Parsing reads no
  * file, so the fuzzer touches nothing on disk.
  */
 #include <stdint.h>
@@ -24,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!web_config_parse((const char *)data, size, "fuzz.yml", "/d", &c,
 			      err, sizeof(err))) {
-		if (err[0])
+		/* a file that turns nothing on is refused (fails closed) */
+		if (err[0] || (!c.tls && !c.nr_users))
 			abort();
 		if (c.tls && ((!c.cert_file && !c.cert_pem) ||
 			      (!c.key_file && !c.key_pem) ||

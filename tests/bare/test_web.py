@@ -16,6 +16,7 @@ hangs up on each of them; the plain slowloris clients, which wait out the
 server's deadlines, are in test_slow_clients.py.
 """
 
+import base64
 import ctypes
 import ctypes.util
 import gzip
@@ -28,6 +29,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -118,7 +120,9 @@ class Agent:
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.stderr().count("web config ") > before:
-                return self.stderr().splitlines()[-1]
+                # its line, not a warning a scrape printed meanwhile
+                return [ln for ln in self.stderr().splitlines()
+                        if "web config " in ln][-1]
             time.sleep(0.05)
         raise AssertionError("no reload line after SIGHUP: " + self.stderr())
 
@@ -377,11 +381,14 @@ class WebConfig(WebConfigCase):
         # a new certificate: now client certificates are required
         self.write(self.TLS +
                    "  client_auth_type: RequireAndVerifyClientCert\n"
-                   "  client_ca_file: ca.crt\n", "reload.yml")
-        a.hup()
-        self.assertNotEqual(curl(*self.ca(), a.url())[0], 0)
+                   "  client_ca_file: ca.crt\n"
+                   "basic_auth_users:\n  bob: '%s'\n" % bob, "reload.yml")
+        self.assertIn("reloaded (TLS", a.hup())
+        self.assertNotEqual(curl(*self.ca(), "-u", "bob:hunter2",
+                                 a.url())[0], 0)
         rc, code, _, _ = curl(*self.ca(), "--cert", self.path("client.crt"),
-                              "--key", self.path("client.key"), a.url())
+                              "--key", self.path("client.key"),
+                              "-u", "bob:hunter2", a.url())
         self.assertEqual((rc, code), (0, 200))
         self.assertIsNone(a.proc.poll())
         self.assertEqual(a.stop(), 0, a.stderr())
@@ -411,6 +418,206 @@ class WebConfig(WebConfigCase):
         finally:
             for s in socks:
                 s.close()
+
+
+def agent_run(config, timeout=60):
+    """The agent started on config, to completion: (CompletedProcess,
+    seconds it took)."""
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [AGENT, "--web.config.file=" + config,
+         "--web.listen-address=127.0.0.1:%d" % free_port(),
+         "--pin-dir=%s/kue-web-bad-%d" % (BPFFS, os.getpid())],
+        capture_output=True, text=True, timeout=timeout)
+    return r, time.monotonic() - t0
+
+
+class Scraper(threading.Thread):
+    """Scrapes /metrics over plain HTTP in a loop, with or without
+    credentials, counting each status, until stopped."""
+
+    def __init__(self, port, auth=None):
+        super().__init__(daemon=True)
+        self.port, self.auth = port, auth
+        self.codes = {}
+        self.halt = threading.Event()
+
+    def run(self):
+        headers = {}
+        if self.auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                self.auth.encode()).decode()
+        while not self.halt.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                              timeout=CURL_TIMEOUT)
+            try:
+                conn.request("GET", "/metrics", headers=headers)
+                code = conn.getresponse().status
+            except OSError:
+                code = 0
+            finally:
+                conn.close()
+            self.codes[code] = self.codes.get(code, 0) + 1
+
+    def stop(self):
+        self.halt.set()
+        self.join(CURL_TIMEOUT + 5)
+        return self.codes
+
+
+class FailClosed(WebConfigCase):
+    """Empty, cut-short, special, huge and deep files: refused at start and
+    on SIGHUP, never taken for "plain HTTP, no users", never blocking."""
+    TLS = WebConfig.TLS
+
+    def users(self):
+        return "basic_auth_users:\n  alice: '%s'\n" % self.hash
+
+    def test_empty_or_cut_short_refused_at_start(self):
+        for text in ("", "\n  \n", "# all commented out\n", "---\n",
+                     "tls_server_config:\n", "basic_auth_users:\n",
+                     "basic_auth_users: {}\n"):
+            with self.subTest(text=text):
+                path = self.write(text, "empty.yml")
+                r, _ = agent_run(path)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                lines = r.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, r.stderr)
+                self.assertIn(path + ": turns on neither TLS nor basic "
+                              "auth", lines[0])
+
+    def test_reload_of_cut_short_files_under_scrapes(self):
+        # every line-boundary prefix of the file, and the empty file, sent
+        # by SIGHUP while two clients scrape: the one without a password
+        # never gets the page, the one with it always does
+        good = self.users() + "  bob: '%s'\n" % bcrypt("hunter2")
+        a = self.agent(good, "cut.yml")
+        anon, alice = Scraper(a.port), Scraper(a.port, "alice:s3cret")
+        anon.start()
+        alice.start()
+        cuts = [good[:i] for i in range(len(good)) if good[i - 1:i] in
+                ("", "\n", ":", " ", "$")]
+        outcomes = []
+        try:
+            for text in cuts:
+                self.write(text, "cut.yml")
+                outcomes.append(a.hup())
+            self.write(good, "cut.yml")
+            self.assertIn("reloaded", a.hup())
+        finally:
+            anon_codes, alice_codes = anon.stop(), alice.stop()
+        # the cut right after alice's line is a valid file with fewer
+        # users, and applies; every other cut is refused
+        for text, line in zip(cuts, outcomes):
+            with self.subTest(text=text):
+                self.assertIn("reloaded" if text.rstrip(" ") == self.users()
+                              else "keeping the previous one", line)
+        self.assertNotIn(200, anon_codes, anon_codes)
+        self.assertGreater(anon_codes.get(401, 0), 0, anon_codes)
+        self.assertEqual(set(alice_codes), {200}, alice_codes)
+        self.assertEqual(a.stop(), 0, a.stderr())
+
+    def test_reload_never_weakens(self):
+        mtls = (self.TLS + "  client_auth_type: RequireAndVerifyClientCert\n"
+                "  client_ca_file: ca.crt\n")
+        client = ["--cert", self.path("client.crt"),
+                  "--key", self.path("client.key")]
+        a = self.agent(mtls + self.users(), "weak.yml")
+        cases = [
+            (self.users(), "turns TLS off"),
+            (self.TLS + self.users(), "stops requiring client certificates"),
+            (self.TLS + "  client_auth_type: RequireAnyClientCert\n" +
+             self.users(), "stops verifying client certificates"),
+            (mtls, "turns basic auth off"),
+        ]
+        for text, why in cases:
+            with self.subTest(why=why):
+                self.write(text, "weak.yml")
+                line = a.hup()
+                self.assertIn("the new file %s, which takes a restart" % why,
+                              line)
+                self.assertIn("keeping the previous one", line)
+                # still TLS, a client certificate and a password needed
+                rc, code, _, _ = curl(*self.ca(), *client, "-u",
+                                      "alice:s3cret", a.url())
+                self.assertEqual((rc, code), (0, 200))
+                self.assertEqual(curl(*self.ca(), *client, a.url())[1], 401)
+                self.assertNotEqual(curl(*self.ca(), "-u", "alice:s3cret",
+                                         a.url())[1], 200)
+        # what only strengthens, or keeps, is applied
+        self.write(mtls + "  min_version: TLS13\n" + self.users(),
+                   "weak.yml")
+        self.assertIn("reloaded (TLS", a.hup())
+        self.assertEqual(a.stop(), 0, a.stderr())
+
+    def test_fifo_as_config_at_start(self):
+        fifo = self.path("config.fifo")
+        os.mkfifo(fifo)
+        self.addCleanup(os.unlink, fifo)
+        r, took = agent_run(fifo, timeout=30)  # it hung for ever
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr.strip(), "web config %s: cannot read: not "
+                         "a regular file (a FIFO, device or directory could "
+                         "block or never end)" % fifo)
+        for dev in ("/dev/zero", self.dir):
+            with self.subTest(dev=dev):
+                r, _ = agent_run(dev, timeout=30)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("not a regular file", r.stderr)
+
+    def test_fifo_as_key_file_on_sighup_then_sigterm(self):
+        fifo = self.path("key.fifo")
+        os.mkfifo(fifo)
+        self.addCleanup(os.unlink, fifo)
+        a = self.agent(self.TLS, "fifo.yml")
+        self.write("tls_server_config:\n  cert_file: server.crt\n"
+                   "  key_file: key.fifo\n", "fifo.yml")
+        line = a.hup()
+        self.assertIn("key_file %s: cannot read: not a regular file" % fifo,
+                      line)
+        self.assertIn("keeping the previous one", line)
+        rc, code, _, _ = curl(*self.ca(), a.url())
+        self.assertEqual((rc, code), (0, 200))
+        # SIGHUP then SIGTERM at once: the reload cannot hold the exit
+        a.proc.send_signal(signal.SIGHUP)
+        a.proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        self.assertEqual(a.proc.wait(timeout=30), 0, a.stderr())
+        took = time.monotonic() - t0
+        # a bound far above the agent's exit time (a second), far below
+        # for ever; a loaded machine is not to fail it
+        self.assertLess(took, 10, took)
+
+    def test_huge_deep_and_many_keyed_files_refused_fast(self):
+        cases = [
+            ("big.yml", "# pad\n" * ((2 << 20) // 6 + 1),
+             "cannot read: larger than 1 MiB"),
+            # 589 KB of 60,000 keys took 30 s to reject
+            ("keys.yml", "basic_auth_users:\n" +
+             "".join("  u%d: x\n" % i for i in range(60000)),
+             "more than 2304 keys and values"),
+            # 200 KB of nested brackets took 67 s
+            ("deep.yml", "basic_auth_users: " + "[" * 200000,
+             "line 1: nested deeper than 16 levels"),
+        ]
+        a = self.agent(self.users(), "live.yml")
+        for name, text, want in cases:
+            with self.subTest(name=name):
+                path = self.write(text, name)
+                r, took = agent_run(path)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1)
+                self.assertIn(want, r.stderr)
+                self.assertLess(took, 20, took)
+                # and on SIGHUP, with SIGTERM right behind it
+                self.write(text, "live.yml")
+                line = a.hup()
+                self.assertIn(want, line)
+                self.assertIn("keeping the previous one", line)
+        a.proc.send_signal(signal.SIGHUP)
+        a.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(a.proc.wait(timeout=30), 0, a.stderr())
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -389,6 +389,95 @@ class Startup(unittest.TestCase):
         rc, _, err = a.stop(signal.SIGINT)
         self.assertEqual(rc, 0, err)
 
+    def sig_caught(self, pid, sig):
+        """Whether process pid has a handler for sig (/proc's SigCgt)."""
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return int(line.split()[1], 16) >> (sig - 1) & 1 == 1
+        return False
+
+    def spawn(self, tag):
+        pin_dir = "%s/kue-early-%d-%s" % (BPFFS, os.getpid(), tag)
+        proc = subprocess.Popen(
+            [AGENT, "--pin-dir=" + pin_dir,
+             "--web.listen-address=127.0.0.1:%d" % free_port()],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(shutil.rmtree, pin_dir, ignore_errors=True)
+        return proc, pin_dir
+
+    def wait_caught(self, proc, sig):
+        """Until proc handles sig: before that, nothing can (the
+        dynamic loader runs first); after it, it must end cleanly."""
+        deadline = time.time() + 30
+        while not self.sig_caught(proc.pid, sig):
+            self.assertIsNone(proc.poll(), "exited before handling signals")
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.001)
+
+    def test_handlers_set_before_pins(self):
+        # the handlers came after the probes started, ~0.13 s after the
+        # pins appeared: whenever the pins are there, a handler must be
+        for i in range(3):
+            proc, pin_dir = self.spawn("order%d" % i)
+            try:
+                self.wait_pins(proc, pin_dir)
+                self.assertTrue(self.sig_caught(proc.pid, signal.SIGTERM))
+                self.assertTrue(self.sig_caught(proc.pid, signal.SIGHUP))
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=30)
+            self.assertEqual(proc.returncode, 0)
+
+    def wait_pins(self, proc, pin_dir):
+        """Until the pin directory appears: start-up is half done (the
+        probes load and attach next, ~0.1 s)."""
+        deadline = time.time() + 30
+        while not os.path.exists(pin_dir):
+            self.assertIsNone(proc.poll(), "exited while starting")
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.0005)
+
+    def test_signal_while_starting_exits_zero(self):
+        # SIGTERM or SIGINT all through start-up: from the moment there is
+        # a handler (nothing can catch one before: the dynamic loader runs
+        # first) or the pins appear, to 0.2 s on.  Exit 0, no pins left;
+        # it was 143 or 130 with the pins left behind.
+        for i in range(12):
+            sig = (signal.SIGTERM, signal.SIGINT)[i % 2]
+            with self.subTest(i=i, sig=sig):
+                proc, pin_dir = self.spawn("sig%d" % i)
+                if i < 6:
+                    self.wait_pins(proc, pin_dir)
+                else:
+                    self.wait_caught(proc, sig)
+                time.sleep(0.02 * (i % 6) * (i % 3))
+                proc.send_signal(sig)
+                _, err = proc.communicate(timeout=30)
+                self.assertEqual(proc.returncode, 0, err)
+                self.assertFalse(os.path.exists(pin_dir))
+
+    def test_sighup_while_starting_does_not_kill(self):
+        # it killed the agent (exit 129) until it served
+        for i in range(3):
+            proc, pin_dir = self.spawn("hup%d" % i)
+            try:
+                self.wait_pins(proc, pin_dir)
+                time.sleep(0.03 * i)
+                proc.send_signal(signal.SIGHUP)
+                deadline = time.time() + 30
+                while not os.path.exists(pin_dir + "/vm_stats"):
+                    self.assertIsNone(proc.poll(), "SIGHUP ended it")
+                    self.assertLess(time.time(), deadline)
+                    time.sleep(0.05)
+                time.sleep(0.2)
+                self.assertIsNone(proc.poll(), "SIGHUP ended it")
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=30)
+            self.assertEqual(proc.returncode, 0)
+            self.assertFalse(os.path.exists(pin_dir))
+
     def test_keep_pins_then_restart(self):
         a = Agent("--keep-pins")
         self.addCleanup(shutil.rmtree, a.pin_dir, ignore_errors=True)
@@ -450,12 +539,74 @@ class Startup(unittest.TestCase):
             (["--web.telemetry-path=metrics"], "--web.telemetry-path"),
             (["--no-such-flag"], "no-such-flag"),
             (["stray"], "stray"),
+            # strtoul() took these (the last as 4)
+            (["--ringbuf-kib= 8"], "--ringbuf-kib"),
+            (["--ringbuf-kib=+8"], "--ringbuf-kib"),
+            (["--ringbuf-kib=-18446744073709551612"], "--ringbuf-kib"),
+            (["--ringbuf-kib=18446744073709551616"], "--ringbuf-kib"),
+            (["--max-vms=+5"], "--max-vms"),
+            (["--iterations= 5", "--batch"], "--iterations"),
+            # every scrape got 404, and the landing page linked there
+            (["--web.telemetry-path=/metrics?x=1"], "--web.telemetry-path"),
+            (["--web.telemetry-path=/metrics#x"], "--web.telemetry-path"),
+            (["--web.telemetry-path=/a b"], "--web.telemetry-path"),
+            (["--web.telemetry-path=/a%20b"], "--web.telemetry-path"),
+            (["--web.telemetry-path=/a\nb"], "--web.telemetry-path"),
+            (["--web.telemetry-path=/"], "--web.telemetry-path"),
+            # a newline split the start-up line
+            (["--pin-dir=/sys/fs/bpf/a\nb"], "--pin-dir"),
+            (["--pin-dir=/sys/fs/bpf/a\tb"], "--pin-dir"),
+            (["--web.config.file=/etc/a\nb.yml"], "--web.config.file"),
+            (["--record=/tmp/a\nb.json"], "--record"),
+            # getopt's own errors, with argp's "Try --help" line gone
+            (["--pin-dir"], "pin-dir"),
+            (["--keep-pins=1"], "keep-pins"),
+            (["--t"], "--t"),
+            # a long message is not wrapped either
+            (["--top", "--batch"], "--top and --batch"),
         ]
         for args, needle in cases:
             with self.subTest(args=args):
-                r = run(args)
+                # a bad flag taken for good meets a bad --attach after it,
+                # and so does not start an agent (unless it is refused at
+                # the end, takes it as its value, or is not a flag: argp
+                # takes flags first)
+                tail = [] if args[-1] in ("--pin-dir", "stray") or \
+                    "--top" in args else ["--attach=bogus"]
+                r = run(args + tail)
                 self.assertEqual(r.returncode, 2, r.stderr)
+                # one line, and nothing of argp's "Try --help" after it
+                self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                self.assertTrue(r.stderr.endswith("\n"), r.stderr)
                 self.assertIn(needle, r.stderr.splitlines()[0])
+                self.assertNotIn("Try", r.stderr)
+        # the plain forms the checks must not refuse
+        for args in (["--ringbuf-kib=8"], ["--ringbuf-kib=1048576"],
+                     ["--web.telemetry-path=/a-b/c_d.e~f:g@h"]):
+            with self.subTest(args=args):
+                r = run(args + ["--attach=bogus"])
+                self.assertIn("--attach", r.stderr)
+
+    def test_pin_dir_diagnosis(self):
+        missing = "%s/kue-no-parent-%d" % (BPFFS, os.getpid())
+        cases = [
+            # pinning there would unpin what others put in the root
+            (BPFFS, "is the BPF filesystem's root: pass a directory in it"),
+            (BPFFS + "/", "is the BPF filesystem's root"),
+            (BPFFS + "/.", "is the BPF filesystem's root"),
+            # the parent does not exist: not a mount problem
+            (missing + "/pins", "%s does not exist: create it" % missing),
+            ("/kue-no-such-dir-%d/pins" % os.getpid(), "does not exist"),
+            ("/tmp/kue-not-bpffs", "not on a BPF filesystem: mount it"),
+        ]
+        for pin_dir, want in cases:
+            with self.subTest(pin_dir=pin_dir):
+                r = run(["--pin-dir=" + pin_dir,
+                         "--web.listen-address=127.0.0.1:%d" % free_port()])
+                self.assertEqual(r.returncode, 1, r.stderr)
+                last = r.stderr.strip().splitlines()[-1]
+                self.assertIn(want, last)
+                self.assertFalse(os.path.exists(missing))
 
     def test_bad_listen_address(self):
         for addr in ("bogus", "127.0.0.1:99999", "[::1", ":"):

@@ -25,7 +25,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,15 +42,9 @@ NEXT_DEADLINE = 30 + 15
 
 
 def agent():
-    """The daemon on a free port, plain HTTP: test_web's, with an empty
-    web config."""
-    fd, path = tempfile.mkstemp(suffix=".yml")
-    with os.fdopen(fd, "w") as f:
-        f.write("{}\n")
-    try:
-        a = Agent(path)
-    finally:
-        os.unlink(path)  # read at start-up, and never again without HUP
+    """The daemon on a free port, plain HTTP (test_web's, without a web
+    config)."""
+    a = Agent(None)
     a.connect = lambda: http.client.HTTPConnection("127.0.0.1", a.port,
                                                    timeout=TIMEOUT)
     return a

@@ -84,7 +84,8 @@ def make_pki(d):
 
 
 class Agent:
-    """The daemon on a free port with a web config; stderr to a file."""
+    """The daemon on a free port with a web config (None: plain HTTP, no
+    --web.config.file); stderr to a file."""
 
     def __init__(self, config, ready=None):
         self.port = free_port()
@@ -93,7 +94,8 @@ class Agent:
         self.err = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [AGENT, "--web.listen-address=127.0.0.1:%d" % self.port,
-             "--pin-dir=" + self.pin_dir, "--web.config.file=" + config],
+             "--pin-dir=" + self.pin_dir] +
+            (["--web.config.file=" + config] if config else []),
             stdout=subprocess.DEVNULL, stderr=self.err)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -191,7 +193,8 @@ class WebConfigCase(unittest.TestCase):
         return self.path(name)
 
     def agent(self, text, name="web.yml"):
-        a = Agent(self.write(text, name))
+        """An agent on the config text (None: no config, plain HTTP)."""
+        a = Agent(self.write(text, name) if text is not None else None)
         self.addCleanup(a.stop)
         return a
 
@@ -329,7 +332,7 @@ class WebConfig(WebConfigCase):
             ("notpem.yml", "tls_server_config:\n  cert_file: web.yml\n"
              "  key_file: server.key\n", "cannot load"),
         ]
-        self.write("{}\n")
+        self.write("{}\n")  # web.yml: not PEM, for notpem.yml
         for name, text, want in cases:
             with self.subTest(name=name):
                 path = self.write(text, name)

@@ -517,6 +517,34 @@ static int check_shape(struct parse *p, const char *text, size_t len)
 	return err;
 }
 
+/*
+ * After the first document is parsed: nothing else in the file, and
+ * something turned on.
+ */
+static int check_rest(struct parse *p, yaml_parser_t *parser)
+{
+	yaml_document_t extra;
+	int ret = 0;
+
+	/* a second document would be ignored: refuse it */
+	if (!yaml_parser_load(parser, &extra))
+		return fail(p, NULL, "bad YAML after the first document: %s",
+			    parser->problem ? parser->problem : "error");
+	if (yaml_document_get_root_node(&extra))
+		ret = fail(p, NULL, "more than one YAML document");
+	yaml_document_delete(&extra);
+	/*
+	 * A file that turns nothing on is most likely empty or cut short
+	 * (an editor mid-write): taking it for "plain HTTP, no users" would
+	 * open the port to anyone.
+	 */
+	if (!ret && !p->cfg->tls && !p->cfg->nr_users)
+		ret = fail(p, NULL, "turns on neither TLS nor basic auth "
+			   "(empty or cut short?): complete it, or drop "
+			   "--web.config.file to serve plain HTTP");
+	return ret;
+}
+
 int web_config_parse(const char *text, size_t len, const char *name,
 		     const char *dir, struct web_config *cfg,
 		     char *err, size_t err_size)
@@ -526,7 +554,7 @@ int web_config_parse(const char *text, size_t len, const char *name,
 		.err = err, .err_size = err_size,
 	};
 	yaml_parser_t parser;
-	yaml_document_t doc, extra;
+	yaml_document_t doc;
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -559,28 +587,8 @@ int web_config_parse(const char *text, size_t len, const char *name,
 	}
 	p.doc = &doc;
 	ret = parse_root(&p, yaml_document_get_root_node(&doc));
-	if (!ret) {
-		/* a second document would be ignored: refuse it */
-		if (!yaml_parser_load(&parser, &extra)) {
-			ret = fail(&p, NULL, "bad YAML after the first "
-				   "document: %s", parser.problem ?
-				   parser.problem : "error");
-		} else {
-			if (yaml_document_get_root_node(&extra))
-				ret = fail(&p, NULL, "more than one YAML "
-					   "document");
-			yaml_document_delete(&extra);
-		}
-	}
-	/*
-	 * A file that turns nothing on is most likely empty or cut short
-	 * (an editor mid-write): taking it for "plain HTTP, no users" would
-	 * open the port to anyone.
-	 */
-	if (!ret && !cfg->tls && !cfg->nr_users)
-		ret = fail(&p, NULL, "turns on neither TLS nor basic auth "
-			   "(empty or cut short?): complete it, or drop "
-			   "--web.config.file to serve plain HTTP");
+	if (!ret)
+		ret = check_rest(&p, &parser);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	if (ret) {

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <microhttpd.h>
+#include "auth_pool.h"
 #include "conn_guard.h"
 #include "http.h"
 #include "http_internal.h"
@@ -90,6 +91,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void server_free(struct http_server *srv)
 {
+	auth_pool_free(srv->auth);	/* no daemon left to resume into */
 	conn_guard_free(srv->guard);	/* every connection is closed */
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->auth_lock);
@@ -107,6 +109,12 @@ static void server_free(struct http_server *srv)
 static struct http_server *server_new(const char *path, http_render_fn render,
 				      void *ctx)
 {
+	struct auth_pool_limits lim = {
+		.workers = HTTP_AUTH_WORKERS,
+		.queue = HTTP_AUTH_QUEUE,
+		.per_addr = HTTP_AUTH_PER_ADDR,
+		.cache = HTTP_AUTH_CACHE,
+	};
 	struct http_server *srv = calloc(1, sizeof(*srv));
 
 	if (!srv)
@@ -122,7 +130,8 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 				    HTTP_REQUEST_DEADLINE * 1000,
 				    (HTTP_CONNECTION_TIMEOUT +
 				     HTTP_REQUEST_DEADLINE) * 1000);
-	if (!srv->path || !srv->landing || !srv->guard) {
+	srv->auth = auth_pool_new(&lim, web_bcrypt_check);
+	if (!srv->path || !srv->landing || !srv->guard || !srv->auth) {
 		server_free(srv);
 		return NULL;
 	}
@@ -270,10 +279,11 @@ struct http_server *http_start_opts(const struct http_options *o,
 	 * MHD_USE_AUTO picks epoll on Linux: select() cannot take fds past
 	 * 1024, and this process holds many BPF program, link and map fds.
 	 * MHD_USE_ITC lets a reload hand the listening socket to a new
-	 * daemon (MHD_quiesce_daemon) without closing it.
+	 * daemon (MHD_quiesce_daemon) without closing it, and a connection
+	 * suspended for a password check be resumed from another thread.
 	 */
 	srv->mhd_flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-			 MHD_USE_AUTO | MHD_USE_ITC;
+			 MHD_USE_AUTO | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	if (o->listen_fd >= 0) {
 		fd = adopt_listener(o->listen_fd);
 		snprintf(where, sizeof(where), "listening socket fd %d",
@@ -328,13 +338,26 @@ int http_port(const struct http_server *srv)
 	return srv ? srv->port : -1;
 }
 
+/*
+ * libmicrohttpd must not be stopped with a connection suspended: the
+ * daemon's password checks are answered first (queued ones refused, a
+ * running one waited for, a fifth of a second at most at the highest
+ * cost allowed), and no new one is taken.
+ */
+void http_stop_daemon(struct http_server *srv, struct MHD_Daemon *d)
+{
+	auth_pool_release(srv->auth, d);
+	MHD_stop_daemon(d);
+	auth_pool_forget(srv->auth, d);
+}
+
 void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
 	/* joins the polling thread and closes the listening socket */
 	if (srv->daemon)
-		MHD_stop_daemon(srv->daemon);
+		http_stop_daemon(srv, srv->daemon);
 	else if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	server_free(srv);

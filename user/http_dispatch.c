@@ -187,14 +187,22 @@ static struct conn_guard_conn *guarded(struct MHD_Connection *conn)
 	return ci ? ci->socket_context : NULL;
 }
 
+/*
+ * *req_ctx of a request past its first call, until a password check makes
+ * it a struct http_auth_req.
+ */
+static char request_seen;
+
 /* A request answered, or given up: its connection may wait for the next. */
 void http_on_completed(void *cls, struct MHD_Connection *conn,
 		       void **req_ctx, enum MHD_RequestTerminationCode toe)
 {
 	const struct tls_run *tls = cls;
 
-	(void)req_ctx;
 	(void)toe;
+	if (*req_ctx != &request_seen)
+		free(*req_ctx);	/* a struct http_auth_req, or NULL */
+	*req_ctx = NULL;
 	conn_guard_answered(tls->srv->guard, guarded(conn));
 }
 
@@ -208,7 +216,6 @@ void http_on_completed(void *cls, struct MHD_Connection *conn,
  * other method is still answered at once, the connection closed behind
  * it, so no body of a request we refuse is read.
  */
-static char request_seen;	/* *req_ctx of a request past its first call */
 
 enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
 			    const char *url, const char *method,
@@ -219,6 +226,7 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
 	struct http_server *srv = tls->srv;
 	bool get_or_head = !strcmp(method, MHD_HTTP_METHOD_GET) ||
 			   !strcmp(method, MHD_HTTP_METHOD_HEAD);
+	enum http_auth auth;
 
 	(void)version;
 	(void)upload_data;
@@ -237,8 +245,14 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (!http_authorized(srv, conn))
+	auth = *req_ctx == &request_seen ? http_auth_begin(srv, conn, req_ctx) :
+	       http_auth_end(*req_ctx);
+	if (auth == HTTP_AUTH_PENDING)
+		return MHD_YES;	/* called again when the check is done */
+	if (auth == HTTP_AUTH_DENIED)
 		return http_reply_unauthorized(conn);
+	if (auth != HTTP_AUTH_OK)
+		return http_reply_auth_refused(conn, auth);
 	if (!strcmp(url, srv->path))
 		return reply_metrics(srv, conn);
 	if (!strcmp(url, "/"))

@@ -21,22 +21,32 @@ struct cache_slot {
 	uint64_t used_ns;	/* 0: empty */
 };
 
-/* What a worker is busy with, for release() and the address budget. */
+/*
+ * What a worker is busy with, for release() and the address budget.  It
+ * checks its own copy of the job's credentials: a release hands the job
+ * back at once (job NULL) while the check runs on to its end, which a
+ * bcrypt cannot be stopped short of.
+ */
 struct worker {
 	struct auth_pool *pool;
 	pthread_t thread;
-	bool started;
 	const void *owner;	/* NULL: idle */
 	struct sockaddr_storage peer;
+	struct auth_job *job;	/* NULL once released or answered */
+	bool answering;		/* in job's done(), outside the lock */
+	char hash[AUTH_HASH_MAX], pass[AUTH_FIELD_MAX];
+	uint8_t key[AUTH_KEY_LEN];
+	bool known, keyed;
 };
 
 struct auth_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t work;	/* a job queued, or quit */
-	pthread_cond_t idle;	/* a worker finished a job */
+	pthread_cond_t idle;	/* a worker answered a job */
 	struct auth_job *head, *tail;
 	unsigned int nr_queued;
 	bool quit;
+	unsigned int nr_threads;	/* running; the last one out frees */
 	struct auth_pool_limits lim;
 	auth_check_fn check;
 	struct worker workers[AUTH_POOL_MAX_WORKERS];
@@ -129,6 +139,16 @@ static unsigned int addr_load(const struct auth_pool *p,
 	return n;
 }
 
+/* Called with p->lock held: workers busy with a check. */
+static unsigned int nr_busy(const struct auth_pool *p)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < p->lim.workers; i++)
+		n += p->workers[i].owner != NULL;
+	return n;
+}
+
 static bool is_released(const struct auth_pool *p, const void *owner)
 {
 	unsigned int i;
@@ -163,7 +183,7 @@ enum auth_submit auth_pool_submit(struct auth_pool *p, struct auth_job *j)
 
 	pthread_mutex_lock(&p->lock);
 	if (p->quit || is_released(p, j->owner) ||
-	    p->nr_queued >= p->lim.queue) {
+	    p->nr_queued + nr_busy(p) >= p->lim.queue + p->lim.workers) {
 		p->stats.refused_busy++;
 		r = AUTH_SUBMIT_BUSY;
 	} else if (addr_load(p, &j->peer) >= p->lim.per_addr) {
@@ -199,25 +219,57 @@ static struct auth_job *dequeue(struct auth_pool *p)
 	return j;
 }
 
-/* One check, without the lock: the result, the cache, the password gone. */
-static void run_check(struct auth_pool *p, struct auth_job *j)
+/* Called with p->lock held: w takes j, with its own copy of what to check. */
+static void take_job(struct worker *w, struct auth_job *j)
 {
-	bool ok = p->check(j->hash, j->pass) && j->known;
-
+	w->job = j;
+	w->owner = j->owner;
+	w->peer = j->peer;
+	w->known = j->known;
+	w->keyed = j->keyed;
+	memcpy(w->key, j->key, sizeof(w->key));
+	memcpy(w->hash, j->hash, sizeof(w->hash));
+	memcpy(w->pass, j->pass, sizeof(w->pass));
 	explicit_bzero(j->pass, sizeof(j->pass));
-	j->result = ok ? AUTH_RESULT_OK : AUTH_RESULT_DENIED;
+}
+
+/*
+ * One check, without the lock, then the answer: done() is called outside
+ * the lock, unless a release took the job back meanwhile.
+ */
+static void run_check(struct auth_pool *p, struct worker *w)
+{
+	bool ok = p->check(w->hash, w->pass) && w->known;
+	struct auth_job *j;
+
+	explicit_bzero(w->pass, sizeof(w->pass));
 	pthread_mutex_lock(&p->lock);
 	p->stats.checks++;
-	if (ok && j->keyed)
-		cache_add(p, j->key);
+	if (ok && w->keyed)
+		cache_add(p, w->key);
+	j = w->job;
+	w->job = NULL;
+	w->answering = j != NULL;
+	pthread_mutex_unlock(&p->lock);
+	if (j) {
+		j->result = ok ? AUTH_RESULT_OK : AUTH_RESULT_DENIED;
+		j->done(j);	/* j may be freed from here on */
+	}
+	pthread_mutex_lock(&p->lock);
+	w->answering = false;
+	w->owner = NULL;
+	pthread_cond_broadcast(&p->idle);
 	pthread_mutex_unlock(&p->lock);
 }
+
+static void pool_destroy(struct auth_pool *p);
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct auth_pool *p = w->pool;
 	struct auth_job *j;
+	bool last;
 
 	prctl(PR_SET_NAME, "kue-http-auth", 0, 0, 0);
 	pthread_mutex_lock(&p->lock);
@@ -227,29 +279,42 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&p->work, &p->lock);
 			continue;
 		}
-		w->owner = j->owner;
-		w->peer = j->peer;
+		take_job(w, j);
 		pthread_mutex_unlock(&p->lock);
-		run_check(p, j);
-		j->done(j);	/* j may be freed from here on */
+		run_check(p, w);
 		pthread_mutex_lock(&p->lock);
-		w->owner = NULL;
-		pthread_cond_broadcast(&p->idle);
 	}
+	last = !--p->nr_threads;
 	pthread_mutex_unlock(&p->lock);
+	if (last)
+		pool_destroy(p);
 	return NULL;
 }
 
-/* Called with p->lock held: a worker is busy with a job of owner's. */
-static bool owner_running(const struct auth_pool *p, const void *owner)
+/*
+ * Called with p->lock held: take back the jobs of owner (all if NULL)
+ * that workers are checking, onto *taken; true if one of them is still
+ * being answered (its done() running).
+ */
+static bool take_running(struct auth_pool *p, const void *owner,
+			 struct auth_job **taken)
 {
+	struct worker *w;
+	bool answering = false;
 	unsigned int i;
 
-	for (i = 0; i < p->lim.workers; i++)
-		if (p->workers[i].owner &&
-		    (!owner || p->workers[i].owner == owner))
-			return true;
-	return false;
+	for (i = 0; i < p->lim.workers; i++) {
+		w = &p->workers[i];
+		if (!w->owner || (owner && w->owner != owner))
+			continue;
+		answering |= w->answering;
+		if (w->job) {
+			w->job->next = *taken;
+			*taken = w->job;
+			w->job = NULL;
+		}
+	}
+	return answering;
 }
 
 /* Called with p->lock held: unlink owner's queued jobs (all if NULL). */
@@ -286,26 +351,36 @@ static void mark_released(struct auth_pool *p, const void *owner)
 	}
 }
 
-void auth_pool_release(struct auth_pool *p, const void *owner)
+static void refuse_all(struct auth_job *j)
 {
-	struct auth_job *j, *next;
+	struct auth_job *next;
 
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->lock);
-	mark_released(p, owner);
-	j = take_queued(p, owner);
-	pthread_mutex_unlock(&p->lock);
 	for (; j; j = next) {
 		next = j->next;
 		explicit_bzero(j->pass, sizeof(j->pass));
 		j->result = AUTH_RESULT_REFUSED;
 		j->done(j);
 	}
+}
+
+/*
+ * Queued and running jobs alike are answered REFUSED at once: a check
+ * already running goes on, its result only for the cache.  Waits only for
+ * a done() in progress, never for a check.
+ */
+void auth_pool_release(struct auth_pool *p, const void *owner)
+{
+	struct auth_job *taken;
+
+	if (!p)
+		return;
 	pthread_mutex_lock(&p->lock);
-	while (owner_running(p, owner))
+	mark_released(p, owner);
+	taken = take_queued(p, owner);
+	while (take_running(p, owner, &taken))
 		pthread_cond_wait(&p->idle, &p->lock);
 	pthread_mutex_unlock(&p->lock);
+	refuse_all(taken);
 }
 
 void auth_pool_forget(struct auth_pool *p, const void *owner)
@@ -321,19 +396,6 @@ void auth_pool_forget(struct auth_pool *p, const void *owner)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static void stop_workers(struct auth_pool *p)
-{
-	unsigned int i;
-
-	pthread_mutex_lock(&p->lock);
-	p->quit = true;
-	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->lock);
-	for (i = 0; i < p->lim.workers; i++)
-		if (p->workers[i].started)
-			pthread_join(p->workers[i].thread, NULL);
-}
-
 static void pool_destroy(struct auth_pool *p)
 {
 	pthread_cond_destroy(&p->work);
@@ -342,34 +404,49 @@ static void pool_destroy(struct auth_pool *p)
 	if (p->cache)
 		explicit_bzero(p->cache, p->lim.cache * sizeof(*p->cache));
 	free(p->cache);
-	explicit_bzero(p->hmac_key, sizeof(p->hmac_key));
+	explicit_bzero(p, sizeof(*p));
 	free(p);
 }
 
+/*
+ * The workers are detached: one in the middle of a check finishes it
+ * (a fraction of a second) and the last one out frees the pool, so
+ * stopping never waits for a bcrypt.
+ */
 void auth_pool_free(struct auth_pool *p)
 {
+	bool last;
+
 	if (!p)
 		return;
 	auth_pool_release(p, NULL);
-	stop_workers(p);
-	auth_pool_release(p, NULL);	/* queued after the first: none */
-	pool_destroy(p);
+	pthread_mutex_lock(&p->lock);
+	p->quit = true;
+	pthread_cond_broadcast(&p->work);
+	last = !p->nr_threads;
+	pthread_mutex_unlock(&p->lock);
+	if (last)
+		pool_destroy(p);
 }
 
 static int start_workers(struct auth_pool *p)
 {
+	pthread_attr_t attr;
 	unsigned int i;
-	int e;
+	int e = 0;
 
-	for (i = 0; i < p->lim.workers; i++) {
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (i = 0; i < p->lim.workers && !e; i++) {
 		p->workers[i].pool = p;
-		e = pthread_create(&p->workers[i].thread, NULL, worker_main,
+		pthread_mutex_lock(&p->lock);
+		e = pthread_create(&p->workers[i].thread, &attr, worker_main,
 				   &p->workers[i]);
-		if (e)
-			return -e;
-		p->workers[i].started = true;
+		p->nr_threads += !e;
+		pthread_mutex_unlock(&p->lock);
 	}
-	return 0;
+	pthread_attr_destroy(&attr);
+	return -e;
 }
 
 struct auth_pool *auth_pool_new(const struct auth_pool_limits *l,
@@ -393,11 +470,14 @@ struct auth_pool *auth_pool_new(const struct auth_pool_limits *l,
 	if (!err && gnutls_rnd(GNUTLS_RND_KEY, p->hmac_key,
 			       sizeof(p->hmac_key)))
 		err = -EIO;
-	if (!err)
-		err = start_workers(p);
 	if (err) {
-		stop_workers(p);
 		pool_destroy(p);
+		errno = -err;
+		return NULL;
+	}
+	err = start_workers(p);
+	if (err) {
+		auth_pool_free(p);
 		errno = -err;
 		return NULL;
 	}
@@ -406,13 +486,9 @@ struct auth_pool *auth_pool_new(const struct auth_pool_limits *l,
 
 void auth_pool_get_stats(struct auth_pool *p, struct auth_pool_stats *s)
 {
-	unsigned int i;
-
 	pthread_mutex_lock(&p->lock);
 	*s = p->stats;
 	s->queued = p->nr_queued;
-	s->running = 0;
-	for (i = 0; i < p->lim.workers; i++)
-		s->running += p->workers[i].owner != NULL;
+	s->running = nr_busy(p);
 	pthread_mutex_unlock(&p->lock);
 }

@@ -8,8 +8,8 @@
  * scrapes.  The pool runs them on a few threads of its own instead, and
  * bounds what a client can make it do:
  *
- *  - a bounded queue: a check that finds it full is refused at once
- *    (AUTH_SUBMIT_BUSY: the server answers 503);
+ *  - a bound on checks queued or running, queue + workers: one past it
+ *    is refused at once (AUTH_SUBMIT_BUSY: the server answers 503);
  *  - a per-address budget of checks queued or running
  *    (AUTH_SUBMIT_LIMIT: 429), so one address cannot fill the queue;
  *  - a cache of recent successes, keyed by an HMAC of (user, password,
@@ -20,6 +20,9 @@
  *
  * A job is the caller's; the pool calls its done() once, from a worker
  * or from auth_pool_release(), and never touches it again after that.
+ * Nothing here waits for a check to finish: a worker checks its own copy
+ * of the credentials, so a job can be answered (REFUSED) while its check
+ * runs on, and the pool is freed by its last worker out.
  */
 #ifndef __AUTH_POOL_H
 #define __AUTH_POOL_H
@@ -57,7 +60,7 @@ struct auth_job {
 
 enum auth_submit {
 	AUTH_SUBMIT_QUEUED,	/* done() will be called */
-	AUTH_SUBMIT_BUSY,	/* queue full, or owner released */
+	AUTH_SUBMIT_BUSY,	/* no room, or owner released */
 	AUTH_SUBMIT_LIMIT,	/* the address's budget is spent */
 };
 
@@ -83,7 +86,10 @@ typedef bool (*auth_check_fn)(const char *hash, const char *password);
 /* NULL when out of memory or a thread cannot start (errno says which). */
 struct auth_pool *auth_pool_new(const struct auth_pool_limits *l,
 				auth_check_fn check);
-/* Release every job (as auth_pool_release(NULL)), stop the workers. */
+/*
+ * Release every job (as auth_pool_release(NULL)) and stop the workers;
+ * one in a check finishes it first, then the last one frees the pool.
+ */
 void auth_pool_free(struct auth_pool *p);
 
 /*
@@ -97,9 +103,10 @@ bool auth_pool_cached(struct auth_pool *p, struct auth_job *j);
  */
 enum auth_submit auth_pool_submit(struct auth_pool *p, struct auth_job *j);
 /*
- * Before owner goes away: its queued jobs are done() as REFUSED, running
- * ones are waited for (one check each), and later submits for owner are
- * BUSY until auth_pool_forget(owner).  NULL: every owner.
+ * Before owner goes away: its jobs, queued or being checked, are done()
+ * as REFUSED before this returns (a check under way is not waited for),
+ * and later submits for owner are BUSY until auth_pool_forget(owner).
+ * NULL: every owner.
  */
 void auth_pool_release(struct auth_pool *p, const void *owner);
 /* owner is gone: its address may be reused by a new one. */

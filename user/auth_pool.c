@@ -33,7 +33,7 @@ struct worker {
 	const void *owner;	/* NULL: idle */
 	struct sockaddr_storage peer;
 	struct auth_job *job;	/* NULL once released or answered */
-	bool answering;		/* in job's done(), outside the lock */
+	const void *answering;	/* owner of the job in done(), unlocked */
 	char hash[AUTH_HASH_MAX], pass[AUTH_FIELD_MAX];
 	uint8_t key[AUTH_KEY_LEN];
 	bool known, keyed;
@@ -249,15 +249,16 @@ static void run_check(struct auth_pool *p, struct worker *w)
 		cache_add(p, w->key);
 	j = w->job;
 	w->job = NULL;
-	w->answering = j != NULL;
-	pthread_mutex_unlock(&p->lock);
-	if (j) {
-		j->result = ok ? AUTH_RESULT_OK : AUTH_RESULT_DENIED;
-		j->done(j);	/* j may be freed from here on */
-	}
-	pthread_mutex_lock(&p->lock);
-	w->answering = false;
+	/* free before the client can hear back, so its next one fits */
+	w->answering = j ? w->owner : NULL;
 	w->owner = NULL;
+	pthread_mutex_unlock(&p->lock);
+	if (!j)
+		return;
+	j->result = ok ? AUTH_RESULT_OK : AUTH_RESULT_DENIED;
+	j->done(j);	/* j may be freed from here on */
+	pthread_mutex_lock(&p->lock);
+	w->answering = NULL;
 	pthread_cond_broadcast(&p->idle);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -305,9 +306,10 @@ static bool take_running(struct auth_pool *p, const void *owner,
 
 	for (i = 0; i < p->lim.workers; i++) {
 		w = &p->workers[i];
+		if (w->answering && (!owner || w->answering == owner))
+			answering = true;
 		if (!w->owner || (owner && w->owner != owner))
 			continue;
-		answering |= w->answering;
 		if (w->job) {
 			w->job->next = *taken;
 			*taken = w->job;

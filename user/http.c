@@ -138,6 +138,65 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 	return srv;
 }
 
+/*
+ * Called with the request line's URI before libmicrohttpd parses its
+ * query: the query is cut off there.  No page here takes an argument,
+ * and libmicrohttpd 0.9.75 stalls on a query of a few hundred arguments
+ * (each takes a header record from the connection's 16 KB pool, which
+ * runs out) until the request deadline.  The URI lies in the
+ * connection's read buffer, which libmicrohttpd parses in place: the
+ * path ends at the '?' as before, and the query it then parses is empty.
+ */
+static void *drop_query(void *cls, const char *uri,
+			struct MHD_Connection *conn)
+{
+	char *q = strchr(uri, '?');
+
+	(void)cls;
+	(void)conn;
+	if (q)
+		q[1] = '\0';
+	return NULL;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * libmicrohttpd's percent-decoding, but "%00" is left as it is: decoded,
+ * it ends the path early, and "/metrics%00junk" would be "/metrics".
+ */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *conn,
+				char *s)
+{
+	char *out = s;
+	const char *in = s;
+	int hi, lo;
+
+	(void)cls;
+	(void)conn;
+	while (*in) {
+		hi = in[0] == '%' ? hex_digit(in[1]) : -1;
+		lo = hi >= 0 ? hex_digit(in[2]) : -1;
+		if (lo < 0 || (hi | lo) == 0) {
+			*out++ = *in++;
+			continue;
+		}
+		*out++ = (char)(hi << 4 | lo);
+		in += 3;
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
+
 /* A daemon on srv->listen_fd, with TLS when tls->cert is set. */
 struct MHD_Daemon *http_start_daemon(struct http_server *srv,
 				     struct tls_run *tls)
@@ -158,6 +217,9 @@ struct MHD_Daemon *http_start_daemon(struct http_server *srv,
 		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, tls },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_on_completed,
 		  tls },
+		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)drop_query, NULL },
+		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keep_nul,
+		  NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 

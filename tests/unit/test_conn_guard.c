@@ -248,8 +248,53 @@ free:
 	conn_guard_free(g);
 }
 
+/*
+ * A scraper's kept-alive connection, older than the idle ones opened
+ * after it, outlives them: a newcomer drops the oldest connection that
+ * never sent a request, and the kept-alive one only when no such is left.
+ */
+static void test_keep_alive_outlives_idle(void)
+{
+	struct conn_guard_stats st;
+	struct pair p[5];
+	struct conn_guard *g;
+	int i, n = 0;
+
+	g = conn_guard_new(8, 3, MINUTE_MS, MINUTE_MS);
+	CHECK(g != NULL);
+	if (!g)
+		return;
+	for (i = 0; i < 5; i++, n++)
+		if (pair_open(&p[i]))
+			goto out;
+	p[0].c = conn_guard_opened(g, p[0].ours);	/* the scraper */
+	conn_guard_request(g, p[0].c);
+	conn_guard_answered(g, p[0].c);
+	p[1].c = conn_guard_opened(g, p[1].ours);	/* idle ones */
+	p[2].c = conn_guard_opened(g, p[2].ours);
+	p[3].c = conn_guard_opened(g, p[3].ours);
+	CHECK(peer_sees_eof(&p[1], 0));
+	CHECK(!peer_sees_eof(&p[0], 0));
+	CHECK(!peer_sees_eof(&p[2], 0));
+	CHECK(!peer_sees_eof(&p[3], 0));
+	/* p2 and p3 in requests: now the kept-alive one goes */
+	conn_guard_request(g, p[2].c);
+	conn_guard_request(g, p[3].c);
+	p[4].c = conn_guard_opened(g, p[4].ours);
+	CHECK(peer_sees_eof(&p[0], 0));
+	CHECK(!peer_sees_eof(&p[2], 0));
+	CHECK(!peer_sees_eof(&p[3], 0));
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.closed_evicted, 2);
+out:
+	for (i = 0; i < n; i++)
+		pair_close(g, &p[i]);
+	conn_guard_free(g);
+}
+
 UNIT_SUITE(conn_guard)
 {
+	test_keep_alive_outlives_idle();
 	test_deadline();
 	test_evict();
 	test_per_address();

@@ -46,7 +46,8 @@ struct auth_pool {
 	struct auth_job *head, *tail;
 	unsigned int nr_queued;
 	bool quit;
-	unsigned int nr_threads;	/* running; the last one out frees */
+	unsigned int nr_threads;	/* running */
+	bool orphaned;		/* freed: the last worker out destroys it */
 	struct auth_pool_limits lim;
 	auth_check_fn check;
 	struct worker workers[AUTH_POOL_MAX_WORKERS];
@@ -285,7 +286,9 @@ static void *worker_main(void *arg)
 		run_check(p, w);
 		pthread_mutex_lock(&p->lock);
 	}
-	last = !--p->nr_threads;
+	p->nr_threads--;
+	pthread_cond_broadcast(&p->idle);
+	last = !p->nr_threads && p->orphaned;
 	pthread_mutex_unlock(&p->lock);
 	if (last)
 		pool_destroy(p);
@@ -411,9 +414,10 @@ static void pool_destroy(struct auth_pool *p)
 }
 
 /*
- * The workers are detached: one in the middle of a check finishes it
- * (a fraction of a second) and the last one out frees the pool, so
- * stopping never waits for a bcrypt.
+ * The workers are detached: idle ones are waited for as they exit, but
+ * one in the middle of a check is left to finish it (a fraction of a
+ * second) and, the last one out, to free the pool, so stopping never
+ * waits for a bcrypt.
  */
 void auth_pool_free(struct auth_pool *p)
 {
@@ -425,7 +429,10 @@ void auth_pool_free(struct auth_pool *p)
 	pthread_mutex_lock(&p->lock);
 	p->quit = true;
 	pthread_cond_broadcast(&p->work);
+	while (p->nr_threads > nr_busy(p))
+		pthread_cond_wait(&p->idle, &p->lock);
 	last = !p->nr_threads;
+	p->orphaned = !last;
 	pthread_mutex_unlock(&p->lock);
 	if (last)
 		pool_destroy(p);

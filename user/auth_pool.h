@@ -22,7 +22,7 @@
  * or from auth_pool_release(), and never touches it again after that.
  * Nothing here waits for a check to finish: a worker checks its own copy
  * of the credentials, so a job can be answered (REFUSED) while its check
- * runs on, and the pool is freed by its last worker out.
+ * runs on.
  */
 #ifndef __AUTH_POOL_H
 #define __AUTH_POOL_H
@@ -87,8 +87,9 @@ typedef bool (*auth_check_fn)(const char *hash, const char *password);
 struct auth_pool *auth_pool_new(const struct auth_pool_limits *l,
 				auth_check_fn check);
 /*
- * Release every job (as auth_pool_release(NULL)) and stop the workers;
- * one in a check finishes it first, then the last one frees the pool.
+ * Release every job (as auth_pool_release(NULL)) and stop the workers:
+ * idle ones are waited for; one in a check is not, and the last such one
+ * frees the pool when its check ends.
  */
 void auth_pool_free(struct auth_pool *p);
 

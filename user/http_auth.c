@@ -21,10 +21,11 @@
 
 #define REALM		"Basic realm=\"kvm-unsync-exporter\", charset=\"UTF-8\""
 
-/* 401 with a Basic challenge: wrong password, or none. */
-enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn)
+/* A static plain-text answer with one header of its own. */
+static enum MHD_Result reply_with(struct MHD_Connection *conn,
+				  unsigned int code, const char *text,
+				  const char *header, const char *value)
 {
-	static const char text[] = "401 unauthorized\n";
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
@@ -34,10 +35,17 @@ enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"text/plain; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, REALM);
-	ret = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, resp);
+	MHD_add_response_header(resp, header, value);
+	ret = MHD_queue_response(conn, code, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* 401 with a Basic challenge: wrong password, or none. */
+enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn)
+{
+	return reply_with(conn, MHD_HTTP_UNAUTHORIZED, "401 unauthorized\n",
+			  MHD_HTTP_HEADER_WWW_AUTHENTICATE, REALM);
 }
 
 /*
@@ -47,25 +55,14 @@ enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn)
 enum MHD_Result http_reply_auth_refused(struct MHD_Connection *conn,
 					enum http_auth state)
 {
-	static const char busy[] = "503 too many password checks queued\n";
-	static const char limit[] = "429 too many password checks from this "
-				    "address\n";
-	const char *text = state == HTTP_AUTH_LIMIT ? limit : busy;
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
-					       MHD_RESPMEM_PERSISTENT);
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/plain; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	ret = MHD_queue_response(conn, state == HTTP_AUTH_LIMIT ?
-				 MHD_HTTP_TOO_MANY_REQUESTS :
-				 MHD_HTTP_SERVICE_UNAVAILABLE, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	if (state == HTTP_AUTH_LIMIT)
+		return reply_with(conn, MHD_HTTP_TOO_MANY_REQUESTS,
+				  "429 too many password checks from this "
+				  "address\n",
+				  MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	return reply_with(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			  "503 too many password checks queued\n",
+			  MHD_HTTP_HEADER_RETRY_AFTER, "1");
 }
 
 /* A check is done: its connection goes back to libmicrohttpd's loop. */

@@ -197,6 +197,19 @@ class WebConfigCase(unittest.TestCase):
     def ca(self):
         return ["--cacert", self.path("ca.crt")]
 
+    def refused_line(self, path):
+        """The agent started on web config path: it exits 1 with one
+        line on stderr, returned."""
+        r = subprocess.run(
+            [AGENT, "--web.config.file=" + path,
+             "--web.listen-address=127.0.0.1:%d" % free_port(),
+             "--pin-dir=%s/kue-web-bad-%d" % (BPFFS, os.getpid())],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        return lines[0]
+
 
 class WebConfig(WebConfigCase):
     TLS = ("tls_server_config:\n"
@@ -332,16 +345,9 @@ class WebConfig(WebConfigCase):
         for name, text, want in cases:
             with self.subTest(name=name):
                 path = self.write(text, name)
-                r = subprocess.run(
-                    [AGENT, "--web.config.file=" + path,
-                     "--web.listen-address=127.0.0.1:%d" % free_port(),
-                     "--pin-dir=%s/kue-web-bad-%d" % (BPFFS, os.getpid())],
-                    capture_output=True, text=True, timeout=60)
-                self.assertEqual(r.returncode, 1, r.stderr)
-                lines = r.stderr.strip().splitlines()
-                self.assertEqual(len(lines), 1, r.stderr)
-                self.assertIn(path, lines[0])
-                self.assertIn(want, lines[0])
+                line = self.refused_line(path)
+                self.assertIn(path, line)
+                self.assertIn(want, line)
         r = subprocess.run([AGENT, "--web.config.file=" +
                             self.path("missing.yml")],
                            capture_output=True, text=True, timeout=60)
@@ -555,16 +561,8 @@ class PasswordChecks(WebConfigCase):
             with self.subTest(cost=cost):
                 path = self.write("basic_auth_users:\n  carol: "
                                   "'$2b$%d$%s'\n" % (cost, tail), "cost.yml")
-                r = subprocess.run(
-                    [AGENT, "--web.config.file=" + path,
-                     "--web.listen-address=127.0.0.1:%d" % free_port(),
-                     "--pin-dir=%s/kue-web-cost-%d" % (BPFFS, os.getpid())],
-                    capture_output=True, text=True, timeout=60)
-                self.assertEqual(r.returncode, 1, r.stderr)
-                lines = r.stderr.strip().splitlines()
-                self.assertEqual(len(lines), 1, r.stderr)
                 self.assertIn("carol: bcrypt cost %d is above 12" % cost,
-                              lines[0])
+                              self.refused_line(path))
 
     def test_guessing_clients_do_not_starve_a_scrape(self):
         # Prometheus, already scraping (its credentials checked once),

@@ -60,7 +60,8 @@
  * Basic-auth password checks (bcrypt) run on HTTP_AUTH_WORKERS threads of
  * their own, never on the thread that serves every connection: a request
  * waiting for its check is suspended, and the others are served meanwhile.
- * At most HTTP_AUTH_QUEUE checks wait (past it: 503), at most
+ * At most HTTP_AUTH_QUEUE + HTTP_AUTH_WORKERS checks are queued or
+ * running (past it: 503; the last queued waits five checks), at most
  * HTTP_AUTH_PER_ADDR are queued or running for one client address (past
  * it: 429), and the last HTTP_AUTH_CACHE successes are remembered (an
  * HMAC of user, password and hash under a random key), so a scraper that

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,13 +23,19 @@
 #define BCRYPT_LEN	60
 
 /*
- * Checked against for unknown users so they cost what known ones do: a
- * valid cost-10 hash of a random string nobody knows.
+ * Checked against for unknown users so they cost what known ones do: the
+ * salt and digest of a random string nobody knows, after "$2b$NN$" with
+ * the configured users' cost (see web_config_dummy_cost).
  */
-static const char dummy_hash[] =
-	"$2b$10$U2M6hPJefCFB7UmvoVbhuuRsGeNDL5phWShcXVZFVq40OjNZTUwzy";
+static const char dummy_tail[] =
+	"U2M6hPJefCFB7UmvoVbhuuRsGeNDL5phWShcXVZFVq40OjNZTUwzy";
 
 /* bcrypt's shape: $2a$, $2b$ or $2y$, two-digit cost 04-31, 53 chars. */
+int web_bcrypt_cost(const char *h)
+{
+	return (h[4] - '0') * 10 + (h[5] - '0');
+}
+
 bool web_bcrypt_shaped(const char *h)
 {
 	size_t i;
@@ -39,7 +46,7 @@ bool web_bcrypt_shaped(const char *h)
 		return false;
 	if (h[4] < '0' || h[4] > '9' || h[5] < '0' || h[5] > '9')
 		return false;
-	cost = (h[4] - '0') * 10 + (h[5] - '0');
+	cost = web_bcrypt_cost(h);
 	if (cost < 4 || cost > 31)
 		return false;
 	for (i = 7; i < BCRYPT_LEN; i++)
@@ -162,19 +169,47 @@ bool web_bcrypt_check(const char *hash, const char *password)
 	return diff == 0;
 }
 
-bool web_config_check_user(const struct web_config *cfg, const char *user,
-			   const char *password)
+/*
+ * The highest cost among the users: an unknown name then costs what the
+ * dearest known one does.  Users of lower cost still answer faster than an
+ * unknown name, which only hashes of one cost avoid (README says so).
+ */
+int web_config_dummy_cost(const struct web_config *cfg)
 {
-	const char *hash = dummy_hash;
-	bool known = false, ok;
+	int cost = 0, c;
+	size_t i;
+
+	for (i = 0; i < cfg->nr_users; i++) {
+		c = web_bcrypt_cost(cfg->users[i].hash);
+		if (c > cost)
+			cost = c;
+	}
+	return cost ? cost : 10;
+}
+
+bool web_config_user_hash(const struct web_config *cfg, const char *user,
+			  char *hash, size_t size)
+{
 	size_t i;
 
 	for (i = 0; i < cfg->nr_users; i++) {
 		if (!strcmp(cfg->users[i].name, user)) {
-			hash = cfg->users[i].hash;
-			known = true;
+			snprintf(hash, size, "%s", cfg->users[i].hash);
+			return true;
 		}
 	}
+	snprintf(hash, size, "$2b$%02d$%s", web_config_dummy_cost(cfg),
+		 dummy_tail);
+	return false;
+}
+
+bool web_config_check_user(const struct web_config *cfg, const char *user,
+			   const char *password)
+{
+	char hash[BCRYPT_LEN + 1];
+	bool known, ok;
+
+	known = web_config_user_hash(cfg, user, hash, sizeof(hash));
 	ok = web_bcrypt_check(hash, password);
 	return known && ok;
 }

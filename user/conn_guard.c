@@ -19,6 +19,7 @@ struct conn_guard_conn {
 	int fd;
 	struct sockaddr_storage peer;	/* family 0: unknown */
 	bool in_request;	/* headers in, not answered yet */
+	bool served;		/* answered a request before */
 	bool shut;		/* shut down by us, waiting for its close */
 	uint64_t since_ns;	/* opened, or last answered */
 	uint64_t deadline_ns;
@@ -219,10 +220,23 @@ static bool at_limit(const struct conn_guard *g,
 }
 
 /*
+ * Which connection a newcomer drops first, lowest first: one that has
+ * never sent a request (an idle or slowloris one), then one kept alive
+ * waiting for its next request, then one being answered.  A scraper's
+ * kept-alive connection is older than a pile of idle ones opened after
+ * it, and must outlive them: its next scrape is on its way.
+ */
+static int evict_rank(const struct conn_guard_conn *c)
+{
+	if (c->in_request)
+		return 2;
+	return c->served;
+}
+
+/*
  * Called with g->lock held, the newcomer not yet in the list: the live
- * connection (from like's address, or any if NULL) to drop for it.  One
- * waiting for its request beats one being answered; among equals, the
- * one waiting or running longest.
+ * connection (from like's address, or any if NULL) to drop for it: the
+ * lowest evict_rank, and among equals the one waiting or running longest.
  */
 static struct conn_guard_conn *victim(struct conn_guard *g,
 				      const struct conn_guard_conn *like)
@@ -232,8 +246,8 @@ static struct conn_guard_conn *victim(struct conn_guard *g,
 	for (c = g->head; c; c = c->next) {
 		if (!counts(c, like, true))
 			continue;
-		if (!best || (best->in_request && !c->in_request) ||
-		    (best->in_request == c->in_request &&
+		if (!best || evict_rank(c) < evict_rank(best) ||
+		    (evict_rank(c) == evict_rank(best) &&
 		     c->since_ns < best->since_ns))
 			best = c;
 	}
@@ -289,6 +303,7 @@ void conn_guard_answered(struct conn_guard *g, struct conn_guard_conn *c)
 		return;
 	pthread_mutex_lock(&g->lock);
 	c->in_request = false;
+	c->served = true;
 	c->since_ns = now_ns();
 	c->deadline_ns = c->since_ns + g->next_ns;
 	pthread_mutex_unlock(&g->lock);

@@ -14,10 +14,13 @@
  *    it a watchdog thread shuts the socket down (libmicrohttpd then sees
  *    the end of the stream and closes the connection itself);
  *  - eviction: a new connection that takes its client address past
- *    addr_limit, or the count past soft_limit, shuts down the connection
- *    (of that address, or of any) that has waited longest for its request
- *    (else the longest-running request), so a newcomer that sends its
- *    request at once is served while the slow ones are dropped.
+ *    addr_limit, or the count past soft_limit, shuts down a connection
+ *    (of that address, or of any): the one that has waited longest among
+ *    those that never sent a request, else among those kept alive waiting
+ *    for their next one, else the longest-running request.  A newcomer
+ *    that sends its request at once is served while the slow ones are
+ *    dropped, and a scraper's kept-alive connection outlives idle ones
+ *    opened after it from its own address.
  *
  * Only live connections count toward those limits: not those shut down
  * by the guard, nor those whose client has hung up (a kept-alive

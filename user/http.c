@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <microhttpd.h>
+#include "auth_pool.h"
 #include "conn_guard.h"
 #include "http.h"
 #include "http_internal.h"
@@ -90,6 +91,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void server_free(struct http_server *srv)
 {
+	auth_pool_free(srv->auth);	/* no daemon left to resume into */
 	conn_guard_free(srv->guard);	/* every connection is closed */
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->auth_lock);
@@ -107,6 +109,12 @@ static void server_free(struct http_server *srv)
 static struct http_server *server_new(const char *path, http_render_fn render,
 				      void *ctx)
 {
+	struct auth_pool_limits lim = {
+		.workers = HTTP_AUTH_WORKERS,
+		.queue = HTTP_AUTH_QUEUE,
+		.per_addr = HTTP_AUTH_PER_ADDR,
+		.cache = HTTP_AUTH_CACHE,
+	};
 	struct http_server *srv = calloc(1, sizeof(*srv));
 
 	if (!srv)
@@ -122,11 +130,71 @@ static struct http_server *server_new(const char *path, http_render_fn render,
 				    HTTP_REQUEST_DEADLINE * 1000,
 				    (HTTP_CONNECTION_TIMEOUT +
 				     HTTP_REQUEST_DEADLINE) * 1000);
-	if (!srv->path || !srv->landing || !srv->guard) {
+	srv->auth = auth_pool_new(&lim, web_bcrypt_check);
+	if (!srv->path || !srv->landing || !srv->guard || !srv->auth) {
 		server_free(srv);
 		return NULL;
 	}
 	return srv;
+}
+
+/*
+ * Called with the request line's URI before libmicrohttpd parses its
+ * query: the query is cut off there.  No page here takes an argument,
+ * and libmicrohttpd 0.9.75 stalls on a query of a few hundred arguments
+ * (each takes a header record from the connection's 16 KB pool, which
+ * runs out) until the request deadline.  The URI lies in the
+ * connection's read buffer, which libmicrohttpd parses in place: the
+ * path ends at the '?' as before, and the query it then parses is empty.
+ */
+static void *drop_query(void *cls, const char *uri,
+			struct MHD_Connection *conn)
+{
+	char *q = strchr(uri, '?');
+
+	(void)cls;
+	(void)conn;
+	if (q)
+		q[1] = '\0';
+	return NULL;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * libmicrohttpd's percent-decoding, but "%00" is left as it is: decoded,
+ * it ends the path early, and "/metrics%00junk" would be "/metrics".
+ */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *conn,
+				char *s)
+{
+	char *out = s;
+	const char *in = s;
+	int hi, lo;
+
+	(void)cls;
+	(void)conn;
+	while (*in) {
+		hi = in[0] == '%' ? hex_digit(in[1]) : -1;
+		lo = hi >= 0 ? hex_digit(in[2]) : -1;
+		if (lo < 0 || (hi | lo) == 0) {
+			*out++ = *in++;
+			continue;
+		}
+		*out++ = (char)(hi << 4 | lo);
+		in += 3;
+	}
+	*out = '\0';
+	return (size_t)(out - s);
 }
 
 /* A daemon on srv->listen_fd, with TLS when tls->cert is set. */
@@ -149,6 +217,9 @@ struct MHD_Daemon *http_start_daemon(struct http_server *srv,
 		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, tls },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_on_completed,
 		  tls },
+		{ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)drop_query, NULL },
+		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keep_nul,
+		  NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 
@@ -270,10 +341,11 @@ struct http_server *http_start_opts(const struct http_options *o,
 	 * MHD_USE_AUTO picks epoll on Linux: select() cannot take fds past
 	 * 1024, and this process holds many BPF program, link and map fds.
 	 * MHD_USE_ITC lets a reload hand the listening socket to a new
-	 * daemon (MHD_quiesce_daemon) without closing it.
+	 * daemon (MHD_quiesce_daemon) without closing it, and a connection
+	 * suspended for a password check be resumed from another thread.
 	 */
 	srv->mhd_flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-			 MHD_USE_AUTO | MHD_USE_ITC;
+			 MHD_USE_AUTO | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	if (o->listen_fd >= 0) {
 		fd = adopt_listener(o->listen_fd);
 		snprintf(where, sizeof(where), "listening socket fd %d",
@@ -328,13 +400,26 @@ int http_port(const struct http_server *srv)
 	return srv ? srv->port : -1;
 }
 
+/*
+ * libmicrohttpd must not be stopped with a connection suspended: the
+ * daemon's password checks are answered first (queued ones refused, a
+ * running one waited for, a fifth of a second at most at the highest
+ * cost allowed), and no new one is taken.
+ */
+void http_stop_daemon(struct http_server *srv, struct MHD_Daemon *d)
+{
+	auth_pool_release(srv->auth, d);
+	MHD_stop_daemon(d);
+	auth_pool_forget(srv->auth, d);
+}
+
 void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
 	/* joins the polling thread and closes the listening socket */
 	if (srv->daemon)
-		MHD_stop_daemon(srv->daemon);
+		http_stop_daemon(srv, srv->daemon);
 	else if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	server_free(srv);

@@ -58,6 +58,22 @@
 #define HTTP_CONNECTION_MEMORY_LIMIT	(16 * 1024)	/* bytes */
 
 /*
+ * Basic-auth password checks (bcrypt) run on HTTP_AUTH_WORKERS threads of
+ * their own, never on the thread that serves every connection: a request
+ * waiting for its check is suspended, and the others are served meanwhile.
+ * At most HTTP_AUTH_QUEUE + HTTP_AUTH_WORKERS checks are queued or
+ * running (past it: 503; the last queued waits five checks), at most
+ * HTTP_AUTH_PER_ADDR are queued or running for one client address (past
+ * it: 429), and the last HTTP_AUTH_CACHE successes are remembered (an
+ * HMAC of user, password and hash under a random key), so a scraper that
+ * sends the same credentials costs one check, not one per scrape.
+ */
+#define HTTP_AUTH_WORKERS		2
+#define HTTP_AUTH_QUEUE			8
+#define HTTP_AUTH_PER_ADDR		2
+#define HTTP_AUTH_CACHE			32
+
+/*
  * Builds the telemetry page into out (empty on entry).  Called with the
  * scrape mutex held, so scrapes never overlap; anything it does after the
  * last append (deleting dead VMs) happens after the body is built.

@@ -1,27 +1,31 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Who may ask the HTTP server (see http_internal.h): the basic-auth users
- * of the web config, checked per request, and the client-certificate
+ * of the web config, checked per request off the server's thread (in an
+ * auth_pool, the connection suspended meanwhile), and the client-certificate
  * policy, set up for each TLS handshake and checked again per request.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* explicit_bzero under -std=c11 */
 #endif
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include "auth_pool.h"
 #include "http_internal.h"
 #include "web_config.h"
 
 #define REALM		"Basic realm=\"kvm-unsync-exporter\", charset=\"UTF-8\""
-#define AUTH_MAX	256	/* user name or password, bytes */
 
-/* 401 with a Basic challenge: wrong password, or none. */
-enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn)
+/* A static plain-text answer with one header of its own. */
+static enum MHD_Result reply_with(struct MHD_Connection *conn,
+				  unsigned int code, const char *text,
+				  const char *header, const char *value)
 {
-	static const char text[] = "401 unauthorized\n";
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
@@ -31,32 +35,142 @@ enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"text/plain; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, REALM);
-	ret = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, resp);
+	MHD_add_response_header(resp, header, value);
+	ret = MHD_queue_response(conn, code, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
-/* No users configured, or the request's Basic credentials match one. */
-bool http_authorized(struct http_server *srv, struct MHD_Connection *conn)
+/* 401 with a Basic challenge: wrong password, or none. */
+enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn)
 {
-	char user[AUTH_MAX], pass[AUTH_MAX];
+	return reply_with(conn, MHD_HTTP_UNAUTHORIZED, "401 unauthorized\n",
+			  MHD_HTTP_HEADER_WWW_AUTHENTICATE, REALM);
+}
+
+/*
+ * 503 or 429: the check was not run.  Retry-After, so a client that
+ * honours it comes back when a check has had time to finish.
+ */
+enum MHD_Result http_reply_auth_refused(struct MHD_Connection *conn,
+					enum http_auth state)
+{
+	if (state == HTTP_AUTH_LIMIT)
+		return reply_with(conn, MHD_HTTP_TOO_MANY_REQUESTS,
+				  "429 too many password checks from this "
+				  "address\n",
+				  MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	return reply_with(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			  "503 too many password checks queued\n",
+			  MHD_HTTP_HEADER_RETRY_AFTER, "1");
+}
+
+/* A check is done: its connection goes back to libmicrohttpd's loop. */
+static void resume(struct auth_job *j)
+{
+	MHD_resume_connection(j->done_ctx);
+}
+
+/* Where the request comes from, and which daemon serves it. */
+static void job_origin(struct auth_job *j, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+		memcpy(&j->peer, ci->client_addr, sizeof(struct sockaddr_in));
+	else if (ci && ci->client_addr &&
+		 ci->client_addr->sa_family == AF_INET6)
+		memcpy(&j->peer, ci->client_addr, sizeof(struct sockaddr_in6));
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+	j->owner = ci ? ci->daemon : NULL;
+	j->done = resume;
+	j->done_ctx = conn;
+}
+
+/*
+ * A job for the request's credentials, or NULL: no users configured
+ * (*state OK), no or bad credentials (DENIED), out of memory (BUSY).
+ */
+static struct http_auth_req *auth_req_new(struct http_server *srv,
+					  struct MHD_Connection *conn,
+					  enum http_auth *state)
+{
+	struct http_auth_req *r;
 	const char *hdr;
-	bool ok;
 
 	pthread_mutex_lock(&srv->auth_lock);
+	*state = HTTP_AUTH_OK;
 	if (!srv->cfg || !srv->cfg->nr_users) {
 		pthread_mutex_unlock(&srv->auth_lock);
-		return true;
+		return NULL;
 	}
+	*state = HTTP_AUTH_DENIED;
 	hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 					  MHD_HTTP_HEADER_AUTHORIZATION);
-	ok = hdr && !web_parse_basic_auth(hdr, user, sizeof(user), pass,
-					  sizeof(pass)) &&
-	     web_config_check_user(srv->cfg, user, pass);
+	r = hdr ? calloc(1, sizeof(*r)) : NULL;
+	if (hdr && !r)
+		*state = HTTP_AUTH_BUSY;
+	if (r && web_parse_basic_auth(hdr, r->job.user, sizeof(r->job.user),
+				      r->job.pass, sizeof(r->job.pass))) {
+		free(r);
+		r = NULL;
+	}
+	if (r)
+		r->job.known = web_config_user_hash(srv->cfg, r->job.user,
+						    r->job.hash,
+						    sizeof(r->job.hash));
 	pthread_mutex_unlock(&srv->auth_lock);
-	explicit_bzero(pass, sizeof(pass));
-	return ok;
+	return r;
+}
+
+/*
+ * No users configured, or the credentials are a recent success: OK at
+ * once.  Otherwise the connection is suspended and the check queued
+ * (PENDING: *req_ctx is the request's struct http_auth_req, and
+ * http_auth_end() says how it went once libmicrohttpd calls again), or
+ * refused (BUSY, LIMIT), or there is nothing to check (DENIED).
+ */
+enum http_auth http_auth_begin(struct http_server *srv,
+			       struct MHD_Connection *conn, void **req_ctx)
+{
+	struct http_auth_req *r;
+	enum http_auth state;
+	enum auth_submit sub;
+
+	r = auth_req_new(srv, conn, &state);
+	if (!r)
+		return state;
+	if (auth_pool_cached(srv->auth, &r->job)) {
+		free(r);
+		return HTTP_AUTH_OK;
+	}
+	job_origin(&r->job, conn);
+	/* before the submit: a worker may resume it at once */
+	MHD_suspend_connection(conn);
+	sub = auth_pool_submit(srv->auth, &r->job);
+	if (sub != AUTH_SUBMIT_QUEUED) {
+		r->refused = sub == AUTH_SUBMIT_LIMIT ? HTTP_AUTH_LIMIT :
+			     HTTP_AUTH_BUSY;
+		MHD_resume_connection(conn);
+	}
+	*req_ctx = r;
+	return HTTP_AUTH_PENDING;
+}
+
+/* How the check of a suspended request went (see http_auth_begin). */
+enum http_auth http_auth_end(const struct http_auth_req *r)
+{
+	if (r->refused != HTTP_AUTH_OK)
+		return r->refused;
+	switch (r->job.result) {
+	case AUTH_RESULT_OK:
+		return HTTP_AUTH_OK;
+	case AUTH_RESULT_DENIED:
+		return HTTP_AUTH_DENIED;
+	default:
+		return HTTP_AUTH_BUSY;
+	}
 }
 
 /*

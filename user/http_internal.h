@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <microhttpd.h>
+#include "auth_pool.h"
 #include "conn_guard.h"
 #include "http.h"
 #include "web_config.h"
@@ -45,6 +46,7 @@ struct http_server {
 	char *landing;		/* HTML of "/" */
 	int listen_fd;		/* owned by the daemon while it runs */
 	struct conn_guard *guard;	/* deadlines, eviction */
+	struct auth_pool *auth;	/* password checks */
 	unsigned int mhd_flags;
 	int port;
 };
@@ -73,12 +75,38 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
 void http_on_completed(void *cls, struct MHD_Connection *conn,
 		       void **req_ctx, enum MHD_RequestTerminationCode toe);
 
+/* Stop a daemon of srv's, its password checks first. */
+void http_stop_daemon(struct http_server *srv, struct MHD_Daemon *d);
+
 /* http_auth.c */
 
-/* No users configured, or the request's Basic credentials match one. */
-bool http_authorized(struct http_server *srv, struct MHD_Connection *conn);
+enum http_auth {
+	HTTP_AUTH_OK,		/* no users, or the right password */
+	HTTP_AUTH_DENIED,	/* 401 */
+	HTTP_AUTH_PENDING,	/* suspended for a check: wait for the call */
+	HTTP_AUTH_BUSY,		/* 503: no room for the check */
+	HTTP_AUTH_LIMIT,	/* 429: the address's checks are all in use */
+};
+
+/* A request's check: its *req_ctx from http_auth_begin() on. */
+struct http_auth_req {
+	struct auth_job job;
+	enum http_auth refused;	/* BUSY or LIMIT: never queued */
+};
+
+/*
+ * Start checking the request's credentials; PENDING suspends conn and
+ * sets *req_ctx to a struct http_auth_req (free it when done).
+ */
+enum http_auth http_auth_begin(struct http_server *srv,
+			       struct MHD_Connection *conn, void **req_ctx);
+/* How the check of a resumed request went: OK, DENIED, BUSY or LIMIT. */
+enum http_auth http_auth_end(const struct http_auth_req *r);
 /* 401 with a Basic challenge: wrong password, or none. */
 enum MHD_Result http_reply_unauthorized(struct MHD_Connection *conn);
+/* 503 (BUSY) or 429 (LIMIT), with Retry-After. */
+enum MHD_Result http_reply_auth_refused(struct MHD_Connection *conn,
+					enum http_auth state);
 /* The client-certificate policy holds for this connection's session. */
 bool http_client_cert_ok(const struct tls_run *tls,
 			 struct MHD_Connection *conn);

@@ -127,7 +127,7 @@ int http_reload(struct http_server *srv)
 				srv->config_path);
 			srv->daemon = http_start_daemon(srv, old_tls);
 			drain(old_daemon);
-			MHD_stop_daemon(old_daemon);
+			http_stop_daemon(srv, old_daemon);
 			if (!srv->daemon)
 				fprintf(stderr, "http: cannot serve again on the "
 					"listening socket\n");
@@ -135,7 +135,7 @@ int http_reload(struct http_server *srv)
 		}
 		srv->tls = tls;
 		drain(old_daemon);
-		MHD_stop_daemon(old_daemon);	/* leaves the quiesced fd open */
+		http_stop_daemon(srv, old_daemon);	/* leaves the quiesced fd open */
 		tls_run_free(old_tls);
 	}
 	pthread_mutex_lock(&srv->auth_lock);

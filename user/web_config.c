@@ -432,6 +432,14 @@ static int parse_users(struct parse *p, const yaml_node_t *map)
 			return fail(p, v, "basic_auth_users: %s: not a bcrypt "
 				    "hash ($2a$, $2b$ or $2y$, cost 04-31, 60 "
 				    "characters)", scalar(k));
+		if (web_bcrypt_cost(h) > WEB_BCRYPT_MAX_COST)
+			return fail(p, v, "basic_auth_users: %s: bcrypt cost %d "
+				    "is above %d, the most a check may take "
+				    "here: hash the password again with a "
+				    "lower cost (htpasswd -nBC %d %s)",
+				    scalar(k), web_bcrypt_cost(h),
+				    WEB_BCRYPT_MAX_COST, WEB_BCRYPT_MAX_COST,
+				    scalar(k));
 		u->name = strdup(scalar(k));
 		u->hash = strdup(h);
 		c->nr_users++;

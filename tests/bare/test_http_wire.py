@@ -212,5 +212,83 @@ class KeepAlive(Base):
                 self.assertEqual(s.recv(1), b"", "connection left open")
 
 
+class EdgeCases(Base):
+    """Requests libmicrohttpd 0.9.75 mishandled on its own: each is
+    answered at once (a socket timeout below the server's 15 s request
+    deadline, which is what a stalled request ended on), and as it
+    should be."""
+
+    def raw(self, req):
+        with socket.create_connection(("127.0.0.1", self.agent.port),
+                                      timeout=TIMEOUT) as s:
+            s.sendall(req)
+            head, body = read_response(s)
+        return int(head.split()[1]), body
+
+    def test_many_query_arguments_answered(self):
+        for n in (250, 2000):
+            for path, want in (("/metrics", b"kvm_unsync_build_info"),
+                               ("/", b"<html>")):
+                with self.subTest(n=n, path=path):
+                    q = "&".join(["a"] * n)
+                    code, body = self.raw(("GET %s?%s HTTP/1.1\r\n"
+                                           "Host: x\r\n\r\n" %
+                                           (path, q)).encode())
+                    self.assertEqual(code, 200)
+                    self.assertIn(want, body)
+
+    def test_encoded_nul_is_not_the_path(self):
+        for path, want in (("/metrics%00junk", 404), ("/metrics%00", 404),
+                           ("/%00", 404), ("/metric%73", 200),
+                           ("/metrics%2", 404)):
+            with self.subTest(path=path):
+                code, _ = self.raw(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" %
+                                    path).encode())
+                self.assertEqual(code, want)
+
+    def test_chunked_get_4xx_not_500(self):
+        for ext in ("x" * 20000, ""):
+            with self.subTest(ext=len(ext)):
+                code, body = self.raw(
+                    ("GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n"
+                     "5;%s\r\nhello\r\n0\r\n\r\n" % ext).encode())
+                self.assertEqual(code, 400, body)
+        # a GET with a Content-Length body is still read and answered
+        code, body = self.raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Length: 5\r\n\r\nhello")
+        self.assertEqual(code, 200)
+
+    def test_idle_connections_keep_the_scrapers(self):
+        # a scraper's kept-alive connection, then 20 idle ones from its
+        # own address (more than HTTP_PER_IP_CONNECTION_LIMIT): its next
+        # scrape on that connection, and one on a new connection, are
+        # answered
+        conn = self.agent.connect()
+        idle = []
+        try:
+            r, _ = get(conn)
+            self.assertEqual(r.status, 200)
+            for _ in range(20):
+                try:
+                    idle.append(socket.create_connection(
+                        ("127.0.0.1", self.agent.port), timeout=TIMEOUT))
+                except OSError:
+                    pass  # past libmicrohttpd's own per-address limit
+            r, body = get(conn)
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"kvm_unsync_build_info", body)
+            r = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT),
+                                "-o", "/dev/null", "-w", "%{http_code}",
+                                self.agent.url(scheme="http")],
+                               capture_output=True, text=True,
+                               timeout=TIMEOUT + 5)
+            self.assertEqual(r.stdout, "200", r.stderr)
+        finally:
+            conn.close()
+            for s in idle:
+                s.close()
+
+
 if __name__ == "__main__":
     unittest.main()

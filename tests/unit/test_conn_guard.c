@@ -140,21 +140,53 @@ static void test_deadline(void)
 	conn_guard_free(g);
 }
 
+/*
+ * A guard of a minute's deadlines and nr socket pairs it does not know
+ * yet, or NULL (a failed check) with nothing left open.
+ */
+static struct conn_guard *guard_with_pairs(unsigned int soft_limit,
+					   unsigned int addr_limit,
+					   struct pair *p, int nr)
+{
+	struct conn_guard *g;
+	int i;
+
+	g = conn_guard_new(soft_limit, addr_limit, MINUTE_MS, MINUTE_MS);
+	CHECK(g != NULL);
+	for (i = 0; g && i < nr; i++) {
+		if (!pair_open(&p[i]))
+			continue;
+		CHECK(!"socketpair");
+		while (i--)
+			pair_close(g, &p[i]);
+		conn_guard_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+/* Close the pairs, and check that the guard has forgotten them all. */
+static void guard_with_pairs_free(struct conn_guard *g, struct pair *p, int nr)
+{
+	struct conn_guard_stats st;
+	int i;
+
+	for (i = 0; i < nr; i++)
+		pair_close(g, &p[i]);
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.open, 0);
+	conn_guard_free(g);
+}
+
 static void test_evict(void)
 {
 	struct conn_guard_stats st;
 	struct pair p[5];
 	struct conn_guard *g;
-	int i, n = 0;
 
-	g = conn_guard_new(2, 8, MINUTE_MS, MINUTE_MS);
-	CHECK(g != NULL);
+	g = guard_with_pairs(2, 8, p, 5);
 	if (!g)
 		return;
-	for (i = 0; i < 5; i++, n++)
-		if (pair_open(&p[i]))
-			goto out;
-
 	/* p0 is being answered, p1 waits for its request */
 	p[0].c = conn_guard_opened(g, p[0].ours);
 	conn_guard_request(g, p[0].c);
@@ -180,12 +212,7 @@ static void test_evict(void)
 	CHECK_INT(st.closed_evicted, 3);
 	CHECK_INT(st.closed_deadline, 0);
 	CHECK_INT(st.open, 4);
-out:
-	for (i = 0; i < n; i++)
-		pair_close(g, &p[i]);
-	conn_guard_get_stats(g, &st);
-	CHECK_INT(st.open, 0);
-	conn_guard_free(g);
+	guard_with_pairs_free(g, p, 5);
 }
 
 /*
@@ -248,8 +275,45 @@ free:
 	conn_guard_free(g);
 }
 
+/*
+ * A scraper's kept-alive connection, older than the idle ones opened
+ * after it, outlives them: a newcomer drops the oldest connection that
+ * never sent a request, and the kept-alive one only when no such is left.
+ */
+static void test_keep_alive_outlives_idle(void)
+{
+	struct conn_guard_stats st;
+	struct pair p[5];
+	struct conn_guard *g;
+
+	g = guard_with_pairs(8, 3, p, 5);
+	if (!g)
+		return;
+	p[0].c = conn_guard_opened(g, p[0].ours);	/* the scraper */
+	conn_guard_request(g, p[0].c);
+	conn_guard_answered(g, p[0].c);
+	p[1].c = conn_guard_opened(g, p[1].ours);	/* idle ones */
+	p[2].c = conn_guard_opened(g, p[2].ours);
+	p[3].c = conn_guard_opened(g, p[3].ours);
+	CHECK(peer_sees_eof(&p[1], 0));
+	CHECK(!peer_sees_eof(&p[0], 0));
+	CHECK(!peer_sees_eof(&p[2], 0));
+	CHECK(!peer_sees_eof(&p[3], 0));
+	/* p2 and p3 in requests: now the kept-alive one goes */
+	conn_guard_request(g, p[2].c);
+	conn_guard_request(g, p[3].c);
+	p[4].c = conn_guard_opened(g, p[4].ours);
+	CHECK(peer_sees_eof(&p[0], 0));
+	CHECK(!peer_sees_eof(&p[2], 0));
+	CHECK(!peer_sees_eof(&p[3], 0));
+	conn_guard_get_stats(g, &st);
+	CHECK_INT(st.closed_evicted, 2);
+	guard_with_pairs_free(g, p, 5);
+}
+
 UNIT_SUITE(conn_guard)
 {
+	test_keep_alive_outlives_idle();
 	test_deadline();
 	test_evict();
 	test_per_address();

@@ -635,6 +635,89 @@ static void test_bcrypt(void)
 	CHECK(!web_config_check_user(&c, "bob", "correct horse"));
 }
 
+/* A hash of cost shaped as bcrypt's, without running it. */
+static void shaped_hash(int cost, char *out, size_t size)
+{
+	snprintf(out, size, "$2b$%02d$%s", cost,
+		 "E4ZRcsD/3VLtlfTSMorcQOyKdYODcqi.c5V3IHOj03dBjxJRxKF7C");
+}
+
+/*
+ * A cost past WEB_BCRYPT_MAX_COST is refused at load, in one line naming
+ * the user and the cost; WEB_BCRYPT_MAX_COST itself and below load.
+ */
+static void test_bcrypt_cost_bound(void)
+{
+	static const int costs[] = { 4, 10, 12, 13, 14, 20, 31 };
+	struct web_config c;
+	char text[256], hash[64], err[512], want[128];
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(costs) / sizeof(costs[0]); i++) {
+		shaped_hash(costs[i], hash, sizeof(hash));
+		CHECK_INT(web_bcrypt_cost(hash), costs[i]);
+		snprintf(text, sizeof(text), "basic_auth_users:\n"
+			 "  carol: '%s'\n", hash);
+		r = parse_text(text, &c, err, sizeof(err));
+		web_config_free(&c);
+		if (costs[i] <= 12) {
+			CHECK_INT(r, 0);
+			continue;
+		}
+		CHECK_INT(r, -EINVAL);
+		snprintf(want, sizeof(want), "line 2: basic_auth_users: carol: "
+			 "bcrypt cost %d is above 12", costs[i]);
+		CHECK(strstr(err, want) != NULL);
+		CHECK(strchr(err, '\n') == NULL);
+	}
+}
+
+/*
+ * An unknown user name is checked against a hash of the configured
+ * users' (highest) cost, not a fixed one: the check an unknown name costs
+ * is the one a known name costs (item: names leak through timing).  That
+ * the hash is one bcrypt really runs at that cost, not one it refuses at
+ * once, is checked by running it.
+ */
+static void test_dummy_cost(void)
+{
+	struct web_config c = { 0 };
+	struct web_user users[2];
+	char h5[64], h12[64], got[64], setting[64];
+	struct crypt_data *d = calloc(1, sizeof(*d));
+	const char *out;
+
+	shaped_hash(5, h5, sizeof(h5));
+	shaped_hash(12, h12, sizeof(h12));
+	users[0].name = "alice";
+	users[0].hash = h12;
+	users[1].name = "bob";
+	users[1].hash = h5;
+	c.users = users;
+	c.nr_users = 1;
+	CHECK_INT(web_config_dummy_cost(&c), 12);
+	CHECK(!web_config_user_hash(&c, "mallory", got, sizeof(got)));
+	CHECK(!strncmp(got, "$2b$12$", 7));
+	CHECK_INT(web_bcrypt_cost(got), 12);
+	CHECK(web_config_user_hash(&c, "alice", got, sizeof(got)));
+	CHECK_STR(got, h12);
+	c.nr_users = 2;
+	CHECK_INT(web_config_dummy_cost(&c), 12);
+	users[0].hash = h5;
+	CHECK_INT(web_config_dummy_cost(&c), 5);
+	CHECK(!web_config_user_hash(&c, "mallory", got, sizeof(got)));
+	CHECK_INT(web_bcrypt_cost(got), 5);
+	/* a setting libxcrypt runs, to a 60-character bcrypt hash */
+	out = d ? crypt_rn("guess", got, d, (int)sizeof(*d)) : NULL;
+	CHECK(out && !strncmp(out, "$2b$05$", 7) && strlen(out) == 60);
+	snprintf(setting, sizeof(setting), "%.29s", got);
+	CHECK(out && !strncmp(out, setting, 29));
+	c.nr_users = 0;
+	CHECK_INT(web_config_dummy_cost(&c), 10);
+	free(d);
+}
+
 static void test_basic_header(void)
 {
 	char u[32], p[32];
@@ -940,6 +1023,8 @@ UNIT_SUITE(web_config)
 	test_parse_shape();
 	test_load();
 	test_bcrypt();
+	test_bcrypt_cost_bound();
+	test_dummy_cost();
 	test_basic_header();
 	test_server_auth();
 	test_listen_fd();

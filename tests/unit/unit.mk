@@ -38,7 +38,7 @@ endif
 
 UNIT_SRCS := user/collect.c user/scrape.c user/families.c user/metrics.c \
 	     user/prom_text.c user/http.c user/http_auth.c user/http_dispatch.c \
-	     user/http_gzip.c user/log_limit.c \
+	     user/http_gzip.c user/log_limit.c user/auth_pool.c \
 	     user/tls_reload.c user/listen_address.c user/listen_socket.c \
 	     user/vm_names.c user/vm_table.c user/web_config.c \
 	     user/web_config_tls.c user/basic_auth.c user/caps.c \

@@ -472,13 +472,13 @@ static json_object *parse(struct record_doc *r, const char *text, size_t len,
 	}
 	doc = json_tokener_parse_ex(tok, text, len);
 	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
 	if (!doc && jerr == json_tokener_continue) {
 		doc = json_tokener_parse_ex(tok, "", 1);
 		jerr = json_tokener_get_error(tok);
 		if (jerr != json_tokener_success)
 			jerr = json_tokener_continue;
 	}
-	end = json_tokener_get_parse_end(tok);
 	if (!doc && jerr == json_tokener_continue && strspn(text, " \t\r\n") == len)
 		fail(r, "blank file (white space only): not a record");
 	else if (!doc && jerr == json_tokener_continue)

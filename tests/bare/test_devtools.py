@@ -118,14 +118,14 @@ class DevTools(unittest.TestCase):
             with self.subTest(target=target):
                 before = os.lstat(target)
                 r = self.record_to(target)
-                self.assertEqual(r.returncode, 0, r.stderr)
-                self.assertIn("written through, not replaced", r.stderr)
-                self.assertIn("written to " + target,
-                              r.stderr.splitlines()[-1])
                 after = os.lstat(target)
                 self.assertTrue(stat.S_ISCHR(after.st_mode), after)
                 self.assertEqual((after.st_ino, after.st_rdev),
                                  (before.st_ino, before.st_rdev))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("written through, not replaced", r.stderr)
+                self.assertIn("written to " + target,
+                              r.stderr.splitlines()[-1])
 
     def test_record_through_a_symlink(self):
         d = self.fresh_dir()

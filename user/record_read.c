@@ -5,7 +5,7 @@
  * at the end of the input) from one that is not JSON at all.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* open_memstream */
+#define _GNU_SOURCE	/* O_CLOEXEC, isfinite() under -std=c11 */
 #endif
 #include <errno.h>
 #include <fcntl.h>

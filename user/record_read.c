@@ -219,6 +219,40 @@ static bool get_vm(struct record_doc *r, json_object *o, int i, struct record_do
 	return true;
 }
 
+/* d[i] += s[i] for n counts; false if one passes 2^64 - 1. */
+static bool add_counts(__u64 *d, const __u64 *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (__builtin_add_overflow(d[i], s[i], &d[i]))
+			return false;
+	return true;
+}
+
+/*
+ * compare totals VMs (those of one name, and all of them): counts that
+ * sum past 2^64 - 1 would wrap to a false figure.  When the sums of all
+ * the VMs fit, those of any of them do.
+ */
+static bool sums_fit(struct record_doc *r)
+{
+	struct record_doc_vm sum = { 0 };
+	const struct record_doc_vm *v;
+	int i;
+
+	for (i = 0; i < r->nr_vms; i++) {
+		v = &r->vms[i];
+		if (!add_counts((__u64 *)&sum.st, (const __u64 *)&v->st,
+				sizeof(v->st) / sizeof(__u64)) ||
+		    !add_counts(&sum.kvm_vms, &v->kvm_vms, 1) ||
+		    !add_counts(sum.kvm, v->kvm, KVM_STAT_NR))
+			return fail(r, "vms[%d]: its counts and those of the VMs before it sum to 2^64 or more: too big to total",
+				    i);
+	}
+	return true;
+}
+
 /* hooks[]: probe=mode, or probe=none when it did not attach */
 static bool get_hooks(struct record_doc *r, json_object *d)
 {
@@ -326,7 +360,7 @@ static bool get_doc(struct record_doc *r, json_object *d)
 		if (!get_vm(r, json_object_array_get_idx(vms, i), i,
 			    &r->vms[i]))
 			return false;
-	return true;
+	return sums_fit(r);
 }
 
 static const char *file_kind(mode_t m)

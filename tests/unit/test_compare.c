@@ -204,6 +204,9 @@ static void test_bad_files(void)
 	    "field schema_version is 2^64 or more: a count is an unsigned 64-bit integer");
 	bad(REC("big_slot.json"),
 	    "field hists.sync_duration_ns.slots[10] is 2^64 or more: a count is an unsigned 64-bit integer");
+	/* 2^63 + 2^63: the all-VMs total would wrap to 0 */
+	bad(REC("sum_wrap.json"),
+	    "vms[1]: its counts and those of the VMs before it sum to 2^64 or more: too big to total");
 	bad(REC("dur_nan.json"),
 	    "field time.duration_seconds is nan: want a number of seconds, 0 or more");
 	bad(REC("dur_inf.json"),

@@ -106,26 +106,31 @@ class DevTools(unittest.TestCase):
     def fresh_dir(self):
         return tempfile.mkdtemp(dir=self.tmp)
 
+    def assert_kept(self, target, test):
+        """--record=target leaves target the node it was (lstat)."""
+        before = os.lstat(target)
+        r = self.record_to(target)
+        after = os.lstat(target)
+        self.assertEqual(stat.S_IFMT(after.st_mode),
+                         stat.S_IFMT(before.st_mode), after)
+        self.assertEqual((after.st_ino, after.st_rdev),
+                         (before.st_ino, before.st_rdev))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("written through, not replaced", r.stderr)
+        self.assertIn("written to " + target, r.stderr.splitlines()[-1])
+        test(r)
+
     def test_record_to_a_device_keeps_the_device(self):
-        # a node of /dev/null's own of this test's: a regression replaces
-        # it, not the system's
+        # this test's own /dev/null node first: a regression replaces it,
+        # and fails there, before the system's is tried
         node = os.path.join(self.fresh_dir(), "null")
         try:
             os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
         except OSError as e:
             self.skipTest("cannot make a device node here: %s" % e)
+        # no subTest: a failure on the node must stop the test there
         for target in (node, "/dev/null"):
-            with self.subTest(target=target):
-                before = os.lstat(target)
-                r = self.record_to(target)
-                after = os.lstat(target)
-                self.assertTrue(stat.S_ISCHR(after.st_mode), after)
-                self.assertEqual((after.st_ino, after.st_rdev),
-                                 (before.st_ino, before.st_rdev))
-                self.assertEqual(r.returncode, 0, r.stderr)
-                self.assertIn("written through, not replaced", r.stderr)
-                self.assertIn("written to " + target,
-                              r.stderr.splitlines()[-1])
+            self.assert_kept(target, lambda r: None)
 
     def test_record_through_a_symlink(self):
         d = self.fresh_dir()
@@ -143,10 +148,14 @@ class DevTools(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(d)), ["link", "real.json"])
 
     def test_record_to_stdout(self):
-        # a pipe: the record is the whole of stdout
-        r = self.record_to("/dev/stdout")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(json.loads(r.stdout)["vms"], [])
+        # a pipe: the record is the whole of stdout.  This test's own
+        # link like /dev/stdout first: a regression renames over it, and
+        # fails there, before the system's is tried
+        link = os.path.join(self.fresh_dir(), "stdout")
+        os.symlink("/proc/self/fd/1", link)
+        for target in (link, "/dev/stdout"):
+            self.assert_kept(target, lambda r: self.assertEqual(
+                json.loads(r.stdout)["vms"], []))
         # a shell's "> file": after what --batch printed there, not over it
         out = os.path.join(self.fresh_dir(), "out")
         with open(out, "w") as f:

@@ -150,12 +150,22 @@ static __u64 syncs(const struct record_doc_vm *v)
 	return n;
 }
 
-static void fmt_ratio(char *buf, size_t len, double a, double b)
+/* Room for any figure: a ratio of u64s has 23 characters at most. */
+#define FIG_LEN		48
+
+/* v to two decimals, in e-notation when that would not fit: never cut. */
+static void fmt_real(char *buf, double v, bool sign)
+{
+	if (snprintf(buf, FIG_LEN, sign ? "%+.2f" : "%.2f", v) >= FIG_LEN)
+		snprintf(buf, FIG_LEN, sign ? "%+.6e" : "%.6e", v);
+}
+
+static void fmt_ratio(char *buf, double a, double b)
 {
 	if (a == 0)
-		snprintf(buf, len, "%s", b == 0 ? "=" : "-");
+		snprintf(buf, FIG_LEN, "%s", b == 0 ? "=" : "-");
 	else
-		snprintf(buf, len, "%.2f", b / a);
+		fmt_real(buf, b / a, false);
 }
 
 static void header(FILE *o)
@@ -170,15 +180,18 @@ static void header(FILE *o)
 static void row_count(FILE *o, const char *label, const __u64 *a,
 		      const __u64 *b)
 {
-	char sa[24] = "-", sb[24] = "-", sd[24] = "-", sr[16] = "-";
+	char sa[FIG_LEN] = "-", sb[FIG_LEN] = "-", sd[FIG_LEN] = "-";
+	char sr[FIG_LEN] = "-";
 
 	if (a)
 		snprintf(sa, sizeof(sa), "%llu", (unsigned long long)*a);
 	if (b)
 		snprintf(sb, sizeof(sb), "%llu", (unsigned long long)*b);
 	if (a && b) {
-		snprintf(sd, sizeof(sd), "%+lld", (long long)(*b - *a));
-		fmt_ratio(sr, sizeof(sr), *a, *b);
+		/* sign and magnitude: a u64 difference does not fit an s64 */
+		snprintf(sd, sizeof(sd), "%c%llu", *b >= *a ? '+' : '-',
+			 (unsigned long long)(*b >= *a ? *b - *a : *a - *b));
+		fmt_ratio(sr, *a, *b);
 	}
 	fprintf(o, "| %-34s | %12s | %12s | %12s | %7s |\n", label, sa, sb,
 		sd, sr);
@@ -188,15 +201,16 @@ static void row_count(FILE *o, const char *label, const __u64 *a,
 static void row_real(FILE *o, const char *label, const double *a,
 		     const double *b)
 {
-	char sa[24] = "-", sb[24] = "-", sd[24] = "-", sr[16] = "-";
+	char sa[FIG_LEN] = "-", sb[FIG_LEN] = "-", sd[FIG_LEN] = "-";
+	char sr[FIG_LEN] = "-";
 
 	if (a)
-		snprintf(sa, sizeof(sa), "%.2f", *a);
+		fmt_real(sa, *a, false);
 	if (b)
-		snprintf(sb, sizeof(sb), "%.2f", *b);
+		fmt_real(sb, *b, false);
 	if (a && b) {
-		snprintf(sd, sizeof(sd), "%+.2f", *b - *a);
-		fmt_ratio(sr, sizeof(sr), *a, *b);
+		fmt_real(sd, *b - *a, true);
+		fmt_ratio(sr, *a, *b);
 	}
 	fprintf(o, "| %-34s | %12s | %12s | %12s | %7s |\n", label, sa, sb,
 		sd, sr);
@@ -247,21 +261,18 @@ static void vm_tables(FILE *o, const char *title, const struct record_doc_vm *a,
 	}
 }
 
-/* Sum the VMs of r named name (every VM when name is NULL). */
-static bool sum_vms(const struct record_doc *r, const char *name, struct record_doc_vm *out)
+/* Sum the nr VMs at vm[]. */
+static void sum_vms(const struct record_doc_vm *const *vm, int nr,
+		    struct record_doc_vm *out)
 {
 	__u64 *d, *s;
-	bool found = false;
 	size_t j;
 	int i;
 
 	memset(out, 0, sizeof(*out));
-	for (i = 0; i < r->nr_vms; i++) {
-		const struct record_doc_vm *v = &r->vms[i];
+	for (i = 0; i < nr; i++) {
+		const struct record_doc_vm *v = vm[i];
 
-		if (name && strcmp(v->name, name))
-			continue;
-		found = true;
 		d = (__u64 *)&out->st;
 		s = (__u64 *)&v->st;
 		for (j = 0; j < sizeof(v->st) / sizeof(__u64); j++)
@@ -273,7 +284,6 @@ static bool sum_vms(const struct record_doc *r, const char *name, struct record_
 				out->kvm[j] += v->kvm[j];
 		}
 	}
-	return found;
 }
 
 static void global_tables(FILE *o, const struct record_doc *a, const struct record_doc *b)
@@ -337,46 +347,159 @@ static void global_tables(FILE *o, const struct record_doc *a, const struct reco
 	row_real(o, "run duration (s)", &a->duration, &b->duration);
 }
 
-static void report(FILE *o, const struct record_doc *a, const struct record_doc *b)
+/*
+ * The VMs of a record by name, so that matching 40,000 VMs with another
+ * record's is a sort and a merge, not a search per VM: vm[] is the
+ * record's VMs sorted by name (record order within a name), g[] a group
+ * per name, in name order.
+ */
+struct vm_group {
+	const struct record_doc_vm *const *vm;	/* the VMs of this name */
+	int nr;
+	int first;			/* the record index of the first */
+	const struct vm_group *other;	/* the same name in the other record */
+};
+
+struct vm_groups {
+	const struct record_doc_vm **vm;
+	struct vm_group *g;
+	int nr;
+};
+
+static int by_name(const void *x, const void *y)
 {
-	struct record_doc_vm va, vb;
-	int i, names = 0;
+	const struct record_doc_vm *a = *(const struct record_doc_vm *const *)x;
+	const struct record_doc_vm *b = *(const struct record_doc_vm *const *)y;
+	int c = strcmp(a->name, b->name);
 
-	fprintf(o, "# %s vs %s\n\n", a->path, b->path);
-	fprintf(o, "A: %s, kernel %s (%s), agent %s, %.1f s\n", a->path,
-		a->release, a->variant, a->version, a->duration);
-	fprintf(o, "B: %s, kernel %s (%s), agent %s, %.1f s\n", b->path,
-		b->release, b->variant, b->version, b->duration);
-	fprintf(o, "A hooks: %s\nB hooks: %s\n", a->hooks, b->hooks);
-	/* A's VMs in A's order, then B's that A lacks; each name once */
-	for (i = 0; i < a->nr_vms + b->nr_vms; i++) {
-		const struct record_doc *r = i < a->nr_vms ? a : b;
-		const char *name = r->vms[i < a->nr_vms ? i : i - a->nr_vms].name;
-		const struct record_doc_vm *seen = r->vms;
-		bool dup = false, ha, hb;
-		char title[VM_NAME_MAX + 8];
-		int j, end = i < a->nr_vms ? i : i - a->nr_vms;
+	return c ? c : (a > b) - (a < b);
+}
 
-		for (j = 0; j < end; j++)
-			dup |= !strcmp(seen[j].name, name);
-		if (dup || (r == b && sum_vms(a, name, &va)))
+static int by_first(const void *x, const void *y)
+{
+	const struct vm_group *a = *(const struct vm_group *const *)x;
+	const struct vm_group *b = *(const struct vm_group *const *)y;
+
+	return (a->first > b->first) - (a->first < b->first);
+}
+
+static int group_vms(const struct record_doc *r, struct vm_groups *gs)
+{
+	struct vm_group *g = NULL;
+	int i;
+
+	gs->nr = 0;
+	gs->vm = calloc(r->nr_vms ? r->nr_vms : 1, sizeof(*gs->vm));
+	gs->g = calloc(r->nr_vms ? r->nr_vms : 1, sizeof(*gs->g));
+	if (!gs->vm || !gs->g)
+		return -ENOMEM;
+	for (i = 0; i < r->nr_vms; i++)
+		gs->vm[i] = &r->vms[i];
+	qsort(gs->vm, r->nr_vms, sizeof(*gs->vm), by_name);
+	for (i = 0; i < r->nr_vms; i++) {
+		if (g && !strcmp(g->vm[0]->name, gs->vm[i]->name)) {
+			g->nr++;
 			continue;
-		ha = sum_vms(a, name, &va);
-		hb = sum_vms(b, name, &vb);
-		snprintf(title, sizeof(title), "vm %s", name);
-		vm_tables(o, title, ha ? &va : NULL, hb ? &vb : NULL);
-		names++;
+		}
+		g = &gs->g[gs->nr++];
+		*g = (struct vm_group){ .vm = &gs->vm[i], .nr = 1,
+					.first = gs->vm[i] - r->vms };
+	}
+	return 0;
+}
+
+/* Pair the groups of one name: a merge of the two name orders. */
+static void pair_groups(struct vm_groups *a, struct vm_groups *b)
+{
+	int i = 0, j = 0, c;
+
+	while (i < a->nr && j < b->nr) {
+		c = strcmp(a->g[i].vm[0]->name, b->g[j].vm[0]->name);
+		if (!c) {
+			a->g[i].other = &b->g[j];
+			b->g[j].other = &a->g[i];
+		}
+		i += c <= 0;
+		j += c >= 0;
+	}
+}
+
+/*
+ * The names in report order, into order[] (a->nr + b->nr long): A's in
+ * A's order, then B's that A lacks in B's order.  How many.
+ */
+static int name_order(const struct vm_groups *a, const struct vm_groups *b,
+		      const struct vm_group **order)
+{
+	int i, n = 0;
+
+	for (i = 0; i < a->nr; i++)
+		order[n++] = &a->g[i];
+	qsort(order, n, sizeof(*order), by_first);
+	for (i = 0; i < b->nr; i++)
+		if (!b->g[i].other)
+			order[n++] = &b->g[i];
+	qsort(order + a->nr, n - a->nr, sizeof(*order), by_first);
+	return n;
+}
+
+/* One table set per name, and the totals; -ENOMEM, or 0. */
+static int vm_reports(FILE *o, const struct record_doc *a,
+		      const struct record_doc *b)
+{
+	struct vm_groups ga = { 0 }, gb = { 0 };
+	const struct vm_group **order = NULL, *g, *in_a, *in_b;
+	struct record_doc_vm va, vb;
+	char title[VM_NAME_MAX + 8];
+	int i, names = 0, ret = -ENOMEM;
+
+	if (group_vms(a, &ga) || group_vms(b, &gb) ||
+	    !(order = calloc(ga.nr + gb.nr + 1, sizeof(*order))))
+		goto out;
+	pair_groups(&ga, &gb);
+	names = name_order(&ga, &gb, order);
+	for (i = 0; i < names && !ferror(o); i++) {
+		g = order[i];
+		in_a = i < ga.nr ? g : NULL;
+		in_b = i < ga.nr ? g->other : g;
+		if (in_a)
+			sum_vms(in_a->vm, in_a->nr, &va);
+		if (in_b)
+			sum_vms(in_b->vm, in_b->nr, &vb);
+		snprintf(title, sizeof(title), "vm %s", g->vm[0]->name);
+		vm_tables(o, title, in_a ? &va : NULL, in_b ? &vb : NULL);
 	}
 	/* one VM name in both records (make compare: a record per shape):
 	 * the totals are its tables again */
 	if (names == 1) {
 		fprintf(o, "\n(all VMs: the one above)\n");
 	} else {
-		sum_vms(a, NULL, &va);
-		sum_vms(b, NULL, &vb);
+		sum_vms(ga.vm, a->nr_vms, &va);
+		sum_vms(gb.vm, b->nr_vms, &vb);
 		vm_tables(o, "all VMs", &va, &vb);
 	}
+	ret = 0;
+out:
+	free(order);
+	free(ga.vm);
+	free(ga.g);
+	free(gb.vm);
+	free(gb.g);
+	return ret;
+}
+
+static int report(FILE *o, const struct record_doc *a, const struct record_doc *b)
+{
+	fprintf(o, "# %s vs %s\n\n", a->path, b->path);
+	fprintf(o, "A: %s, kernel %s (%s), agent %s, %.1f s\n", a->path,
+		a->release, a->variant, a->version, a->duration);
+	fprintf(o, "B: %s, kernel %s (%s), agent %s, %.1f s\n", b->path,
+		b->release, b->variant, b->version, b->duration);
+	fprintf(o, "A hooks: %s\nB hooks: %s\n", a->hooks, b->hooks);
+	if (vm_reports(o, a, b))
+		return -ENOMEM;
 	global_tables(o, a, b);
+	return 0;
 }
 
 /* ---- --plot=DIR: the two PNGs make compare draws, with gnuplot ---- */
@@ -399,7 +522,11 @@ static int plot_one(const char *dir, const char *name, const char *title,
 	for (i = 0; i < n; i++)
 		fprintf(f, "%d %llu %llu\n", i, (unsigned long long)a[i],
 			(unsigned long long)b[i]);
-	fclose(f);
+	if (ferror(f) | fclose(f)) {
+		fprintf(err, "kvm-unsync-exporter compare: --plot: cannot write %s\n",
+			path);
+		return 2;
+	}
 	g = popen("gnuplot 2>&1", "w");
 	if (!g)
 		goto fail;
@@ -438,6 +565,21 @@ static int plots(const char *dir, const struct record_doc *a, const struct recor
 			err);
 }
 
+/*
+ * Did the report reach out, every write of it (a full disk, a closed
+ * pipe)?  0, or 1 with one line: a report lost must not exit 0.
+ */
+static int write_check(FILE *out, FILE *err)
+{
+	int e = fflush(out) ? errno : ferror(out) ? EIO : 0;
+
+	if (!e)
+		return 0;
+	fprintf(err, "kvm-unsync-exporter compare: cannot write the report: %s\n",
+		strerror(e));
+	return 1;
+}
+
 int compare_files(const char *a, const char *b, const char *plot_dir,
 		  FILE *out, FILE *err)
 {
@@ -450,9 +592,12 @@ int compare_files(const char *a, const char *b, const char *plot_dir,
 	} else if (!record_read(&rb, b)) {
 		fprintf(err, "kvm-unsync-exporter compare: %s: %s\n", b, rb.err);
 		ret = 2;
+	} else if (report(out, &ra, &rb)) {
+		fprintf(err, "kvm-unsync-exporter compare: out of memory\n");
+		ret = 1;
 	} else {
-		report(out, &ra, &rb);
-		if (plot_dir)
+		ret = write_check(out, err);
+		if (!ret && plot_dir)
 			ret = plots(plot_dir, &ra, &rb, err);
 	}
 	record_doc_free(&ra);
@@ -500,5 +645,12 @@ int compare_main(int argc, char **argv)
 		fprintf(stderr, "kvm-unsync-exporter compare: --plot: the directory's name may not hold ' or a newline (gnuplot quotes it): choose another\n");
 		return 2;
 	}
-	return compare_files(files[0], files[1], plot, stdout, stderr);
+	n = compare_files(files[0], files[1], plot, stdout, stderr);
+	/* what fflush did not see, close does (a file on NFS, say) */
+	if (fclose(stdout) && !n) {
+		fprintf(stderr, "kvm-unsync-exporter compare: cannot write the report: %s\n",
+			strerror(errno));
+		n = 1;
+	}
+	return n;
 }

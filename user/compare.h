@@ -9,7 +9,11 @@
 
 #include <stdio.h>
 
-/* argv[0] is "compare".  0 when compared, 2 on a bad file or usage. */
+/*
+ * argv[0] is "compare".  0 when compared, 2 on a bad file or usage, 1 when
+ * the report could not be written (stdout full or closed); stdout is
+ * closed after the report, to see a write that failed late.
+ */
 int compare_main(int argc, char **argv);
 
 /* The same, on two paths, printing to out and errors to err. */

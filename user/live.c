@@ -64,6 +64,7 @@ struct live {
 	struct kvm_vm_kstats *kvm;
 	int nr_kvm, kvm_err;
 	/* the record */
+	struct record_target out;	/* opened at start: checked then */
 	struct seen_vms seen;
 	struct hists base_h;
 	struct self_stats base_self;
@@ -307,7 +308,9 @@ static int write_record(struct live *l, const struct timespec *start,
 	u64_sub(&r.hists, &l->snap.hists, &l->base_h, sizeof(r.hists));
 	u64_sub(&r.self, &l->snap.self, &l->base_self, sizeof(r.self));
 	clock_gettime(CLOCK_REALTIME, &r.end);
-	e = record_write(l->cfg->record, &r, err, sizeof(err));
+	/* a reader gone from a pipe is an error to report, not a death */
+	signal(SIGPIPE, SIG_IGN);
+	e = record_target_write(&l->out, &r, err, sizeof(err));
 	free(vms);
 	if (e) {
 		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
@@ -433,7 +436,9 @@ int live_run(const struct live_config *cfg, const struct probes_config *pcfg,
 		.cfg = cfg,
 		.sort = cfg->sort,
 		.ksrc = { .root = KVM_STATS_ROOT, .proc = KVM_STATS_PROC },
+		.out = { .fd = -1 },
 	};
+	char err[512];
 	int ret = 1, i;
 
 	snapshot_init(&l.snap);
@@ -452,14 +457,23 @@ int live_run(const struct live_config *cfg, const struct probes_config *pcfg,
 		goto out;
 	}
 	l.pin_dir = pcfg->pin_dir;
+	/* before the probes load and the run starts: not after --duration */
+	if (cfg->record &&
+	    record_target_open(&l.out, cfg->record, err, sizeof(err))) {
+		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
+		ret = 2;
+		goto out;
+	}
 	if (live_src_open(&l.src, pcfg))
 		goto out_src;
 	if (l.src.beside && !cfg->top)
 		fprintf(stderr, "kvm-unsync-exporter: reading the maps of the agent running on %s (read-only)\n",
 			pcfg->pin_dir);
 	if (cfg->record && !cfg->top)
-		fprintf(stderr, "kvm-unsync-exporter: recording to %s: %s writes it\n",
-			cfg->record, cfg->duration_s > 0 ?
+		fprintf(stderr, "kvm-unsync-exporter: recording to %s%s: %s writes it\n",
+			cfg->record, record_target_through(&l.out) ?
+			" (not a regular file: written through, not replaced)" :
+			"", cfg->duration_s > 0 ?
 			"the end of --duration, SIGINT or SIGTERM" :
 			"SIGINT or SIGTERM");
 	if (!run(&l))
@@ -467,6 +481,7 @@ int live_run(const struct live_config *cfg, const struct probes_config *pcfg,
 out_src:
 	live_src_close(&l.src);
 out:
+	record_target_close(&l.out);
 	ev->vms = NULL;
 	if (l.vms_ready)
 		vm_table_free(&l.vms);

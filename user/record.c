@@ -245,44 +245,177 @@ static json_object *document(const struct record *r)
 	return o;
 }
 
-int record_write(const char *path, const struct record *r,
-		 char *err, size_t errlen)
+/* All of text to fd; 0 or -errno. */
+static int write_all(int fd, const char *text, size_t len)
 {
-	json_object *doc = document(r);
-	const char *text;
-	char *tmp = NULL;
-	size_t len, off = 0;
 	ssize_t n;
-	int fd, ret = 0;
 
-	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-					      JSON_C_TO_STRING_NOSLASHESCAPE);
-	len = strlen(text);
-	if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
-		tmp = NULL;
-		ret = -ENOMEM;
-		snprintf(err, errlen, "--record: out of memory");
-		goto out;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "--record: cannot create a file beside %s: %s",
-			 path, strerror(errno));
-		goto out;
-	}
-	while (off < len) {
-		n = write(fd, text + off, len - off);
+	while (len) {
+		n = write(fd, text, len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		off += n;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		text += n;
+		len -= n;
 	}
-	if (!ret && (write(fd, "\n", 1) != 1 || fsync(fd)))
-		ret = -errno ? -errno : -EIO;
+	return 0;
+}
+
+/* The temporary file beside path: its name in *tmp, its fd, or -errno. */
+static int make_beside(const char *path, char **tmp)
+{
+	int fd;
+
+	if (asprintf(tmp, "%s.tmpXXXXXX", path) < 0) {
+		*tmp = NULL;
+		return -ENOMEM;
+	}
+	fd = mkstemp(*tmp);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * A new or regular file is replaced: can a file be made beside it (and
+ * so renamed over it)?  Made and removed at once, so that nothing is left
+ * if the run is killed.
+ */
+static int check_beside(struct record_target *t, char *err, size_t errlen)
+{
+	char *tmp;
+	int fd = make_beside(t->path, &tmp);
+
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	} else {
+		snprintf(err, errlen, "--record: cannot write %s: no new file can be made in its directory: %s",
+			 t->path, strerror(-fd));
+	}
+	free(tmp);
+	return fd < 0 ? fd : 0;
+}
+
+/* Why a target that is not a regular file could not be opened. */
+static int through_error(struct record_target *t, int e, char *err,
+			 size_t errlen)
+{
+	if (e == -EISDIR)
+		snprintf(err, errlen, "--record: %s is a directory: give a file's name",
+			 t->path);
+	else
+		snprintf(err, errlen, "--record: %s is not a regular file, so it is written through, not replaced, and it cannot be opened for writing: %s",
+			 t->path, e == -ENXIO ?
+			 "no process reads that FIFO (or it is a socket)" :
+			 strerror(-e));
+	return e;
+}
+
+/*
+ * /dev/stdout of a shell's "> file" is a regular file through a symlink:
+ * the agent's own stdout (or stderr), where the record goes on after what
+ * it already printed there.  Else the file opened is cut and written.
+ */
+static void through_regular(struct record_target *t, const struct stat *st)
+{
+	struct stat std;
+	int i, fd;
+
+	for (i = STDOUT_FILENO; i <= STDERR_FILENO; i++) {
+		if (fstat(i, &std) || std.st_dev != st->st_dev ||
+		    std.st_ino != st->st_ino)
+			continue;
+		fd = fcntl(i, F_DUPFD_CLOEXEC, 0);
+		if (fd >= 0) {
+			close(t->fd);
+			t->fd = fd;
+			return;
+		}
+	}
+	t->cut = true;
+}
+
+/*
+ * Anything but a regular file (a device, a FIFO, a symlink) is never
+ * replaced: it is opened now, as it is (no O_CREAT, no O_TRUNC; O_NONBLOCK
+ * so that a FIFO without a reader fails now instead of hanging), and
+ * written through at the end.  A block device is refused: a record
+ * written over a disk is never what was meant.
+ */
+static int open_through(struct record_target *t, char *err, size_t errlen)
+{
+	struct stat st;
+	int fl;
+
+	t->fd = open(t->path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (t->fd < 0)
+		return through_error(t, -errno, err, errlen);
+	if (fstat(t->fd, &st) || (fl = fcntl(t->fd, F_GETFL)) < 0 ||
+	    fcntl(t->fd, F_SETFL, fl & ~O_NONBLOCK))
+		return through_error(t, -errno, err, errlen);
+	if (S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "--record: %s is a block device: a record would overwrite it; give a file's name",
+			 t->path);
+		return -EINVAL;
+	}
+	if (S_ISREG(st.st_mode))
+		through_regular(t, &st);
+	return 0;
+}
+
+int record_target_open(struct record_target *t, const char *path,
+		       char *err, size_t errlen)
+{
+	struct stat st;
+	int e;
+
+	*t = (struct record_target){ .path = path, .fd = -1 };
+	if (errlen)
+		err[0] = '\0';
+	/* lstat: a symlink is written through, never renamed over */
+	if (lstat(path, &st) == 0)
+		e = S_ISREG(st.st_mode) ? check_beside(t, err, errlen) :
+					   open_through(t, err, errlen);
+	else if (errno == ENOENT)
+		e = check_beside(t, err, errlen);
+	else
+		e = -errno;
+	if (e && !err[0])
+		snprintf(err, errlen, "--record: cannot write %s: %s", path,
+			 strerror(-e));
+	if (e)
+		record_target_close(t);
+	return e;
+}
+
+bool record_target_through(const struct record_target *t)
+{
+	return t->fd >= 0;
+}
+
+void record_target_close(struct record_target *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+}
+
+/* A temporary file beside path, fsync, rename over it. */
+static int write_replace(const char *path, const char *text, size_t len)
+{
+	char *tmp;
+	int fd, ret;
+
+	fd = make_beside(path, &tmp);
+	if (fd < 0) {
+		free(tmp);
+		return fd;
+	}
+	ret = write_all(fd, text, len) ?: write_all(fd, "\n", 1);
+	if (!ret && fsync(fd))
+		ret = -errno;
 	/* mkstemp makes 0600; a record is no secret */
 	if (!ret && fchmod(fd, 0644))
 		ret = -errno;
@@ -290,13 +423,50 @@ int record_write(const char *path, const struct record *r,
 		ret = -errno;
 	if (!ret && rename(tmp, path))
 		ret = -errno;
-	if (ret) {
-		snprintf(err, errlen, "--record: cannot write %s: %s", path,
-			 strerror(-ret));
+	if (ret)
 		unlink(tmp);
-	}
-out:
 	free(tmp);
+	return ret;
+}
+
+static int write_through(struct record_target *t, const char *text, size_t len)
+{
+	if (t->cut && ftruncate(t->fd, 0))
+		return -errno;
+	return write_all(t->fd, text, len) ?: write_all(t->fd, "\n", 1);
+}
+
+int record_target_write(struct record_target *t, const struct record *r,
+			char *err, size_t errlen)
+{
+	json_object *doc = document(r);
+	const char *text;
+	int ret;
+
+	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+					      JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text)
+		ret = -ENOMEM;
+	else if (t->fd >= 0)
+		ret = write_through(t, text, strlen(text));
+	else
+		ret = write_replace(t->path, text, strlen(text));
+	if (ret)
+		snprintf(err, errlen, "--record: cannot write %s: %s", t->path,
+			 strerror(-ret));
 	json_object_put(doc);
+	return ret;
+}
+
+int record_write(const char *path, const struct record *r,
+		 char *err, size_t errlen)
+{
+	struct record_target t;
+	int ret;
+
+	ret = record_target_open(&t, path, err, errlen);
+	if (!ret)
+		ret = record_target_write(&t, r, err, errlen);
+	record_target_close(&t);
 	return ret;
 }

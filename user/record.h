@@ -50,9 +50,32 @@ struct record {
 };
 
 /*
- * Write r to path atomically: a temporary file in the same directory,
- * fsync, rename.  0, or -errno with a one-line reason in err.
+ * Where the record goes, decided when the run starts so that a target
+ * that cannot be written fails then, not after --duration.  A new file or
+ * a regular one is replaced atomically: a temporary file in the same
+ * directory, fsync, rename.  Anything else (a device such as /dev/null, a
+ * FIFO, a symlink such as /dev/stdout) is never replaced: it is opened at
+ * start, without O_CREAT or O_TRUNC, and the record written through it (a
+ * regular file reached through a symlink is cut first); a directory or a
+ * block device is refused.
  */
+struct record_target {
+	const char *path;
+	int fd;			/* written through: the target; -1: replaced */
+	bool cut;		/* a regular file written through: truncate */
+};
+
+/* Check and open path: 0, or -errno with a one-line reason in err. */
+int record_target_open(struct record_target *t, const char *path,
+		       char *err, size_t errlen);
+/* True when t is written through rather than replaced. */
+bool record_target_through(const struct record_target *t);
+/* Write r to t: 0, or -errno with a one-line reason in err. */
+int record_target_write(struct record_target *t, const struct record *r,
+			char *err, size_t errlen);
+void record_target_close(struct record_target *t);
+
+/* The three above at once, for a path checked only as it is written. */
 int record_write(const char *path, const struct record *r,
 		 char *err, size_t errlen);
 

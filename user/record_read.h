@@ -14,6 +14,13 @@
 #include "kvm_stats.h"
 #include "vm_names.h"
 
+/*
+ * The largest file taken for a record.  The largest the agent writes is
+ * 65,536 VMs (--max-vms) with 127-byte names and every count at 2^64 - 1:
+ * test_record checks that it fits.
+ */
+#define RECORD_READ_MAX		(256 << 20)
+
 struct record_doc_vm {
 	char name[VM_NAME_MAX];
 	struct vm_stats st;

@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,146 @@ class DevTools(unittest.TestCase):
                 self.assertEqual(p.wait(timeout=30), 0, rest)
                 self.assertIn("written to " + path, rest)
                 self.assertEqual(self.read_record(path)["vms"], [])
+
+    def record_to(self, target, *extra, duration="0.2"):
+        """A --record run writing to target: a CompletedProcess."""
+        return run(["--record=" + target, "--duration=" + duration,
+                    "--pin-dir=" + self.pin_dir("tgt")] + list(extra))
+
+    def fresh_dir(self):
+        return tempfile.mkdtemp(dir=self.tmp)
+
+    def assert_kept(self, target, test):
+        """--record=target leaves target the node it was (lstat)."""
+        before = os.lstat(target)
+        r = self.record_to(target)
+        after = os.lstat(target)
+        self.assertEqual(stat.S_IFMT(after.st_mode),
+                         stat.S_IFMT(before.st_mode), after)
+        self.assertEqual((after.st_ino, after.st_rdev),
+                         (before.st_ino, before.st_rdev))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("written through, not replaced", r.stderr)
+        self.assertIn("written to " + target, r.stderr.splitlines()[-1])
+        test(r)
+
+    def test_record_to_a_device_keeps_the_device(self):
+        # this test's own /dev/null node first: a regression replaces it,
+        # and fails there, before the system's is tried
+        node = os.path.join(self.fresh_dir(), "null")
+        try:
+            os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        except OSError as e:
+            self.skipTest("cannot make a device node here: %s" % e)
+        # no subTest: a failure on the node must stop the test there
+        for target in (node, "/dev/null"):
+            self.assert_kept(target, lambda r: None)
+
+    def test_record_through_a_symlink(self):
+        d = self.fresh_dir()
+        real, link = os.path.join(d, "real.json"), os.path.join(d, "link")
+        with open(real, "w") as f:
+            f.write("x" * 100000)	# longer than the record: cut, not kept
+        os.symlink("real.json", link)
+        ino = os.stat(real).st_ino
+        r = self.record_to(link)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.readlink(link), "real.json")
+        # written in place: the same file, not one renamed over it
+        self.assertEqual(os.stat(real).st_ino, ino)
+        self.assertEqual(self.read_record(real)["vms"], [])
+        self.assertEqual(sorted(os.listdir(d)), ["link", "real.json"])
+
+    def test_record_to_stdout(self):
+        # a pipe: the record is the whole of stdout.  This test's own
+        # link like /dev/stdout first: a regression renames over it, and
+        # fails there, before the system's is tried
+        link = os.path.join(self.fresh_dir(), "stdout")
+        os.symlink("/proc/self/fd/1", link)
+        for target in (link, "/dev/stdout"):
+            self.assert_kept(target, lambda r: self.assertEqual(
+                json.loads(r.stdout)["vms"], []))
+        # a shell's "> file": after what --batch printed there, not over it
+        out = os.path.join(self.fresh_dir(), "out")
+        with open(out, "w") as f:
+            p = subprocess.run([AGENT, "--batch", "--iterations=1",
+                                "--interval=0.1", "--record=/dev/stdout",
+                                "--pin-dir=" + self.pin_dir("stdout")],
+                               stdout=f, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            text = f.read()
+        block, _, doc = text.partition("\n{")
+        self.assertEqual(len(blocks(block)), 1, text)
+        self.assertEqual(json.loads("{" + doc)["vms"], [])
+
+    def test_record_to_a_fifo(self):
+        fifo = os.path.join(self.fresh_dir(), "fifo")
+        os.mkfifo(fifo)
+        # no reader: refused at start, not a wait for one
+        r = self.record_to(fifo, duration="3600")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("no process reads that FIFO", r.stderr)
+        # a reader: written through
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            r = self.record_to(fifo)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with os.fdopen(os.dup(fd), "rb") as f:
+                self.assertEqual(json.loads(f.read())["vms"], [])
+        finally:
+            os.close(fd)
+
+    def test_record_refuses_a_directory_and_a_block_device(self):
+        d = self.fresh_dir()
+        node = os.path.join(d, "loop")
+        try:
+            os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(7, 0))
+        except OSError as e:
+            self.skipTest("cannot make a device node here: %s" % e)
+        for target, needle in ((d, "is a directory"),
+                               (node, "is a block device")):
+            with self.subTest(target=target):
+                r = self.record_to(target, duration="3600")
+                self.assertEqual(r.returncode, 2, r.stderr)
+                lines = r.stderr.splitlines()
+                self.assertEqual(len(lines), 1, r.stderr)
+                self.assertIn(needle, lines[0])
+        self.assertTrue(stat.S_ISBLK(os.lstat(node).st_mode))
+        self.assertEqual(sorted(os.listdir(d)), ["loop"])
+
+    def test_record_to_an_unwritable_directory_fails_at_start(self):
+        d = self.fresh_dir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k",
+                           "tmpfs", d]).returncode:
+            self.skipTest("cannot mount a read-only tmpfs")
+        try:
+            # an hour's run: had it started, the timeout would end the test
+            r = self.record_to(os.path.join(d, "r.json"), duration="3600")
+        finally:
+            subprocess.run(["umount", d], check=True)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)	# before any probe
+        self.assertIn("--record: cannot write " + d, lines[0])
+        self.assertIn("Read-only file system", lines[0])
+
+    def test_record_replaces_a_regular_file_atomically(self):
+        d = self.fresh_dir()
+        path = os.path.join(d, "r.json")
+        with open(path, "w") as f:
+            f.write("old")
+        ino = os.stat(path).st_ino
+        r = self.record_to(path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("written through", r.stderr)
+        st = os.stat(path)
+        self.assertNotEqual(st.st_ino, ino)	# a new file renamed over it
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o644)
+        self.assertEqual(self.read_record(path)["vms"], [])
+        self.assertEqual(os.listdir(d), ["r.json"])	# no temporary left
 
     def test_batch_prints_one_block_per_iteration(self):
         r = run(["--batch", "--iterations=3", "--interval=0.2",
@@ -223,9 +364,15 @@ class DevTools(unittest.TestCase):
             ("version2.json", "schema version 2"),
             ("no_version.json", "no_version.json"),
             ("missing_field.json", "missing field"),
+            ("null.json", "the document is null"),
+            ("number.json", "the document is a number"),
+            ("blank.json", "blank file"),
+            ("big_count.json", "restarts is 2^64 or more"),
+            ("dur_nan.json", "duration_seconds is nan"),
         ]
         paths = [(os.path.join(RECORDS, f), n) for f, n in cases]
-        paths += [(empty, "empty file"), ("/nonexistent.json", "cannot open")]
+        paths += [(empty, "empty file"), ("/nonexistent.json", "cannot open"),
+                  ("/dev/zero", "not a regular file")]
         for path, needle in paths:
             for a, b in ((path, good), (good, path)):
                 with self.subTest(a=a, b=b):
@@ -236,6 +383,17 @@ class DevTools(unittest.TestCase):
                     self.assertIn(path, lines[0])
                     self.assertIn(needle, lines[0])
                     self.assertEqual(r.stdout, "")
+
+    def test_compare_report_lost_is_an_error(self):
+        good = os.path.join(RECORDS, "stock.json")
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([AGENT, "compare", good, good], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("cannot write the report: No space left on device",
+                      lines[0])
 
 
 if __name__ == "__main__":

@@ -13,11 +13,15 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "compare.h"
 #include "record.h"
+#include "record_read.h"
 #include "record_tmp.h"
 #include "test.h"
 
@@ -184,10 +188,223 @@ static void test_bad_files(void)
 	bad(REC("missing_field.json"), "missing field vms[0].counters.restarts");
 	bad(REC("not_json.json"), "not JSON: unexpected character at byte 0");
 	bad(REC("absent.json"), "cannot open: No such file or directory");
-	bad("/dev/null", "empty file: not a record");
+	bad(REC("empty.json"), "empty file: not a record");
+	/* what the document is, not "truncated": json-c waits for more
+	 * after a number or a literal at the very end */
+	bad(REC("null.json"),
+	    "not a record (the document is null, not a JSON object)");
+	bad(REC("number.json"),
+	    "not a record (the document is a number, not a JSON object)");
+	bad(REC("blank.json"), "blank file (white space only): not a record");
+	/* json-c reads 2^64 as 2^64 - 1: named, not taken */
+	bad(REC("big_count.json"),
+	    "field vms[0].counters.restarts is 2^64 or more: a count is an unsigned 64-bit integer");
+	bad(REC("big_version.json"),
+	    "field schema_version is 2^64 or more: a count is an unsigned 64-bit integer");
+	bad(REC("big_slot.json"),
+	    "field hists.sync_duration_ns.slots[10] is 2^64 or more: a count is an unsigned 64-bit integer");
+	/* 2^63 + 2^63: the all-VMs total would wrap to 0 */
+	bad(REC("sum_wrap.json"),
+	    "vms[1]: its counts and those of the VMs before it sum to 2^64 or more: too big to total");
+	bad(REC("dur_nan.json"),
+	    "field time.duration_seconds is nan: want a number of seconds, 0 or more");
+	bad(REC("dur_inf.json"),
+	    "field time.duration_seconds is inf: want a number of seconds, 0 or more");
+	bad(REC("dur_neg.json"),
+	    "field time.duration_seconds is -0.5: want a number of seconds, 0 or more");
 	/* the file's own text in the error: still one line, no escapes */
 	bad(REC("control_schema.json"),
 	    "not a record (schema \"kvm-unsync-exporter/rec?ord?[2J\", want \"kvm-unsync-exporter/record\")");
+}
+
+/*
+ * Only a regular file of a record's size is read: /dev/zero would never
+ * end, a FIFO with no writer would wait for one, a huge file would take
+ * the memory.  Each is one line at once.
+ */
+static void test_special_files(void)
+{
+	char dir[] = "/tmp/kue-cmp-XXXXXX", fifo[64], huge[64], want[128];
+	int fd;
+
+	bad("/dev/zero", "a character device, not a regular file: not a record");
+	bad("/dev/null", "a character device, not a regular file: not a record");
+	bad("/tmp", "a directory, not a regular file: not a record");
+	if (!mkdtemp(dir)) {
+		SKIP("cannot make a temporary directory");
+		return;
+	}
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	if (!mkfifo(fifo, 0600))
+		bad(fifo, "a FIFO, not a regular file: not a record");
+	else
+		SKIP("mkfifo failed");
+	/* sparse: past the bound by one byte, and nothing read */
+	snprintf(huge, sizeof(huge), "%s/huge.json", dir);
+	fd = open(huge, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd >= 0 && !ftruncate(fd, RECORD_READ_MAX + 1)) {
+		snprintf(want, sizeof(want),
+			 "%d bytes, more than a record can be (%d MiB): not a record",
+			 RECORD_READ_MAX + 1, RECORD_READ_MAX >> 20);
+		bad(huge, want);
+	} else {
+		SKIP("cannot make a sparse file");
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(huge);
+	unlink(fifo);
+	rmdir(dir);
+}
+
+/*
+ * Counts near 2^64: B - A as sign and magnitude (as a signed 64-bit
+ * number, 2^64 - 1 - 1 printed -2), the ratio whole (it was cut to 15
+ * characters).  u64_b.json's kernel release is a string of 23 digits:
+ * strings are not numbers to check.
+ */
+static void test_u64_extremes(void)
+{
+	char *out, *err;
+
+	CHECK_INT(run(REC("u64_a.json"), REC("u64_b.json"), &out, &err), 0);
+	CHECK_STR(err, "");
+	CHECK_LINE(out, row("restarts", "1", "18446744073709551615",
+			    "+18446744073709551614", "18446744073709551616.00"));
+	CHECK_LINE(out, "B: " REC("u64_b.json")
+		   ", kernel 99999999999999999999999 (stock), agent 0.1.0, 10.0 s");
+	free(out);
+	free(err);
+	CHECK_INT(run(REC("u64_b.json"), REC("u64_a.json"), &out, &err), 0);
+	CHECK_LINE(out, row("restarts", "18446744073709551615", "1",
+			    "-18446744073709551614", "0.00"));
+	free(out);
+	free(err);
+}
+
+/* A report that cannot be written is an error, not exit 0. */
+static void test_write_error(void)
+{
+	FILE *full = fopen("/dev/full", "w"), *fe;
+	char *err;
+	size_t ne;
+
+	if (!full) {
+		SKIP("no /dev/full");
+		return;
+	}
+	fe = open_memstream(&err, &ne);
+	CHECK_INT(compare_files(REC("stock.json"), REC("patched.json"), NULL,
+				full, fe), 1);
+	fclose(fe);
+	CHECK_STR(err, "kvm-unsync-exporter compare: cannot write the report: No space left on device\n");
+	fclose(full);
+	free(err);
+}
+
+/*
+ * nr VMs named vm00000...: restarts i + 1 times mul; B (rev) lists them
+ * in the reverse order and adds "only-b".
+ */
+static bool write_many(char *path, int nr, bool rev)
+{
+	struct agent_info info = { .version = "1", .variant = "stock" };
+	struct record r = { .info = &info, .duration_s = 1 };
+	struct record_vm *vm = calloc(nr + 1, sizeof(*vm));
+	int i, k;
+	bool ok;
+
+	if (!vm)
+		return false;
+	for (i = 0; i < nr; i++) {
+		k = rev ? nr - 1 - i : i;
+		snprintf(vm[i].name, sizeof(vm[i].name), "vm%05d", k);
+		vm[i].stats.restarts = (k + 1ULL) * (rev ? 2 : 1);
+	}
+	if (rev)
+		snprintf(vm[nr++].name, sizeof(vm[0].name), "only-b");
+	r.vms = vm;
+	r.nr_vms = nr;
+	ok = record_tmp_write(path, &r);
+	free(vm);
+	return ok;
+}
+
+/* Many VMs matched by name: each once, in A's order, B's own last. */
+static void test_many_vms_matched(void)
+{
+	char a[] = "/tmp/kue-many-a-XXXXXX", b[] = "/tmp/kue-many-b-XXXXXX";
+	char *out = NULL, *err = NULL, *sec;
+	const char *p;
+	int heads = 0;
+
+	if (!write_many(a, 300, false) || !write_many(b, 300, true))
+		goto out;
+	CHECK_INT(run(a, b, &out, &err), 0);
+	for (p = strstr(out, "\n## vm "); p; p = strstr(p + 1, "\n## vm "))
+		heads++;
+	CHECK_INT(heads, 301);
+	CHECK(strstr(out, "\n## vm vm00000\n") ==
+	      strstr(out, "\n## vm "));
+	CHECK(strstr(out, "\n## vm vm00299\n") <
+	      strstr(out, "\n## vm only-b (in B only)\n"));
+	sec = section(out, "\n## vm vm00123\n", "\nper sync:");
+	CHECK_LINE(sec, row("restarts", "124", "248", "+124", "2.00"));
+	free(sec);
+out:
+	free(out);
+	free(err);
+	unlink(a);
+	unlink(b);
+}
+
+/*
+ * strcmp() calls made from the daemon's objects: the unit binary is
+ * linked with --wrap=strcmp (unit.mk), so a count of comparisons stands
+ * in for time, the same on a loaded machine as on an idle one.
+ */
+int __real_strcmp(const char *a, const char *b);
+static unsigned long strcmp_calls;
+
+int __wrap_strcmp(const char *a, const char *b)
+{
+	strcmp_calls++;
+	return __real_strcmp(a, b);
+}
+
+/* strcmp() calls of a compare of two records of nr VMs; 0 if not run. */
+static unsigned long compare_cmps(int nr)
+{
+	char a[] = "/tmp/kue-many-a-XXXXXX", b[] = "/tmp/kue-many-b-XXXXXX";
+	FILE *null = fopen("/dev/null", "w");
+	unsigned long cmps = 0;
+
+	if (null && write_many(a, nr, false) && write_many(b, nr, true)) {
+		strcmp_calls = 0;
+		CHECK_INT(compare_files(a, b, NULL, null, stderr), 0);
+		cmps = strcmp_calls;
+	}
+	if (null)
+		fclose(null);
+	unlink(a);
+	unlink(b);
+	return cmps;
+}
+
+/*
+ * VMs matched by a sort and a merge: eight times the VMs, about eight
+ * times the comparisons (times log 8000 / log 5000, a little more).
+ * Matched by a search per VM, as compare once did, it was 64 times.
+ */
+static void test_many_vms_linear(void)
+{
+	unsigned long small = compare_cmps(5000), big = compare_cmps(40000);
+
+	CHECK(small > 0);
+	if (big >= 12 * small)
+		fprintf(stderr, "compare: %lu name comparisons for 5,000 VMs, %lu for 40,000\n",
+			small, big);
+	CHECK(big < 12 * small);
 }
 
 /* A VM name with a newline and a terminal escape cannot forge a report line. */
@@ -291,6 +508,11 @@ UNIT_SUITE(compare)
 	test_no_vm();
 	test_every_counter_once();
 	test_bad_files();
+	test_special_files();
+	test_u64_extremes();
+	test_write_error();
+	test_many_vms_matched();
+	test_many_vms_linear();
 	test_control_name();
 	test_round_trip();
 	test_plot_dir_quote();

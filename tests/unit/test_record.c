@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include "collect.h"
 #include "record.h"
+#include "record_read.h"
 #include "expected.h"
 #include "record_tmp.h"
 #include "test.h"
@@ -83,7 +86,49 @@ static void test_every_field(void)
 	unlink(path);
 }
 
+/* The size of a record of nr VMs as large as a VM can be written. */
+static long largest_record(int nr)
+{
+	struct agent_info info = { .version = "1.2.3", .variant = "stock" };
+	struct record r = { .info = &info, .nr_vms = nr, .duration_s = 1 };
+	struct record_vm *vm = calloc(nr, sizeof(*vm));
+	char path[] = "/tmp/kue-record-XXXXXX";
+	struct stat st;
+	long size = -1;
+	int i;
+
+	if (!vm)
+		return -1;
+	for (i = 0; i < nr; i++) {
+		/* a control character is written \u00XX: six bytes each */
+		memset(vm[i].name, '\x01', sizeof(vm[i].name) - 1);
+		memset(&vm[i].stats, 0xff, sizeof(vm[i].stats));
+		memset(&vm[i].kvm, 0xff, sizeof(vm[i].kvm));
+		vm[i].pid = 4194304;
+		vm[i].has_kvm = true;
+	}
+	r.vms = vm;
+	if (record_tmp_write(path, &r) && !stat(path, &st))
+		size = st.st_size;
+	unlink(path);
+	free(vm);
+	return size;
+}
+
+/*
+ * compare reads records up to RECORD_READ_MAX bytes: as many VMs as the
+ * agent's map holds at once, each as large as it can be written, fit.
+ */
+static void test_largest_record_fits(void)
+{
+	long one = largest_record(1), two = largest_record(2);
+
+	CHECK(one > 0 && two > one);
+	CHECK(one + (two - one) * (COLLECT_MAX_VMS - 1.0) <= RECORD_READ_MAX);
+}
+
 UNIT_SUITE(record)
 {
 	test_every_field();
+	test_largest_record_fits();
 }

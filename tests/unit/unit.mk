@@ -29,6 +29,8 @@ UNIT_OUT := build/unit
 UNIT_DIR := tests/unit
 
 UNIT_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Iuser -I$(UNIT_DIR)
+# strcmp() wrapped: test_compare counts the comparisons compare makes.
+UNIT_LDFLAGS := -Wl,--wrap=strcmp
 UNIT_LDLIBS := -lbpf -lz -ldeflate -lmicrohttpd -lgnutls -lyaml -lcrypt -lcap -ljson-c -lpthread
 ifeq ($(SAN),1)
 UNIT_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \

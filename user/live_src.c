@@ -39,12 +39,30 @@ static void kernel_info(struct agent_info *info)
 	}
 }
 
+/*
+ * vm_names, beside an agent: one that pinned none (a version before the
+ * map) still serves its counts; VMs are then named from /proc.
+ */
+static void open_names_beside(struct live_src *s, const char *dir)
+{
+	char err[640];
+
+	if (!pins_open_readonly(dir, &map_names[3], &s->fds[3], 1, err,
+				sizeof(err))) {
+		map_reader_bpf(&s->src.vm_names, s->fds[3]);
+		return;
+	}
+	fprintf(stderr, "kvm-unsync-exporter: warning: %s: VMs are named from /proc, so one that exits before this run looks is unknown\n",
+		err);
+}
+
 static int open_beside(struct live_src *s, const char *dir)
 {
 	char err[640];
 	int e;
 
-	e = pins_open_readonly(dir, map_names, s->fds, LIVE_NR_MAPS, err,
+	/* vm_stats, hists, self_stats: without them there is nothing to show */
+	e = pins_open_readonly(dir, map_names, s->fds, LIVE_NR_MAPS - 1, err,
 			       sizeof(err));
 	if (e) {
 		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
@@ -56,7 +74,7 @@ static int open_beside(struct live_src *s, const char *dir)
 			strerror(-e));
 		return -1;
 	}
-	map_reader_bpf(&s->src.vm_names, s->fds[3]);
+	open_names_beside(s, dir);
 	kernel_info(&s->info);
 	return 0;
 }

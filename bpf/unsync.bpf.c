@@ -156,6 +156,32 @@ struct {
 	__type(value, struct self_stats);
 } self_stats SEC(".maps");
 
+/*
+ * Names of the VMs in vm_stats (unsync.h: struct vm_name), one per entry
+ * there and as many.  Allocated per insert rather than 1024 up front: a
+ * host has a few VMs, and the daemon deletes a name with its VM.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, u32);		/* VMM tgid */
+	__type(value, struct vm_name);
+} vm_names SEC(".maps");
+
+/* announce_vm()'s argv copy: more than a BPF stack holds. */
+struct vm_argv {
+	char args[VM_ARGS_MAX];
+	struct vm_name name;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct vm_argv);
+} vm_argv_scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
@@ -192,23 +218,79 @@ static __always_inline void count_dropped(void)
 		ss->ringbuf_dropped++;
 }
 
-/* Once per VMM: its argv, read from its own memory while it runs. */
+/* Does p, with room bytes of argv left, start with "-name" or "--name"? */
+static __always_inline bool is_name_arg(const char *p, u64 room)
+{
+	u64 d = p[1] == '-';	/* "--name": QEMU takes it as "-name" */
+
+	return p[0] == '-' && d + 5 < room && p[d + 1] == 'n' &&
+	       p[d + 2] == 'a' && p[d + 3] == 'm' && p[d + 4] == 'e' &&
+	       !p[d + 5];
+}
+
+/* name_value_at()'s state, from one byte to the next. */
+struct name_scan {
+	u32 len;		/* argv bytes in the scratch copy */
+	u32 at;			/* the last -name value's start, or VM_ARGS_MAX */
+	bool start;		/* this byte starts an argument */
+	bool value;		/* ... which is the value of a -name */
+};
+
+static long name_scan_byte(u32 i, void *ctx)
+{
+	struct name_scan *s = ctx;
+	struct vm_argv *v;
+	u64 k = i;		/* bounded below, in the register used */
+	const char *p;
+	u32 zero = 0;
+
+	v = bpf_map_lookup_elem(&vm_argv_scratch, &zero);
+	if (!v || k >= VM_ARGS_MAX - 8 || k >= s->len)
+		return 1;
+	p = &v->args[k];
+	if (s->start) {
+		if (s->value)
+			s->at = k;
+		/* not argv[0]; p[0..7] is inside v whatever len is */
+		s->value = k && is_name_arg(p, s->len - k);
+	}
+	s->start = !p[0];
+	return 0;
+}
+
+/*
+ * Where the value of the last -name or --name argument starts in the
+ * NUL-separated argv of the scratch copy (len bytes), or VM_ARGS_MAX if
+ * there is none.  One pass, once per VM; bpf_loop() because a loop the
+ * verifier walks byte by byte is too long for it.
+ */
+static __always_inline u32 name_value_at(u32 len)
+{
+	struct name_scan s = { .len = len, .at = VM_ARGS_MAX, .start = true };
+
+	bpf_loop(len, name_scan_byte, &s, 0);
+	return s.at;
+}
+
+/*
+ * Once per vm_stats entry: the VMM's name into vm_names, read from its
+ * own task and memory while it runs, so that it outlives the process.
+ */
 static __noinline void announce_vm(u32 tgid)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
-	struct vm_new_event *e;
 	unsigned long start, end;
-	u32 len = 0;
+	struct self_stats *ss;
+	struct vm_argv *v;
+	struct vm_name *n;
+	u32 zero = 0, len = 0, at;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_dropped();
+	v = bpf_map_lookup_elem(&vm_argv_scratch, &zero);
+	if (!v)
 		return;
-	}
-	e->hdr.type = EV_VM_NEW;
-	e->hdr.tgid = tgid;
-	e->pad = 0;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	n = &v->name;
+	__builtin_memset(n, 0, sizeof(*n));
+	BPF_CORE_READ_STR_INTO(&n->comm, task, group_leader, comm);
 	start = BPF_CORE_READ(task, mm, arg_start);
 	end = BPF_CORE_READ(task, mm, arg_end);
 	if (start && end > start) {
@@ -217,15 +299,25 @@ static __noinline void announce_vm(u32 tgid)
 			len = VM_ARGS_MAX - 1;
 		len &= VM_ARGS_MAX - 1;
 		/* Fails (and zeroes) if a page is not resident: /proc then. */
-		if (bpf_probe_read_user(e->args, len, (void *)start))
+		if (bpf_probe_read_user(v->args, len, (void *)start))
 			len = 0;
 	}
-	e->args_len = len;
+	v->args[len & (VM_ARGS_MAX - 1)] = 0;	/* a value cut short ends here */
+	n->args_len = len;
+	at = name_value_at(len);
+	if (at < VM_ARGS_MAX)
+		bpf_probe_read_kernel_str(n->name_opt, sizeof(n->name_opt),
+					  &v->args[at & (VM_ARGS_MAX - 1)]);
 	/*
-	 * Always a wake-up: the name must reach the daemon before the next
-	 * scrape, which may come after a short-lived VMM is gone from /proc.
+	 * Any entry here is a name whose delete failed when its VM was
+	 * reaped (this runs once per new vm_stats entry): the pid's new VM
+	 * replaces it.
 	 */
-	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	if (bpf_map_update_elem(&vm_names, &tgid, n, BPF_ANY)) {
+		ss = self();
+		if (ss)
+			ss->vm_names_full++;
+	}
 }
 
 /* The current VMM's counters of one guest level (enum guest_level). */

@@ -15,7 +15,8 @@
 #define FRAME_STACK_MAX	8	/* __mmu_unsync_walk recursion: <= 5 levels */
 #define PARENTS_MAX	5	/* PT64_ROOT_MAX_LEVEL */
 #define TASK_COMM_LEN	16
-#define VM_ARGS_MAX	4096	/* bytes of a new VMM's argv sent up */
+#define VM_ARGS_MAX	4096	/* bytes of a new VMM's argv looked at */
+#define VM_NAME_OPT_MAX	256	/* bytes kept of its -name value */
 
 /* Where a top-level walk ran: inside mmu_sync_children, or not (zap). */
 enum walk_ctx {
@@ -105,8 +106,8 @@ struct vm_stats {
 /*
  * Value of the pinned per-CPU hash "vm_stats", keyed by the VMM's tgid:
  * one struct vm_stats per guest level.  Keyed by the VMM, not by (VMM,
- * level), so that a VM is one map entry: its name, its --max-vms place
- * and its EV_VM_NEW record stay per VMM.  User space sums the per-CPU
+ * level), so that a VM is one map entry: its name (vm_names), its
+ * --max-vms place and its series stay per VMM.  User space sums the per-CPU
  * copies.
  */
 struct vm_guests {
@@ -128,13 +129,34 @@ struct self_stats {
 	__u64 stack_overflow;	/* recursion deeper than FRAME_STACK_MAX */
 	__u64 orphan_exits;	/* exit seen without its entry (attached mid-call) */
 	__u64 vm_stats_full;	/* counts of a VM lost: no room in vm_stats */
+	__u64 vm_names_full;	/* a new VM's name not kept: no room in vm_names */
+};
+
+/*
+ * Value of the pinned hash "vm_names", keyed by the VMM's tgid: what the
+ * VMM was called when it made its vm_stats entry, read from its own task
+ * and memory there and then.  Written once per vm_stats entry, on the path
+ * that creates it, and deleted with it when the daemon reaps the VM's
+ * series, so a reader that looks after the VMM exited still names it.
+ * Strings, NUL-padded, so that bpftool prints them as such.
+ */
+struct vm_name {
+	__u32 args_len;		/* argv bytes looked at; 0: argv unreadable */
+	__u32 pad;
+	char comm[TASK_COMM_LEN];	/* the process' name (its leader's comm) */
+	/*
+	 * The value of its last -name or --name argument, as QEMU takes it
+	 * ("guest=NAME,debug-threads=on"; user space parses it, vm_names.h),
+	 * cut at VM_NAME_OPT_MAX - 1 bytes; "" if there is none in the first
+	 * VM_ARGS_MAX bytes of argv.
+	 */
+	char name_opt[VM_NAME_OPT_MAX];
 };
 
 enum event_type {
 	EV_SYNC = 1,		/* one per mmu_sync_children call */
 	EV_ZAP_WALK = 2,	/* one per top-level walk outside a sync */
 	EV_FRAME = 3,		/* one per frame, only with --trace=frames */
-	EV_VM_NEW = 4,		/* a tgid's first appearance in vm_stats */
 };
 
 /*
@@ -178,19 +200,6 @@ struct frame_event {
 	__u32 nr;		/* pvec->nr at exit */
 	__u32 pad;
 	__u64 ts_ns;
-};
-
-/*
- * Ring-buffer record when a VMM first shows up, with its argv read from its
- * own memory there and then: a VMM that lives less than a scrape interval
- * is gone from /proc by the time user space looks, but not its name.
- */
-struct vm_new_event {
-	struct event_hdr hdr;	/* EV_VM_NEW */
-	__u32 args_len;		/* 0: argv could not be read */
-	__u32 pad;
-	char comm[TASK_COMM_LEN];
-	char args[VM_ARGS_MAX];	/* NUL-separated, possibly cut short */
 };
 
 #endif /* __KVM_UNSYNC_H */

@@ -83,7 +83,7 @@ lab_lane_a() {
 		env KUE_KERNEL_FLAVOURS=patched python3 tests/pyrun.py tests/kernel/test_patched.py
 	suite "lab (agent vs model: Debian's kernel, patched kernel)" \
 		python3 tests/pyrun.py tests/vm/test_lab.py tests/vm/test_ops_lab.py \
-		tests/vm/test_kvmstats_lab.py tests/vm/test_devtools_lab.py \
+		tests/vm/test_kvmstats_lab.py tests/vm/test_devtools_lab.py tests/vm/test_names_lab.py \
 		tests/vm/test_devtools_kvm_lab.py
 	# Nested guests on an npt=1 host: model vs kernel, then the agent.
 	suite "lab (nested guests, kvm_amd npt=1 nested=1)" \

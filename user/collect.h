@@ -11,6 +11,7 @@
  *   vm_stats:   BPF_MAP_TYPE_PERCPU_HASH,  key __u32 tgid, value struct vm_guests
  *   hists:      BPF_MAP_TYPE_PERCPU_ARRAY, key __u32 0,    value struct hists
  *   self_stats: BPF_MAP_TYPE_PERCPU_ARRAY, key __u32 0,    value struct self_stats
+ *   vm_names:   BPF_MAP_TYPE_HASH,         key __u32 tgid, value struct vm_name
  *
  * The duration histogram's slots (struct hists.sync_duration) follow
  * duration_slot() in bpf/unsync.h, the one statement of the bucket rule.
@@ -85,6 +86,12 @@ struct collect_src {
 	struct map_reader vm_stats;
 	struct map_reader hists;
 	struct map_reader self_stats;
+	/*
+	 * vm_names (struct vm_name per tgid): not read by collect_from() but
+	 * by the VM table, for a VM it has not named yet (vm_table.h).  No
+	 * lookup (zeroed): there is none, VMs are named from /proc.
+	 */
+	struct map_reader vm_names;
 	int ncpus;	/* libbpf_num_possible_cpus() */
 };
 

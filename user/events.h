@@ -2,10 +2,9 @@
 /*
  * The ring-buffer consumer: every record the BPF side sends comes here
  * first.  events_handle() reads struct event_hdr (bpf/unsync.h), checks
- * the record is long enough for its type, counts it, and hands it on:
- * EV_VM_NEW names a VM in the VM table; EV_SYNC, EV_ZAP_WALK and EV_FRAME
- * go to the --trace printer (trace.c), and also name their VM in case its
- * EV_VM_NEW was lost.
+ * the record is long enough for its type, counts it, and hands EV_SYNC,
+ * EV_ZAP_WALK and EV_FRAME to the --trace printer (trace.c).  Only --trace
+ * makes records: counts are in the maps, and VM names in vm_names.
  *
  * The counters are the scrape's kvm_unsync_ringbuf_events_total: every
  * record is counted once, as an event or as malformed.
@@ -16,10 +15,8 @@
 #include <stddef.h>
 
 struct trace_ctx;
-struct vm_table;
 
 struct events_ctx {
-	struct vm_table *vms;		/* names new VMs early; may be NULL */
 	struct trace_ctx *trace;	/* --trace printer; may be NULL */
 	/* bumped here, read elsewhere with __atomic_load_n */
 	unsigned long long events;	/* records of a known type and size */

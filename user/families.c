@@ -117,8 +117,12 @@ const struct family agent_families[] = {
 	  "than it holds): each is one sync, zap walk or tracepoint hit.",
 	  SELF(vm_stats_full),
 	  .key = "vm_stats_full" },
+	{ .name = "kvm_unsync_vm_names_full_total", .type = "counter",
+	  .help = "New VMs whose name the vm_names map could not keep (full, or "
+	  "out of memory): each is named from /proc while it lives.",
+	  SELF(vm_names_full) },
 	{ .name = "kvm_unsync_ringbuf_events_total", .type = "counter",
-	  .help = "Ring-buffer events consumed by the daemon.",
+	  .help = "Ring-buffer events consumed by the daemon (only --trace sends any).",
 	  AGENT(ringbuf_events) },
 	{ .name = "kvm_unsync_build_info", .type = "gauge",
 	  .help = "Agent version; the value is always 1.",

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
-#include "events.h"
 #include "live.h"
 #include "live_seen.h"
 #include "live_src.h"
@@ -322,26 +321,6 @@ static int write_record(struct live *l, const struct timespec *start,
 }
 
 /*
- * Beside a running agent, the names of new VMs (their argv, read by the
- * BPF side when they first sync) go to that agent's ring buffer, not to
- * us: look for new pids in its map at every wake-up and name them from
- * /proc while they live.  A VMM that exits before one of these looks
- * shows as "unknown".
- */
-static void name_new_vms(struct live *l)
-{
-	const struct map_reader *m = &l->src.src.vm_stats;
-	__u32 key, next;
-	int i;
-
-	for (i = 0; i < COLLECT_MAX_VMS &&
-	     !m->next_key(m, i ? &key : NULL, &next); i++) {
-		vm_table_note(&l->vms, next, NULL, NULL, 0);
-		key = next;
-	}
-}
-
-/*
  * Wait for the end of this interval, a key, or the end of the run:
  * whether to read the maps now (else: redraw what is there, or stop).
  */
@@ -360,8 +339,6 @@ static int wait_interval(struct live *l, double until, double end,
 		}
 		if (live_src_wait(&l->src, l->cfg->top ? STDIN_FILENO : -1))
 			return -1;
-		if (l->src.beside)
-			name_new_vms(l);
 		a = l->cfg->top ? keys(l, quit) : KEY_NONE;
 		if (a != KEY_NONE) {
 			*read_now = a == KEY_READ_NOW;
@@ -429,8 +406,7 @@ fail:
 	return -1;
 }
 
-int live_run(const struct live_config *cfg, const struct probes_config *pcfg,
-	     struct events_ctx *ev)
+int live_run(const struct live_config *cfg, const struct probes_config *pcfg)
 {
 	struct live l = {
 		.cfg = cfg,
@@ -449,7 +425,6 @@ int live_run(const struct live_config *cfg, const struct probes_config *pcfg,
 	}
 	l.vms_ready = true;
 	vm_table_set_max(&l.vms, cfg->max_vms);
-	ev->vms = &l.vms;
 	if (signal(SIGINT, on_signal) == SIG_ERR ||
 	    signal(SIGTERM, on_signal) == SIG_ERR) {
 		fprintf(stderr, "kvm-unsync-exporter: cannot set signal handlers: %s\n",
@@ -466,6 +441,7 @@ int live_run(const struct live_config *cfg, const struct probes_config *pcfg,
 	}
 	if (live_src_open(&l.src, pcfg))
 		goto out_src;
+	vm_table_set_names(&l.vms, live_src_names(&l.src));
 	if (l.src.beside && !cfg->top)
 		fprintf(stderr, "kvm-unsync-exporter: reading the maps of the agent running on %s (read-only)\n",
 			pcfg->pin_dir);
@@ -482,7 +458,6 @@ out_src:
 	live_src_close(&l.src);
 out:
 	record_target_close(&l.out);
-	ev->vms = NULL;
 	if (l.vms_ready)
 		vm_table_free(&l.vms);
 	snapshot_free(&l.snap);

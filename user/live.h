@@ -16,7 +16,6 @@
 #include <stdbool.h>
 #include "top.h"
 
-struct events_ctx;
 struct probes_config;
 
 struct live_config {
@@ -35,11 +34,10 @@ bool live_wanted(const struct live_config *cfg);
 
 /*
  * Run until q, a signal, --iterations or --duration; write the record if
- * asked.  ev is pcfg's ring-buffer consumer (its VM table is set here).
- * The exit code: 0, 2 when the --record target cannot be written (found
- * at start, before any probe loads), or 1, each error one line on stderr.
+ * asked.  The exit code: 0, 2 when the --record target cannot be written
+ * (found at start, before any probe loads), or 1, each error one line on
+ * stderr.
  */
-int live_run(const struct live_config *cfg, const struct probes_config *pcfg,
-	     struct events_ctx *ev);
+int live_run(const struct live_config *cfg, const struct probes_config *pcfg);
 
 #endif /* __LIVE_H */

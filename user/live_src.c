@@ -13,7 +13,7 @@
 #define WAIT_MS		100	/* as probes_poll() */
 
 static const char *const map_names[LIVE_NR_MAPS] = {
-	"vm_stats", "hists", "self_stats",
+	"vm_stats", "hists", "self_stats", "vm_names",
 };
 
 /*
@@ -39,12 +39,30 @@ static void kernel_info(struct agent_info *info)
 	}
 }
 
+/*
+ * vm_names, beside an agent: one that pinned none (a version before the
+ * map) still serves its counts; VMs are then named from /proc.
+ */
+static void open_names_beside(struct live_src *s, const char *dir)
+{
+	char err[640];
+
+	if (!pins_open_readonly(dir, &map_names[3], &s->fds[3], 1, err,
+				sizeof(err))) {
+		map_reader_bpf(&s->src.vm_names, s->fds[3]);
+		return;
+	}
+	fprintf(stderr, "kvm-unsync-exporter: warning: %s: VMs are named from /proc, so one that exits before this run looks is unknown\n",
+		err);
+}
+
 static int open_beside(struct live_src *s, const char *dir)
 {
 	char err[640];
 	int e;
 
-	e = pins_open_readonly(dir, map_names, s->fds, LIVE_NR_MAPS, err,
+	/* vm_stats, hists, self_stats: without them there is nothing to show */
+	e = pins_open_readonly(dir, map_names, s->fds, LIVE_NR_MAPS - 1, err,
 			       sizeof(err));
 	if (e) {
 		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
@@ -56,6 +74,7 @@ static int open_beside(struct live_src *s, const char *dir)
 			strerror(-e));
 		return -1;
 	}
+	open_names_beside(s, dir);
 	kernel_info(&s->info);
 	return 0;
 }
@@ -111,14 +130,6 @@ int live_src_read(struct live_src *s, struct snapshot *snap)
 
 	if (s->beside)
 		return collect_from(snap, &s->src);
-	/*
-	 * Every tgid in vm_stats had its EV_VM_NEW record (its argv) put in
-	 * the ring first.  Read those before the map: a VMM running at a
-	 * real-time priority can starve us until it exits, and a VM first
-	 * seen in the map after that would be named from a /proc entry that
-	 * is gone ("unknown"), for good.
-	 */
-	probes_drain(&s->p);
 	pthread_mutex_lock(&s->lock);
 	if (s->sctx.waiting) {
 		snapshot_reset(snap);	/* no KVM yet: nothing counted */
@@ -133,6 +144,11 @@ int live_src_read(struct live_src *s, struct snapshot *snap)
 const struct agent_info *live_src_info(const struct live_src *s)
 {
 	return s->beside ? &s->info : &s->p.info;
+}
+
+const struct map_reader *live_src_names(const struct live_src *s)
+{
+	return s->beside ? &s->src.vm_names : &s->sctx.src.vm_names;
 }
 
 void live_src_close(struct live_src *s)

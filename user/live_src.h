@@ -13,7 +13,7 @@
 #include "probes.h"
 #include "scrape.h"
 
-#define LIVE_NR_MAPS	3	/* vm_stats, hists, self_stats */
+#define LIVE_NR_MAPS	4	/* vm_stats, hists, self_stats, vm_names */
 
 struct live_src {
 	bool beside;			/* reading a running agent's pins */
@@ -34,8 +34,8 @@ struct live_src {
 int live_src_open(struct live_src *s, const struct probes_config *pcfg);
 
 /*
- * Wait up to ~100 ms for something to do: our own ring buffer (names of
- * new VMs), or a key on key_fd (-1: none).  0, or -1 (said why).
+ * Wait up to ~100 ms for something to do: our own probes (KVM loaded
+ * late), or a key on key_fd (-1: none).  0, or -1 (said why).
  */
 int live_src_wait(struct live_src *s, int key_fd);
 
@@ -43,6 +43,8 @@ int live_src_wait(struct live_src *s, int key_fd);
 int live_src_read(struct live_src *s, struct snapshot *snap);
 
 const struct agent_info *live_src_info(const struct live_src *s);
+/* The VMs' names (vm_names), read-only beside an agent: for the VM table. */
+const struct map_reader *live_src_names(const struct live_src *s);
 void live_src_close(struct live_src *s);
 
 #endif /* __LIVE_SRC_H */

@@ -636,7 +636,7 @@ int main(int argc, char **argv)
 	if (live_wanted(&env.live)) {
 		env.live.max_vms = env.max_vms;
 		e = preflight();
-		return e ? e : live_run(&env.live, &pcfg, &ev);
+		return e ? e : live_run(&env.live, &pcfg);
 	}
 
 	/* privileges, config, the socket systemd passed */
@@ -667,7 +667,8 @@ int main(int argc, char **argv)
 	}
 	vm_table_set_max(&vms, env.max_vms);
 	vms_ready = true;
-	ev.vms = &vms;
+	/* filled (under the scrape lock) once the probes are attached */
+	vm_table_set_names(&vms, &sctx.src.vm_names);
 	sctx.vms = &vms;
 	sctx.ringbuf_events = &ev.events;
 	snapshot_init(&sctx.snap);

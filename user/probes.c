@@ -135,7 +135,8 @@ static int pin_and_connect(struct probes *p, struct collect_src *src)
 
 	if (pins_add(&p->pins, p->skel->maps.vm_stats, err, sizeof(err)) ||
 	    pins_add(&p->pins, p->skel->maps.hists, err, sizeof(err)) ||
-	    pins_add(&p->pins, p->skel->maps.self_stats, err, sizeof(err))) {
+	    pins_add(&p->pins, p->skel->maps.self_stats, err, sizeof(err)) ||
+	    pins_add(&p->pins, p->skel->maps.vm_names, err, sizeof(err))) {
 		fprintf(stderr, "kvm-unsync-exporter: %s\n", err);
 		return -1;
 	}
@@ -155,6 +156,7 @@ static int pin_and_connect(struct probes *p, struct collect_src *src)
 			strerror(-e));
 		return -1;
 	}
+	map_reader_bpf(&src->vm_names, bpf_map__fd(p->skel->maps.vm_names));
 	return 0;
 }
 

@@ -148,6 +148,25 @@ size_t vm_name_from_comm(const char *buf, size_t len, char *name,
 	return o.len;
 }
 
+enum vm_name_source vm_name_from_kernel(const struct vm_name *kn, char *name,
+					size_t size)
+{
+	size_t n = strnlen(kn->name_opt, sizeof(kn->name_opt));
+	char tmp[VM_NAME_MAX];
+
+	if (!name || !size)
+		return VM_NAME_UNKNOWN;
+	name[0] = '\0';
+	if (n && qemu_opts_guest(kn->name_opt, n, tmp, sizeof(tmp)) && tmp[0]) {
+		snprintf(name, size, "%s", tmp);
+		return VM_NAME_QEMU;
+	}
+	if (vm_name_from_comm(kn->comm, strnlen(kn->comm, sizeof(kn->comm)),
+			      name, size))
+		return VM_NAME_COMM;
+	return VM_NAME_UNKNOWN;
+}
+
 /*
  * Read up to max bytes of a /proc file into a NUL-terminated heap buffer.
  * Returns the byte count or -errno; ESRCH (the task died after open) is

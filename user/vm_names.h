@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <linux/types.h>
+#include "../bpf/unsync.h"
 
 #define VM_NAME_MAX	128		/* bytes kept of a name, NUL included */
 #define VM_CMDLINE_MAX	(256 * 1024)	/* bytes read of /proc/PID/cmdline */
@@ -40,6 +41,15 @@ size_t vm_name_from_cmdline(const char *argv, size_t len, char *name,
 /* The task name from /proc/PID/comm contents (up to the newline). */
 size_t vm_name_from_comm(const char *buf, size_t len, char *name,
 			 size_t size);
+
+/*
+ * The name the BPF side kept for a VM (bpf/unsync.h, struct vm_name): the
+ * guest name of its -name value (QemuOpts, as vm_name_from_cmdline() takes
+ * it), else its comm; VM_NAME_UNKNOWN (name = "") if neither.  Reads only
+ * up to the NUL of each field, or its end.
+ */
+enum vm_name_source vm_name_from_kernel(const struct vm_name *kn, char *name,
+					size_t size);
 
 /*
  * Name process pid under proc_root: the QEMU guest name, else its comm,

@@ -139,47 +139,43 @@ const struct vm_entry *vm_table_find(const struct vm_table *t, __u32 tgid)
 	return find(t, tgid);
 }
 
-static struct vm_note *note_find(struct vm_table *t, __u32 tgid)
+void vm_table_set_names(struct vm_table *t, const struct map_reader *names)
 {
-	unsigned int i;
-
-	for (i = 0; i < t->nr_notes; i++)
-		if (t->notes[i].tgid == tgid)
-			return &t->notes[i];
-	return NULL;
+	pthread_mutex_lock(&t->lock);
+	t->names = names;
+	pthread_mutex_unlock(&t->lock);
 }
 
-void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm,
-		   const char *args, size_t args_len)
+/* tgid's entry in vm_names into kn: false if there is none (or no map). */
+static bool names_lookup(struct vm_table *t, __u32 tgid, struct vm_name *kn)
 {
-	struct vm_note n = { .tgid = tgid };
-	bool known;
+	if (!t->names || !t->names->lookup)
+		return false;
+	return t->names->lookup(t->names, &tgid, kn) == 0;
+}
 
-	pthread_mutex_lock(&t->lock);
-	known = find(t, tgid) || note_find(t, tgid);
-	pthread_mutex_unlock(&t->lock);
-	if (known)
+/*
+ * Name e: from vm_names if the BPF side read its argv, else from /proc;
+ * if /proc has no name either (the process is gone), from the map after
+ * all, which may have had no entry at the first look only because the
+ * BPF side was writing it (it finishes before the process can exit).
+ */
+static void name_new(struct vm_table *t, struct vm_entry *e)
+{
+	struct vm_name kn;
+	bool have = names_lookup(t, e->tgid, &kn);
+
+	if (have && kn.args_len &&
+	    vm_name_from_kernel(&kn, e->name, sizeof(e->name)) !=
+	    VM_NAME_UNKNOWN)
 		return;
-
-	/* /proc reads outside the lock: a scrape need not wait for them. */
-	if (proc_pid_starttime(t->proc_root, tgid, &n.start_time))
-		n.start_time = 0;
-	if (args && args_len &&
-	    vm_name_from_cmdline(args, args_len, n.name, sizeof(n.name)))
-		; /* QEMU's -name, from the argv the kernel side read */
-	else if (vm_name_read(t->proc_root, tgid, n.name, sizeof(n.name)) ==
-		 VM_NAME_UNKNOWN && comm && comm[0])
-		vm_name_from_comm(comm, strnlen(comm, 16), n.name,
-				  sizeof(n.name));
-
-	pthread_mutex_lock(&t->lock);
-	if (!find(t, tgid) && !note_find(t, tgid)) {
-		t->notes[t->next_note] = n;
-		t->next_note = (t->next_note + 1) % VM_NOTES_MAX;
-		if (t->nr_notes < VM_NOTES_MAX)
-			t->nr_notes++;
-	}
-	pthread_mutex_unlock(&t->lock);
+	if (vm_name_read(t->proc_root, e->tgid, e->name, sizeof(e->name)) !=
+	    VM_NAME_UNKNOWN)
+		return;
+	if ((have || names_lookup(t, e->tgid, &kn)) &&
+	    vm_name_from_kernel(&kn, e->name, sizeof(e->name)) ==
+	    VM_NAME_UNKNOWN)
+		snprintf(e->name, sizeof(e->name), "unknown");
 }
 
 /* e's process by /proc: gone (reap), another one now (stale), or the same. */
@@ -258,29 +254,13 @@ void vm_table_check(struct vm_table *t)
 /* Read start time and name of a tgid not cached (or reused). */
 static void identify(struct vm_table *t, struct vm_entry *e)
 {
-	struct vm_note *n = e->stale ? NULL : note_find(t, e->tgid);
-	unsigned long long start;
-
 	pidfd_take(t, e);
-	if (n) {
-		/* Named while alive; the slot is free for reuse. */
-		e->start_time = n->start_time;
-		snprintf(e->name, sizeof(e->name), "%s", n->name);
-		n->tgid = 0;
-		/*
-		 * The pidfd is of the noted process only if it still has
-		 * the noted start time; else the next check reads /proc and
-		 * finds the pid reused.
-		 */
-		if (e->pidfd >= 0 &&
-		    (read_starttime(t, e->tgid, &start) ||
-		     start != e->start_time))
-			pidfd_drop(t, e);
-		return;
-	}
 	if (read_starttime(t, e->tgid, &e->start_time))
 		e->start_time = 0;
-	vm_name_read(t->proc_root, e->tgid, e->name, sizeof(e->name));
+	if (e->stale)	/* the map's name is the old process' */
+		vm_name_read(t->proc_root, e->tgid, e->name, sizeof(e->name));
+	else
+		name_new(t, e);
 	e->stale = false;
 }
 
@@ -458,6 +438,17 @@ int vm_table_kvm_series(struct vm_table *t, const struct kvm_vm_kstats *k,
 	return 0;
 }
 
+/* The reaped tgid's name: 0 if deleted or not there, else -errno. */
+static int names_del(struct vm_table *t, __u32 tgid)
+{
+	int err;
+
+	if (!t->names || !t->names->del)
+		return 0;
+	err = t->names->del(t->names, &tgid);
+	return err == -ENOENT ? 0 : err;
+}
+
 int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 {
 	size_t i, kept = 0;
@@ -470,6 +461,9 @@ int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats)
 			      vm_stats->del(vm_stats, &t->v[i].tgid) :
 			      -EOPNOTSUPP;
 			if (!err || err == -ENOENT) {
+				err = names_del(t, t->v[i].tgid);
+				if (err && !first_err)
+					first_err = err;
 				if (t->v[i].folded)
 					fold_keep(t, &t->v[i]);
 				pidfd_drop(t, &t->v[i]);

@@ -27,11 +27,15 @@
  * Names are cached per tgid with the process start time; a changed start
  * time (pid reuse) re-reads the name.  The check reads /proc/PID/stat only
  * for a VM whose pidfd says its process exited, or that has no pidfd: on
- * a host of 1,000 VMs those reads were half of a scrape, one poll() now.  A short-lived VMM may be gone by its
- * first scrape, so the BPF side sends each new VMM's argv, read from its
- * memory when it first shows up, and the ring-buffer consumer (events.c)
- * passes it to vm_table_note(); the next vm_table_series() takes the name
- * from there.  A zombie still has /proc/PID, so a VMM is reaped once its
+ * a host of 1,000 VMs those reads were half of a scrape, one poll() now.
+ * A short-lived VMM may be gone by its first scrape, so the BPF side keeps
+ * each VM's name in the vm_names map (bpf/unsync.h, struct vm_name), read
+ * from its task and memory when it made its vm_stats entry: a new tgid is
+ * named from there, from /proc only if the map has no entry (full, or the
+ * BPF side still writing it: then the map again if /proc says gone) or
+ * could not read its argv.  The reap deletes the name with the series.  A
+ * pid reused while its entry lives is named from /proc: the map's name is
+ * the old VM's.  A zombie still has /proc/PID, so a VMM is reaped once its
  * parent has waited for it.
  *
  * --max-vms bounds the label set on a host with many VMs: once max VMs
@@ -100,24 +104,11 @@ struct vm_kvm_series {
 	const struct kvm_vm_kstats *kvm;
 };
 
-/* A name read early, by vm_table_note(), waiting for its first sync. */
-struct vm_note {
-	__u32 tgid;
-	unsigned long long start_time;
-	char name[VM_NAME_MAX];
-};
-
-#define VM_NOTES_MAX	64
-
 struct vm_table {
-	/*
-	 * Taken by every call below: vm_table_note() runs on the ring-buffer
-	 * thread, everything else on the scrape thread.
-	 */
-	pthread_mutex_t lock;
-	struct vm_note notes[VM_NOTES_MAX];	/* a ring: the oldest goes first */
-	unsigned int nr_notes, next_note;
+	pthread_mutex_t lock;		/* taken by every call below */
 	char *proc_root;
+	/* vm_names, or NULL: names from /proc only (vm_table_set_names()) */
+	const struct map_reader *names;
 	struct vm_entry *v;		/* sorted by tgid */
 	size_t nr, cap;
 	struct vm_series *series;	/* handed out by vm_table_series() */
@@ -149,13 +140,12 @@ int vm_table_init(struct vm_table *t, const char *proc_root);
 void vm_table_free(struct vm_table *t);
 
 /*
- * From the ring-buffer consumer: tgid sent a record.  If it is new, name
- * it now: from args (its argv as the BPF side read it, NUL-separated; may
- * be NULL), else from /proc, else from comm (the record's task name; may
- * be NULL).
+ * Where new VMs' names are: the vm_names map (a struct vm_name per tgid),
+ * which vm_table_reap() also deletes from.  names must outlive t; a
+ * reader with no lookup (yet) is as none.  Read-only beside an agent: the
+ * reap is the daemon's.
  */
-void vm_table_note(struct vm_table *t, __u32 tgid, const char *comm,
-		   const char *args, size_t args_len);
+void vm_table_set_names(struct vm_table *t, const struct map_reader *names);
 
 /* Step 1, before reading the maps. */
 void vm_table_check(struct vm_table *t);
@@ -181,9 +171,11 @@ int vm_table_kvm_series(struct vm_table *t, const struct kvm_vm_kstats *k,
 
 /*
  * Step 3, after the response body is built: delete every "reap" tgid with
- * del (ENOENT counts as deleted) and forget it.  A tgid whose delete failed
- * stays marked and is tried again next scrape.  Returns how many were
- * deleted, or the first -errno.  The series handed out are void after it.
+ * del (ENOENT counts as deleted), and its name from vm_names, and forget
+ * it.  A tgid whose vm_stats delete failed stays marked and is tried again
+ * next scrape; a name whose delete failed is replaced by the BPF side when
+ * the pid's next VM shows up.  Returns how many were deleted, or the first
+ * -errno.  The series handed out are void after it.
  */
 int vm_table_reap(struct vm_table *t, const struct map_reader *vm_stats);
 

@@ -102,6 +102,8 @@ struct mm_struct {
 
 struct task_struct {
 	struct mm_struct *mm;
+	struct task_struct *group_leader;	/* the process, for its comm */
+	char comm[16];				/* TASK_COMM_LEN */
 };
 
 #pragma clang attribute pop

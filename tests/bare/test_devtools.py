@@ -275,6 +275,24 @@ class DevTools(unittest.TestCase):
             rc, _, err = agent.stop()
         self.assertEqual(rc, 0, err)
 
+    def test_beside_an_agent_without_vm_names(self):
+        """An agent that pinned no vm_names (one from before the map):
+        one warning line, and the view still reads its counts."""
+        agent = Agent()
+        try:
+            os.unlink(agent.pin_dir + "/vm_names")
+            r = run(["--batch", "--iterations=1", "--interval=0.1",
+                     "--pin-dir=" + agent.pin_dir])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            warn = [l for l in r.stderr.splitlines() if "vm_names" in l]
+            self.assertEqual(len(warn), 1, r.stderr)
+            self.assertIn("warning: ", warn[0])
+            self.assertIn("named from /proc", warn[0])
+            self.assertEqual(len(blocks(r.stdout)), 1)
+        finally:
+            rc, _, err = agent.stop()
+        self.assertEqual(rc, 0, err)
+
     def test_top_needs_a_terminal(self):
         r = run(["--top", "--pin-dir=" + self.pin_dir("notty")],
                 stdin=subprocess.DEVNULL)

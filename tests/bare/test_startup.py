@@ -365,7 +365,9 @@ class Startup(unittest.TestCase):
         try:
             for name, field in (("vm_stats", None),
                                 ("hists", "pvec_depth"),
-                                ("self_stats", "ringbuf_dropped")):
+                                ("self_stats", "ringbuf_dropped"),
+                                ("self_stats", "vm_names_full"),
+                                ("vm_names", None)):
                 r = subprocess.run(["bpftool", "-j", "map", "dump", "pinned",
                                     "%s/%s" % (a.pin_dir, name)],
                                    capture_output=True, text=True, timeout=30)

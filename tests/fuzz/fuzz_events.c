@@ -5,8 +5,8 @@
  * BPF object of another version, a short or unknown record).
  *
  * Input: one control byte, then the record as the ring buffer hands it
- * over.  The control byte picks the trace mode (off, syncs, frames), text
- * or JSON, and whether a VM table is attached (names new VMs).
+ * over.  The control byte picks the trace mode (off, syncs, frames) and
+ * text or JSON.
  *
  * Checked beyond "no crash, no sanitizer report":
  *   - every record is counted exactly once, as an event or as malformed;
@@ -16,7 +16,7 @@
  *   tests/fuzz/run.sh events         build and fuzz for KUE_FUZZ_TIME s
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* open_memstream, mkdtemp */
+#define _GNU_SOURCE	/* open_memstream */
 #endif
 #include <stdint.h>
 #include <stdio.h>
@@ -27,22 +27,6 @@
 #include "events.h"
 #include "trace.h"
 #include "unsync.h"
-#include "vm_table.h"
-
-static struct vm_table vms;
-static int vms_ready;
-
-static void init_once(void)
-{
-	/* An empty /proc: no process is ever found there. */
-	static char dir[] = "/tmp/kue-fuzz-proc.XXXXXX";
-
-	if (vms_ready)
-		return;
-	if (!mkdtemp(dir) || vm_table_init(&vms, dir))
-		abort();
-	vms_ready = 1;
-}
 
 static void check_output(const char *out, size_t len, int json)
 {
@@ -77,7 +61,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	init_once();
 	ctl = data[0];
 	data++;
 	size--;
@@ -85,7 +68,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t.mode = ctl % 3 == 0 ? TRACE_OFF : ctl % 3 == 1 ? TRACE_SYNCS :
 		 TRACE_FRAMES;
 	t.json = ctl & 0x4;
-	ev.vms = ctl & 0x8 ? &vms : NULL;
 	t.out = open_memstream(&out, &outlen);
 	if (!t.out)
 		abort();

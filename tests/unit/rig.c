@@ -18,6 +18,9 @@ int rig_init(struct rig *r, size_t max_vms)
 	fake_map_init(&r->vm, sizeof(struct vm_guests), RIG_NCPUS);
 	fake_map_init(&r->h, sizeof(struct hists), RIG_NCPUS);
 	fake_map_init(&r->self, sizeof(struct self_stats), RIG_NCPUS);
+	fake_map_init(&r->names, sizeof(struct vm_name), 1);
+	fake_map_reader(&r->names, &r->ctx.src.vm_names);
+	vm_table_set_names(&r->table, &r->ctx.src.vm_names);
 	fake_map_value(&r->h, 0, 0);
 	fake_map_value(&r->self, 0, 0);
 	fake_map_reader(&r->vm, &r->ctx.src.vm_stats);
@@ -46,8 +49,22 @@ void rig_free(struct rig *r)
 	fake_map_free(&r->vm);
 	fake_map_free(&r->h);
 	fake_map_free(&r->self);
+	fake_map_free(&r->names);
 	fake_proc_free(r->proc);
 	pthread_mutex_destroy(&r->lock);
+}
+
+void rig_set_name(struct rig *r, __u32 tgid, const char *comm,
+		  const char *opt, bool argv_read)
+{
+	struct vm_name *n = fake_map_value(&r->names, tgid, 0);
+
+	if (!n)
+		return;
+	memset(n, 0, sizeof(*n));
+	strncpy(n->comm, comm, sizeof(n->comm));
+	strncpy(n->name_opt, opt, sizeof(n->name_opt));
+	n->args_len = argv_read ? 64 : 0;
 }
 
 const char *rig_scrape(struct rig *r)

@@ -7,6 +7,7 @@
 #define __RIG_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include "fake.h"
 #include "scrape.h"
 #include "vm_table.h"
@@ -16,6 +17,7 @@
 struct rig {
 	char *proc;
 	struct fake_map vm, h, self;
+	struct fake_map names;		/* vm_names: one struct vm_name a key */
 	struct vm_table table;
 	struct agent_info info;
 	unsigned long long events;
@@ -39,6 +41,12 @@ const char *rig_scrape(struct rig *r);
  * hooks_report() would, but for missing (NULL: none), listed as not.
  */
 void rig_probes(struct rig *r, const char *missing);
+/*
+ * The BPF side's name of tgid in vm_names: comm, the value of its -name
+ * argument (opt, "" for none) and whether its argv could be read.
+ */
+void rig_set_name(struct rig *r, __u32 tgid, const char *comm,
+		  const char *opt, bool argv_read);
 /* Set a VM's kvm_unsync_pages_synced_total (on CPU 1). */
 void rig_set_synced(struct rig *r, __u32 tgid, __u64 n);
 

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The ring-buffer consumer (events_handle): records checked by size for
- * their type, counted once each, VM_NEW handed to the VM table, the rest
- * to the --trace printer.
+ * their type, counted once each, handed to the --trace printer.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* open_memstream */
@@ -15,7 +14,6 @@
 #include "test.h"
 #include "trace.h"
 #include "../../bpf/unsync.h"
-#include "vm_table.h"
 
 /* Feed one record of len bytes; check it was counted once. */
 static void feed(struct events_ctx *ev, void *rec, size_t len)
@@ -26,10 +24,16 @@ static void feed(struct events_ctx *ev, void *rec, size_t len)
 	CHECK_INT(ev->events + ev->malformed, before + 1);
 }
 
+/* Room for any record, and more. */
+struct big_record {
+	struct event_hdr hdr;
+	char rest[sizeof(struct sync_event) + sizeof(struct frame_event)];
+};
+
 static void test_malformed_sizes(void)
 {
 	struct events_ctx ev = { 0 };
-	struct vm_new_event big = { .hdr = { .type = EV_SYNC, .tgid = 1 } };
+	struct big_record big = { .hdr = { .type = EV_SYNC, .tgid = 1 } };
 
 	/* shorter than the header */
 	feed(&ev, &big, 0);
@@ -42,95 +46,53 @@ static void test_malformed_sizes(void)
 	feed(&ev, &big, sizeof(struct sync_event) - 1);
 	big.hdr.type = EV_FRAME;
 	feed(&ev, &big, sizeof(struct frame_event) - 1);
-	big.hdr.type = EV_VM_NEW;
-	feed(&ev, &big, sizeof(struct vm_new_event) - 1);
-	CHECK_INT(ev.malformed, 6);
+	CHECK_INT(ev.malformed, 5);
 	CHECK_INT(ev.events, 0);
 	/* exactly the size, or longer (a newer BPF side): an event */
 	big.hdr.type = EV_FRAME;
 	feed(&ev, &big, sizeof(struct frame_event));
 	feed(&ev, &big, sizeof(big));
 	CHECK_INT(ev.events, 2);
-	CHECK_INT(ev.malformed, 6);
+	CHECK_INT(ev.malformed, 5);
 }
 
 static void test_unknown_type(void)
 {
 	struct events_ctx ev = { 0 };
-	struct vm_new_event big = { .hdr = { .type = 0, .tgid = 1 } };
+	struct big_record big = { .hdr = { .type = 0, .tgid = 1 } };
 
 	feed(&ev, &big, sizeof(big));
-	big.hdr.type = EV_VM_NEW + 1;
+	big.hdr.type = EV_FRAME + 1;	/* 4: once a new VM's argv, now none */
 	feed(&ev, &big, sizeof(big));
 	CHECK_INT(ev.malformed, 2);
 	CHECK_INT(ev.events, 0);
 }
 
-/* The name vm_table_series() gives tgid, after the records fed so far. */
-static void check_name(struct vm_table *t, __u32 tgid, const char *want)
+/* Every record goes to the printer: a sync's line, a frame's line. */
+static void test_records_printed(void)
 {
-	const struct vm_series *vs = NULL;
-	struct vm_guests zero = { 0 };
-	struct snapshot s;
-	size_t nr = 0;
-
-	snapshot_init(&s);
-	CHECK_INT(snapshot_add_vm(&s, tgid, &zero), 0);
-	CHECK_INT(vm_table_series(t, &s, &vs, &nr), 0);
-	CHECK_INT(nr, 1);
-	if (nr == 1)
-		CHECK_STR(vs[0].name, want);
-	snapshot_free(&s);
-}
-
-#define ARGS	"qemu\0-name\0guest=early\0"
-
-/* VM_NEW goes to the VM table, and only there: it is never printed. */
-static void test_vm_new_dispatched(void)
-{
-	struct vm_new_event v = { .hdr = { .type = EV_VM_NEW, .tgid = 700 },
-				  .args_len = sizeof(ARGS) - 1,
-				  .comm = "qemu-kvm", .args = ARGS };
 	struct sync_event e = { .hdr = { .type = EV_SYNC, .tgid = 800 },
 				.comm = "kvmwalk" };
 	struct frame_event f = { .hdr = { .type = EV_FRAME, .tgid = 900 } };
 	struct trace_ctx tr = { .mode = TRACE_FRAMES };
 	struct events_ctx ev = { .trace = &tr };
-	struct vm_table t;
-	char *proc = fake_proc_new(), *out = NULL;
+	char *out = NULL;
 	size_t outlen = 0;
 
-	if (!proc || vm_table_init(&t, proc)) {
-		CHECK(!"table");
-		return;
-	}
 	tr.out = open_memstream(&out, &outlen);
 	if (!tr.out) {
 		CHECK(!"memstream");
 		return;
 	}
-	ev.vms = &t;
-	/* not in /proc (gone already): the name comes from the record */
-	feed(&ev, &v, sizeof(v));
-	CHECK_INT(ev.events, 1);
-	fflush(tr.out);
-	CHECK_INT(outlen, 0);
-	check_name(&t, 700, "early");
-
-	/* no VM_NEW for these: a sync names its VM by comm, a frame cannot */
 	feed(&ev, &e, sizeof(e));
-	check_name(&t, 800, "kvmwalk");
 	feed(&ev, &f, sizeof(f));
-	check_name(&t, 900, "unknown");
-	CHECK_INT(ev.events, 3);
+	CHECK_INT(ev.events, 2);
 	CHECK_INT(ev.malformed, 0);
 	fclose(tr.out);
 	/* both printed, one line each */
 	CHECK(out && !strncmp(out, "sync     pid=800 ", 17));
 	CHECK(out && strstr(out, "\n  frame  pid=900 "));
 	free(out);
-	vm_table_free(&t);
-	fake_proc_free(proc);
 }
 
 /* The printer sees what its mode asks for; no table, no printer: counted. */
@@ -171,6 +133,6 @@ UNIT_SUITE(events)
 {
 	test_malformed_sizes();
 	test_unknown_type();
-	test_vm_new_dispatched();
+	test_records_printed();
 	test_trace_modes();
 }

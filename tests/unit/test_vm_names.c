@@ -4,7 +4,9 @@
 #define _GNU_SOURCE	/* rand_r */
 #endif
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "fake.h"
 #include "test.h"
 #include "vm_names.h"
@@ -189,6 +191,39 @@ static void test_proc_reader(void)
 	fake_proc_free(root);
 }
 
+/* What the BPF side kept (struct vm_name): its -name value, else comm. */
+static void test_from_kernel(void)
+{
+	struct vm_name kn;
+	char name[VM_NAME_MAX];
+
+	memset(&kn, 0, sizeof(kn));
+	memcpy(kn.comm, "qemu-system-x86", 15);
+	snprintf(kn.name_opt, sizeof(kn.name_opt), "guest=a,,b,debug-threads=on");
+	CHECK_INT(vm_name_from_kernel(&kn, name, sizeof(name)), VM_NAME_QEMU);
+	CHECK_STR(name, "a,b");
+	snprintf(kn.name_opt, sizeof(kn.name_opt), "plain,process=x");
+	CHECK_INT(vm_name_from_kernel(&kn, name, sizeof(name)), VM_NAME_QEMU);
+	CHECK_STR(name, "plain");
+	/* no guest in it (a flag, or guest=""): the comm */
+	snprintf(kn.name_opt, sizeof(kn.name_opt), "process=x");
+	CHECK_INT(vm_name_from_kernel(&kn, name, sizeof(name)), VM_NAME_COMM);
+	CHECK_STR(name, "qemu-system-x86");
+	snprintf(kn.name_opt, sizeof(kn.name_opt), "guest=");
+	CHECK_INT(vm_name_from_kernel(&kn, name, sizeof(name)), VM_NAME_COMM);
+	/* fields filled to the last byte, no NUL: read to their end only */
+	memset(kn.comm, 'c', sizeof(kn.comm));
+	memset(kn.name_opt, 'n', sizeof(kn.name_opt));
+	CHECK_INT(vm_name_from_kernel(&kn, name, sizeof(name)), VM_NAME_QEMU);
+	CHECK_INT(strlen(name), VM_NAME_MAX - 1);
+	memset(kn.name_opt, 0, sizeof(kn.name_opt));
+	CHECK_INT(vm_name_from_kernel(&kn, name, sizeof(name)), VM_NAME_COMM);
+	CHECK_INT(strlen(name), TASK_COMM_LEN);
+	memset(&kn, 0, sizeof(kn));
+	CHECK_INT(vm_name_from_kernel(&kn, name, sizeof(name)), VM_NAME_UNKNOWN);
+	CHECK_STR(name, "");
+}
+
 UNIT_SUITE(vm_names)
 {
 	test_qemu_forms();
@@ -198,6 +233,7 @@ UNIT_SUITE(vm_names)
 	test_truncation();
 	test_fuzz();
 	test_comm();
+	test_from_kernel();
 	test_starttime();
 	test_proc_reader();
 }

@@ -187,11 +187,12 @@ static void test_ringbuf_events(void)
 }
 
 /*
- * A VMM that lives less than a scrape interval: the ring-buffer consumer
- * notes it while alive, so its first scrape, after its death, still names
- * it; one that was already gone when noted is named by its record's comm.
+ * A VMM that lives less than a scrape interval: gone from /proc by its
+ * first scrape, it is named from vm_names, where the BPF side put what it
+ * read at the VM's first event; /proc only where the map has no entry or
+ * the BPF side could not read the argv.
  */
-static void test_noted_before_death(void)
+static void test_named_from_kernel(void)
 {
 	struct rig r;
 	const char *t;
@@ -200,28 +201,128 @@ static void test_noted_before_death(void)
 		CHECK(!"rig");
 		return;
 	}
-	fake_proc_add(r.proc, 300, ARGV("qemu\0-name\0guest=brief\0"),
-		      "qemu-kvm", 3000);
-	vm_table_note(&r.table, 300, "qemu-kvm", NULL, 0);
-	fake_proc_del(r.proc, 300);
+	rig_set_name(&r, 300, "qemu-kvm", "guest=brief,debug-threads=on", true);
 	rig_set_synced(&r, 300, 4);
-	vm_table_note(&r.table, 400, "kvmwalk", NULL, 0);
+	rig_set_name(&r, 400, "kvmwalk", "", true);	/* no -name */
 	rig_set_synced(&r, 400, 5);
-	vm_table_note(&r.table, 500, NULL, NULL, 0);
-	/* gone from /proc, but the BPF side read its argv in time */
-	vm_table_note(&r.table, 600, "qemu-kvm", ARGV("qemu\0-name\0guest=argv\0"));
+	rig_set_synced(&r, 500, 6);			/* no entry, gone */
+	/* argv unreadable at the first event: /proc while it lives ... */
+	rig_set_name(&r, 600, "qemu-kvm", "", false);
+	fake_proc_add(r.proc, 600, ARGV("qemu\0-name\0guest=proc\0"),
+		      "qemu-kvm", 6000);
 	rig_set_synced(&r, 600, 7);
-	rig_set_synced(&r, 500, 6);
+	/* ... and its comm when it is gone */
+	rig_set_name(&r, 700, "qemu-kvm", "", false);
+	rig_set_synced(&r, 700, 8);
+	/* the map's name is the one the kernel side saw, /proc's is not read */
+	rig_set_name(&r, 800, "qemu-kvm", "first", true);
+	fake_proc_add(r.proc, 800, ARGV("qemu\0-name\0guest=later\0"),
+		      "qemu-kvm", 8000);
+	rig_set_synced(&r, 800, 9);
 
 	t = rig_scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\",guest=\"l1\"} 4");
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"kvmwalk\",pid=\"400\",guest=\"l1\"} 5");
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"unknown\",pid=\"500\",guest=\"l1\"} 6");
-	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"argv\",pid=\"600\",guest=\"l1\"} 7");
-	/* a second note of a known VM changes nothing */
-	vm_table_note(&r.table, 300, "other", ARGV("x\0-name\0y\0"));
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"proc\",pid=\"600\",guest=\"l1\"} 7");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"qemu-kvm\",pid=\"700\",guest=\"l1\"} 8");
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"first\",pid=\"800\",guest=\"l1\"} 9");
+	rig_free(&r);
+}
+
+/* The reaped VM's name goes with its series; a live VM's stays. */
+static void test_name_reaped_with_series(void)
+{
+	struct rig r;
+	const char *t;
+
+	if (rig_init(&r, 0)) {
+		CHECK(!"rig");
+		return;
+	}
+	rig_set_name(&r, 300, "kvmwalk", "guest=brief", true);
+	rig_set_synced(&r, 300, 4);
+	rig_set_name(&r, 400, "kvmwalk", "guest=stays", true);
+	fake_proc_add(r.proc, 400, ARGV("kvmwalk\0"), "kvmwalk", 4000);
+	rig_set_synced(&r, 400, 5);
+	rig_scrape(&r);		/* 300: first seen dead, kept one more */
+	CHECK(fake_map_has(&r.names, 300));
 	t = rig_scrape(&r);
 	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"brief\",pid=\"300\",guest=\"l1\"} 4");
+	CHECK(!fake_map_has(&r.vm, 300));
+	CHECK(!fake_map_has(&r.names, 300));
+	CHECK(fake_map_has(&r.names, 400));
+	CHECK_INT(r.names.deletes, 1);
+	CHECK_INT(r.ctx.scrape_errors, 0);
+
+	/* a name already gone is no error; one that cannot go is */
+	fake_proc_del(r.proc, 400);
+	r.ctx.src.vm_names.del = del_eperm;
+	rig_scrape(&r);
+	t = rig_scrape(&r);
+	CHECK(!fake_map_has(&r.vm, 400));
+	CHECK_INT(r.ctx.scrape_errors, 1);
+	CHECK_NO_SUBSTR(t, "pid=\"300\"");
+	rig_free(&r);
+}
+
+/* A pid reused while its vm_stats entry lives: the map's name is the old's. */
+static void test_reused_pid_not_named_from_map(void)
+{
+	struct rig r;
+	const char *t;
+
+	if (rig_init(&r, 0)) {
+		CHECK(!"rig");
+		return;
+	}
+	rig_set_name(&r, 100, "kvmwalk", "guest=old", true);
+	fake_proc_add(r.proc, 100, ARGV("qemu\0-name\0guest=old\0"), "q", 1000);
+	rig_set_synced(&r, 100, 1);
+	rig_scrape(&r);
+	fake_proc_add(r.proc, 100, ARGV("qemu\0-name\0guest=new\0"), "q", 5000);
+	t = rig_scrape(&r);
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"new\",pid=\"100\",guest=\"l1\"} 1");
+	rig_free(&r);
+}
+
+/*
+ * The reader looks while the BPF side is still writing the name (no entry
+ * yet), then the VMM exits before /proc is read: the map, looked at again,
+ * has it by then.
+ */
+static struct fake_map *late_map;
+static int late_lookups;
+
+static int lookup_late(const struct map_reader *m, const __u32 *key,
+		       void *values)
+{
+	struct map_reader real;
+
+	(void)m;
+	if (late_lookups++ == 0)
+		return -ENOENT;
+	fake_map_reader(late_map, &real);
+	return real.lookup(&real, key, values);
+}
+
+static void test_name_written_while_looked_at(void)
+{
+	struct rig r;
+	const char *t;
+
+	if (rig_init(&r, 0)) {
+		CHECK(!"rig");
+		return;
+	}
+	late_map = &r.names;
+	late_lookups = 0;
+	r.ctx.src.vm_names.lookup = lookup_late;
+	rig_set_name(&r, 300, "kvmwalk", "guest=late", true);
+	rig_set_synced(&r, 300, 4);
+	t = rig_scrape(&r);
+	CHECK_LINE(t, "kvm_unsync_pages_synced_total{vm=\"late\",pid=\"300\",guest=\"l1\"} 4");
+	CHECK_INT(late_lookups, 2);
 	rig_free(&r);
 }
 
@@ -450,7 +551,10 @@ UNIT_SUITE(vm_table)
 {
 	test_pidfd_check();
 	test_series();
-	test_noted_before_death();
+	test_named_from_kernel();
+	test_name_reaped_with_series();
+	test_reused_pid_not_named_from_map();
+	test_name_written_while_looked_at();
 	test_dead_vm_published_once();
 	test_dead_on_arrival();
 	test_pid_reuse();

@@ -253,17 +253,14 @@ class StockDevtools(DevtoolsRun, unittest.TestCase):
         self.assertIn("0 VMs, last 0.0 s, sorted by syncs", s)
 
     def top_rows(self, screen):
-        """{pid: cells} of a --top screen.  Rows are matched by pid: beside
-        a running agent a VM's name is read from /proc while it lives
-        (live.c, name_new_vms), so a VMM that exits between two looks is
-        "unknown"."""
-        # from the list, not screen_rows(): two "unknown" rows would
-        # share one key there and one VM would vanish
+        """{pid: cells} of a --top screen; each VM under its name, though
+        it exited before --top looked (beside a running agent the name
+        comes from the agent's pinned vm_names)."""
         rows = {int(c[1]): c for c in screen_rows_list(screen)}
         for name, _ in TOP_SHAPES:
             cells = rows.get(self.top_pid(name))
-            if cells:
-                self.assertIn(cells[0], (name, "unknown"))
+            self.assertIsNotNone(cells, screen)
+            self.assertEqual(cells[0], name, screen)
         return rows
 
     def test_top_rows_are_the_model(self):

@@ -128,12 +128,11 @@ class SoakLab(NoSanitizerReport, LabSections, unittest.TestCase):
             self.assertEqual(got, cum, ctx)
             self.assertEqual(select(s, "kvm_unsync_pvec_depth_count",
                                     context=ctx), [sum(want)], ctx)
-        # Without --trace the only records are one EV_VM_NEW per VM: no
-        # per-sync record goes up (bpf/unsync.bpf.c, trace_syncs).
-        want = len(self.runs)
-        self.assertEqual(select(s, "kvm_unsync_ringbuf_events_total"), [want])
-        print("\nsoak: %d VMs, %d sync calls, %d ring-buffer records" %
-              (len(self.runs), calls, want))
+        # Without --trace nothing goes through the ring buffer: no
+        # per-sync record (bpf/unsync.bpf.c, trace_syncs), and a VM's name
+        # is kept in vm_names.
+        self.assertEqual(select(s, "kvm_unsync_ringbuf_events_total"), [0])
+        print("\nsoak: %d VMs, %d sync calls" % (len(self.runs), calls))
 
     def test_nothing_lost_no_anomaly(self):
         s = self.final()

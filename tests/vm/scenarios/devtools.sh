@@ -88,7 +88,7 @@ screen() {
 tm new-session -d -x 160 -y 40
 tm send-keys "kvm-unsync-exporter --top --interval=3600 2>/tmp/top.err; echo rc=\$? >/tmp/top.rc" Enter
 screen "sorted by syncs" "top start"
-# --top must run while they do, to read their names (live.c, name_new_vms)
+# they exit before --top looks: it names them from the agent's vm_names
 WALK_FIFO=0 shapes "$KUE_TOP_SHAPES"
 n=$(echo "$KUE_TOP_SHAPES" | tr ';' '\n' | grep -c .)
 tm send-keys " "

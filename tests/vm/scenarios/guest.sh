@@ -1,14 +1,16 @@
 #!/bin/sh
 # Inside the lab VM: a real Linux guest (QEMU on the lab's KVM, shadow
-# paging) under the agent, once per attach mode, with the kernel's own
-# instruments on QEMU's threads beside it.  For each mode M of KUE_MODES:
+# paging) under the agent in each attach mode of KUE_MODES (default
+# "fentry kprobe"; one agent per mode, side by side), with the kernel's own
+# instruments on QEMU's threads beside them.  Sections, M a mode:
 #   check M      kvm-unsync-exporter --check output and exit code
-#   guest M      QEMU's output, its pid (pid=) and exit code (rc=)
-#   kernel M     the kernel's figures for that VM (/lib/kue-guest-trace.awk
+#   guest        QEMU's output, its pid (pid=) and exit code (rc=)
+#   kernel       the kernel's figures for that VM (/lib/kue-guest-trace.awk
 #                over the trace), the trace's lost events (lost=) and the
 #                kprobe events' misses (missed=) and hits (hits.EVENT=)
-#   metrics M    a scrape after QEMU exited (its VM's last publication)
-#   shutdown M   the agent's exit code and stderr after SIGTERM
+#   metrics M    a scrape of mode M's agent after QEMU exited (the VM's
+#                last publication)
+#   shutdown M   that agent's exit code and stderr after SIGTERM
 # Instruments (tracefs, no BPF): kprobe events on mmu_sync_children,
 # __mmu_unsync_walk and mmu_zap_unsync_children (entry and return), the
 # kvmmmu sync/unsync page tracepoints, all filtered to QEMU's threads.
@@ -56,47 +58,57 @@ echo 0 >$T/tracing_on
 echo 1 >$T/options/event-fork
 echo 65536 >$T/buffer_size_kb
 
-for mode in ${KUE_MODES:-fentry kprobe}; do
+MODES=${KUE_MODES:-fentry kprobe}
+# One agent per mode, side by side (own pins, own port), all attached
+# before QEMU starts and all counting the same guest.
+port=10190
+for mode in $MODES; do
 	begin "check $mode"
 	kvm-unsync-exporter --check --attach="$mode" 2>&1
 	echo "rc=$?"
 	end "check $mode"
+	ADDR=127.0.0.1:$port
 	kvm-unsync-exporter --attach="$mode" --web.listen-address="$ADDR" \
-		>/dev/null 2>/tmp/agent.err &
-	agent=$!
-	wait_serving $agent 600 scrape
+		--pin-dir=/sys/fs/bpf/kue-$mode >/dev/null 2>/tmp/agent-$mode.err &
+	eval "agent_$mode=\$! addr_$mode=\$ADDR"
+	# what wait_serving prints if this agent fails
+	ln -sf agent-$mode.err /tmp/agent.err
+	wait_serving $! 600 scrape
+	port=$((port + 1))
+done
 
-	# The probes go on after the agent attached: both flavours share the
-	# functions with them (ftrace's IPMODIFY sharing, kprobe aggregation).
-	place_probes
-	if [ $fail != 0 ]; then
-		kill -TERM $agent
-		exit 1
-	fi
-	echo 1 >$T/events/kue/enable || fail=1
-	echo 1 >$T/events/kvmmmu/kvm_mmu_sync_page/enable || fail=1
-	echo 1 >$T/events/kvmmmu/kvm_mmu_unsync_page/enable || fail=1
-	echo >$T/trace
-	echo 1 >$T/tracing_on
-	GUEST_TRACE_PID=1 run_guest "lab-guest-$mode" "$FORKS" /tmp/guest.out
-	echo 0 >$T/tracing_on
-	echo 0 >$T/events/enable
-	echo >$T/set_event_pid
-	begin "guest $mode"
-	cat /tmp/guest.out
-	echo "pid=$(cat /tmp/qemu.pid)"
-	end "guest $mode"
-	guest_ok /tmp/guest.out || fail=1
+# The probes go on after the agents attached: fentry and kprobe programs
+# share the functions with them (ftrace's IPMODIFY sharing, kprobe
+# aggregation).
+place_probes
+[ $fail = 0 ] || exit 1
+echo 1 >$T/events/kue/enable || fail=1
+echo 1 >$T/events/kvmmmu/kvm_mmu_sync_page/enable || fail=1
+echo 1 >$T/events/kvmmmu/kvm_mmu_unsync_page/enable || fail=1
+echo >$T/trace
+echo 1 >$T/tracing_on
+GUEST_TRACE_PID=1 run_guest lab-guest "$FORKS" /tmp/guest.out
+echo 0 >$T/tracing_on
+echo 0 >$T/events/enable
+echo >$T/set_event_pid
+begin guest
+cat /tmp/guest.out
+echo "pid=$(cat /tmp/qemu.pid)"
+end guest
+guest_ok /tmp/guest.out || fail=1
 
-	begin "kernel $mode"
-	grep -v '^#' $T/trace | awk -f /lib/kue-guest-trace.awk
-	echo "lost=$(awk '/^overrun:|^dropped events:/ { n += $NF } END { print n + 0 }' \
-		$T/per_cpu/cpu0/stats)"
-	# only the kue/ events are placed: no group in this file's names
-	awk '{ m += $3; sub(".*/", "", $1); print "hits." $1 "=" $2 }
-		END { print "missed=" m + 0 }' $T/kprobe_profile
-	end "kernel $mode"
+begin kernel
+grep -v '^#' $T/trace | awk -f /lib/kue-guest-trace.awk
+echo "lost=$(awk '/^overrun:|^dropped events:/ { n += $NF } END { print n + 0 }' \
+	$T/per_cpu/cpu0/stats)"
+# only the kue/ events are placed: no group in this file's names
+awk '{ m += $3; sub(".*/", "", $1); print "hits." $1 "=" $2 }
+	END { print "missed=" m + 0 }' $T/kprobe_profile
+end kernel
+echo >$T/kprobe_events
 
+for mode in $MODES; do
+	eval "agent=\$agent_$mode ADDR=\$addr_$mode"
 	begin "metrics $mode"
 	scrape
 	end "metrics $mode"
@@ -105,8 +117,7 @@ for mode in ${KUE_MODES:-fentry kprobe}; do
 	rc=$?
 	begin "shutdown $mode"
 	echo "rc=$rc"
-	cat /tmp/agent.err
+	cat /tmp/agent-$mode.err
 	end "shutdown $mode"
-	echo >$T/kprobe_events
 done
 exit $fail

@@ -6,8 +6,8 @@ host's load is not in the figures) and runs bench/guest.sh: a Linux guest
 (tests/vm/labguest.py: Debian's kernel, a busybox init that forks and
 execs BENCH_GUEST_FORKS short processes) as a QEMU VM on the lab's KVM
 with shadow paging, timed from QEMU's start to its exit, under each
-variant in turn: no BPF, the floor's do-nothing programs (build/floor) in
-each flavour, the agent in each flavour, bpftrace running bench/walk.bt.
+variant in turn: no BPF, the naive floor's do-nothing programs
+(build/floor: every hook a plain agent needs) in each flavour, the agent in each flavour, bpftrace running bench/walk.bt.
 One unmeasured run first, then BENCH_GUEST_REPEAT rounds in rotating
 order.  A run counts only if the guest ran every fork and QEMU exited 0,
 and, for the agent and bpftrace, if they counted syncs for that QEMU (the
@@ -42,11 +42,11 @@ from promtext import parse_metrics, select  # noqa: E402
 FLOOR = os.path.join(REPO, "build", "floor")
 BPFTRACE = "/usr/bin/bpftrace"
 WALK_BT = os.path.join(HERE, "walk.bt")
-VARIANTS = ("none", "floor-fentry", "floor-kprobe", "agent-fentry",
+VARIANTS = ("none", "naive-fentry", "naive-kprobe", "agent-fentry",
             "agent-kprobe", "bpftrace")
 # agent variant -> (its floor, goal for agent/floor, goal in % of the run)
-GOALS = {"agent-fentry": ("floor-fentry", 1.0, 0.25),
-         "agent-kprobe": ("floor-kprobe", 1.5, None)}
+GOALS = {"agent-fentry": ("naive-fentry", 1.0, 0.25),
+         "agent-kprobe": ("naive-kprobe", 1.5, None)}
 BPFTRACE_GOAL = 0.5
 
 

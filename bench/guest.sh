@@ -10,9 +10,10 @@
 # One unmeasured guest run first, then BENCH_GUEST_REPEAT times, in an
 # order that rotates each time, every variant of BENCH_VARIANTS:
 #   none            no BPF at all
-#   floor-fentry    build/floor --attach=fentry: do-nothing fentry/fexit
-#   floor-kprobe    build/floor --attach=kprobe: kprobe/kretprobe (both
-#                   with the kvmmmu raw tracepoints; bench/floor.c)
+#   naive-fentry    the naive floor, build/floor --attach=fentry:
+#                   do-nothing fentry/fexit on every hook a plain agent
+#                   needs, and the kvmmmu raw tracepoints (bench/floor.c)
+#   naive-kprobe    the same with kprobe/kretprobe
 #   agent-fentry    the agent, --attach=fentry
 #   agent-kprobe    the agent, --attach=kprobe
 #   bpftrace        Debian's bpftrace running bench/walk.bt
@@ -24,7 +25,7 @@
 . /lib/kue-guest.sh
 
 FORKS=${BENCH_GUEST_FORKS:-100}
-VARIANTS=${BENCH_VARIANTS:-none floor-fentry floor-kprobe agent-fentry agent-kprobe bpftrace}
+VARIANTS=${BENCH_VARIANTS:-none naive-fentry naive-kprobe agent-fentry agent-kprobe bpftrace}
 
 # start V: attach what variant V runs (its pid in $tool); stop: detach it
 start() {
@@ -32,8 +33,7 @@ start() {
 	rm -f /tmp/tool.out
 	case $1 in
 	none) return 0 ;;
-	floor-fentry) floor --attach=fentry >/tmp/tool.out 2>/tmp/agent.err & ;;
-	floor-kprobe) floor --attach=kprobe >/tmp/tool.out 2>/tmp/agent.err & ;;
+	naive-*) floor --attach=${1#naive-} >/tmp/tool.out 2>/tmp/agent.err & ;;
 	agent-fentry | agent-kprobe)
 		kvm-unsync-exporter --attach="${1#agent-}" \
 			--web.listen-address="$ADDR" >/dev/null 2>/tmp/agent.err & ;;

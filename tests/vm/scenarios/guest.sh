@@ -98,7 +98,7 @@ end guest
 guest_ok /tmp/guest.out || fail=1
 
 begin kernel
-grep -v '^#' $T/trace | awk -f /lib/kue-guest-trace.awk
+awk -f /lib/kue-guest-trace.awk $T/trace
 echo "lost=$(awk '/^overrun:|^dropped events:/ { n += $NF } END { print n + 0 }' \
 	$T/per_cpu/cpu0/stats)"
 # only the kue/ events are placed: no group in this file's names

@@ -40,5 +40,5 @@ guest_time() {
 	grep 'kue-guest: \(start\|end\)' $T/trace |
 		sed 's/.* \([0-9]*\)\.\([0-9]*\): .*kue-guest: \([a-z]*\).*/\3 \1\2/' |
 		awk '$1 == "start" { s = $2 } $1 == "end" { e = $2 }
-			END { if (s != "" && e != "") printf "%d\n", (e - s) * 1000 }'
+			END { if (s != "" && e != "") printf "%.0f\n", (e - s) * 1000 }'
 }

@@ -106,8 +106,8 @@ def lab_payload(tmpdir):
 
 
 def disassemble(ko, func):
-    """{address: (mnemonic line)} of FUNC in the module file KO, and the
-    function's own address; ({}, None) if it is not there (inlined)."""
+    """objdump's lines for FUNC in the module file KO and the function's
+    own address; ([], None) if it is not there (inlined)."""
     r = subprocess.run(["objdump", "-d", "--no-show-raw-insn",
                         "--disassemble=" + func, ko],
                        stdout=subprocess.PIPE, text=True, check=True)

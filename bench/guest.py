@@ -108,8 +108,9 @@ def report(log, repeat, forks, log_path):
         "A Linux guest (Debian's kernel, busybox init, %s fork+exec) as a "
         "QEMU microvm on the lab's KVM, shadow paging (kvm_amd npt=0); its "
         "whole run, QEMU start to exit, in the lab's instruction clock "
-        "(-icount), after the tool attached. %d rounds in rotating order "
-        "after one unmeasured run; medians." % (forks, repeat),
+        "(-icount), after the tool attached. %d round(s) of the variants, "
+        "in an order rotating by round, after one unmeasured run; a "
+        "variant's figure is the median of its runs." % (forks, repeat),
         "",
         "| variant | valid runs | run, s (median) | spread, s | cost, % of "
         "the run |",

@@ -70,7 +70,7 @@ for mode in $MODES; do
 	ADDR=127.0.0.1:$port
 	kvm-unsync-exporter --attach="$mode" --web.listen-address="$ADDR" \
 		--pin-dir=/sys/fs/bpf/kue-$mode >/dev/null 2>/tmp/agent-$mode.err &
-	eval "agent_$mode=\$! addr_$mode=\$ADDR"
+	echo "$! $ADDR" >/tmp/agent-$mode.at
 	# what wait_serving prints if this agent fails
 	ln -sf agent-$mode.err /tmp/agent.err
 	wait_serving $! 600 scrape
@@ -108,7 +108,7 @@ end kernel
 echo >$T/kprobe_events
 
 for mode in $MODES; do
-	eval "agent=\$agent_$mode ADDR=\$addr_$mode"
+	read -r agent ADDR </tmp/agent-$mode.at
 	begin "metrics $mode"
 	scrape
 	end "metrics $mode"

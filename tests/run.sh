@@ -88,6 +88,10 @@ lab_lane_a() {
 	# Nested guests on an npt=1 host: model vs kernel, then the agent.
 	suite "lab (nested guests, kvm_amd npt=1 nested=1)" \
 		python3 tests/pyrun.py tests/vm/test_nested_lab.py
+	# A real Linux guest (QEMU in the lab VM, Debian's kernel, fork/exec
+	# churn) on 6.1 and sid: the agent against the kernel's own counts.
+	suite "lab (a Linux guest under QEMU: agent vs the kernel's counts)" \
+		python3 tests/pyrun.py tests/vm/test_guest_lab.py
 }
 
 lab_lane_b() {

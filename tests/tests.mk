@@ -13,10 +13,13 @@ compare: all $(KVMWALK)
 	@python3 tests/vm/compare_kernels.py
 
 # What the probes cost the walk against the floor and bpftrace, one lab
-# run: build/bench/overhead.md (bench/overhead.py: BENCH_REPEAT, BENCH_ROUNDS)
+# run: build/bench/overhead.md (bench/overhead.py: BENCH_REPEAT, BENCH_ROUNDS);
+# then what they cost a real Linux guest's whole run, another lab run:
+# build/bench/guest.md (bench/guest.py: BENCH_GUEST_REPEAT, BENCH_GUEST_FORKS)
 .PHONY: bench
 bench: all $(KVMWALK) $(FLOOR)
 	@python3 bench/overhead.py
+	@python3 bench/guest.py
 
 # The daemon beside Debian's node_exporter on this machine (RSS, render and
 # scrape times, CPU per scrape): build/bench/daemon.md

@@ -147,12 +147,14 @@ class Capabilities(Base):
         a.get("/metrics")
         t = threads(a.proc.pid)
         comms = sorted(c for c, _ in t.values())
-        # the main thread, libmicrohttpd's, and ours that created it
-        # and the connection guard's watchdog
-        self.assertEqual(len(t), 4, comms)
+        # the main thread, libmicrohttpd's, and ours that created it,
+        # the connection guard's watchdog and the two password checkers
+        # (started with the server: a reload may add basic auth)
+        self.assertEqual(len(t), 6, comms)
         self.assertTrue(any(c.startswith("MHD") for c in comms), comms)
         self.assertIn("kue-capless", comms)
         self.assertIn("kue-http-guard", comms)
+        self.assertEqual(comms.count("kue-http-auth"), 2, comms)
         for tid, (comm, st) in t.items():
             with self.subTest(thread=comm):
                 self.assertEqual(caps(st), dict.fromkeys(CAP_FIELDS, 0))

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The floor of `make bench`: programs that do nothing, on exactly the
- * hooks the agent uses and in the same flavour.  What a run under them
- * costs over no BPF at all is what any probe there costs (the trampoline
- * or the kprobe trap, the program call); what the agent costs beyond it
- * is its own work.  bench/floor.c picks the flavour and the targets.
+ * The floors of `make bench`: programs that do nothing.  What a run under
+ * them costs over no BPF at all is what any probe on those hooks costs
+ * (the trampoline or the kprobe trap, the program call), before any work.
+ * bench/floor.c picks the flavour and the hook set:
+ *   naive  every hook a straightforward agent needs, whatever the agent
+ *          itself hooks: entry and exit of mmu_sync_children,
+ *          __mmu_unsync_walk and mmu_pages_clear_parents (where the kernel
+ *          has it), and the two kvmmmu tracepoints as raw tracepoints;
+ *   agent  the agent's own default hook set: the two functions, and the
+ *          tracepoints as BTF tracepoints.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -38,3 +43,5 @@ NOP("kretprobe", nop_kr_clear)
 
 NOP("raw_tp/kvm_mmu_sync_page", nop_tp_sync)
 NOP("raw_tp/kvm_mmu_unsync_page", nop_tp_unsync)
+NOP("tp_btf/kvm_mmu_sync_page", nop_tb_sync)
+NOP("tp_btf/kvm_mmu_unsync_page", nop_tb_unsync)

@@ -10,12 +10,15 @@
 # parameters when they differ from the last shape's: npt=0 for shadow
 # paging, npt=1,nested=1 for the nested shapes):
 #   none                 no BPF at all
-#   floor-fentry         do-nothing fentry/fexit on the agent's three
-#                        functions + the two tracepoints (bench/floor.c)
-#   floor-fentry-derive  the same without mmu_pages_clear_parents
+#   naive-fentry         the naive floor: do-nothing fentry/fexit on
+#                        mmu_sync_children, __mmu_unsync_walk and
+#                        mmu_pages_clear_parents (where the kernel has
+#                        it) + the two tracepoints as raw_tp (bench/floor.c)
+#   own-fentry           do-nothing programs on the agent's own hooks
+#                        (floor --hooks=agent: the two functions, tp_btf)
 #   agent-fentry         the agent, --attach=fentry
-#   agent-fentry-derive  the agent, --attach=fentry --clear-parents=derive
-#   floor-kprobe         do-nothing kprobe/kretprobe + the tracepoints
+#   naive-kprobe         the naive floor with kprobe/kretprobe
+#   own-kprobe           the agent's own hooks, kprobe/kretprobe
 #   agent-kprobe         the agent, --attach=kprobe
 #   bpftrace             Debian's bpftrace running bench/walk.bt
 # Under each variant and for each shape: a warm-up (emulation translates
@@ -35,7 +38,7 @@
 ROUNDS=${BENCH_ROUNDS:-200}
 WARM=${BENCH_WARM_ROUNDS:-20}
 STATS_ROUNDS=${BENCH_STATS_ROUNDS:-50}
-VARIANTS=${BENCH_VARIANTS:-none floor-fentry agent-fentry floor-fentry-derive agent-fentry-derive floor-kprobe agent-kprobe bpftrace}
+VARIANTS=${BENCH_VARIANTS:-none naive-fentry own-fentry agent-fentry naive-kprobe own-kprobe agent-kprobe bpftrace}
 
 # SCHED_FIFO: see walk() in tests/vm/scenarios/lib.sh.
 kvmwalk_run() {
@@ -52,21 +55,18 @@ start() {
 	rm -f /tmp/tool.out
 	case $1 in
 	none) return 0 ;;
-	floor-fentry) floor --attach=fentry >/tmp/tool.out 2>/tmp/agent.err & ;;
-	floor-fentry-derive)
-		floor --attach=fentry --clear-parents=none \
+	naive-*) floor --attach=${1#naive-} >/tmp/tool.out 2>/tmp/agent.err & ;;
+	own-*)
+		floor --attach=${1#own-} --hooks=agent \
 			>/tmp/tool.out 2>/tmp/agent.err & ;;
-	floor-kprobe) floor --attach=kprobe >/tmp/tool.out 2>/tmp/agent.err & ;;
-	agent-fentry) agent --attach=fentry ;;
-	agent-fentry-derive) agent --attach=fentry --clear-parents=derive ;;
-	agent-kprobe) agent --attach=kprobe ;;
+	agent-*) agent --attach=${1#agent-} ;;
 	bpftrace)
 		bpftrace -B line /bench/walk.bt \
 			>/tmp/tool.out 2>/tmp/agent.err & ;;
 	esac
 	[ -n "$tool" ] || tool=$!
 	case $1 in
-	floor-*) wait_serving $tool 600 grep -q attached /tmp/tool.out ;;
+	naive-*|own-*) wait_serving $tool 600 grep -q attached /tmp/tool.out ;;
 	bpftrace) wait_serving $tool 3000 grep -q attached /tmp/tool.out ;;
 	esac
 }

@@ -55,13 +55,23 @@ const volatile bool derive_clear_parents = false;
 
 /*
  * The page vector as a top-level walk left it, read once at its exit for
- * derive_clear_parents_clears().  In the task state, not on the BPF stack.
+ * the leaves and derive_clear_parents_clears().  In the task state, not
+ * on the BPF stack.
  */
 struct pvec_copy {
+	u64 raw[2 * PVEC_NR_MAX + 1];	/* kretprobe: the vector as read */
 	u64 sp[PVEC_NR_MAX];
 	u32 uc[PVEC_NR_MAX];		/* unsync_children, counted down */
 	u8 level[PVEC_NR_MAX];
 	u8 canon[PVEC_NR_MAX];		/* first entry with the same sp */
+	u32 nr;				/* pvec->nr */
+	u32 leaves;			/* entries that are unsync pages */
+	/*
+	 * derive_clear_parents_clears()'s parents (entry index + 1; 0 is
+	 * NULL): here, not on the stack, where the 6.1 verifier would
+	 * track every combination of their values.
+	 */
+	u32 parent[PARENTS_MAX];
 };
 
 struct walk_frame {
@@ -81,6 +91,7 @@ struct walk_acc {
 	u32 max_nr;
 	u32 root_level;
 	u32 guest;		/* enum guest_level of the root */
+	u32 pages_synced;	/* kvm_mmu_sync_page hits inside the sync */
 };
 
 /*
@@ -369,8 +380,21 @@ static __always_inline void count_orphan(void)
 		ss->orphan_exits++;
 }
 
-static __always_inline u32 sp_level(struct kvm_mmu_page *sp)
+/*
+ * Reading a shadow page.  `btf` is a constant at every call: true in the
+ * fentry/fexit and tp_btf programs, where sp is a BTF pointer the verifier
+ * lets the program load from directly (a faulting load reads 0), false in
+ * kprobes and raw tracepoints, whose arguments are plain numbers and need
+ * bpf_probe_read_kernel().  The branch not taken is compiled out.  Newer
+ * verifiers type a BTF argument "trusted or NULL": no arithmetic on it
+ * (a bitfield's byte offset) before a NULL check.
+ */
+static __always_inline u32 sp_level(struct kvm_mmu_page *sp, bool btf)
 {
+	if (btf && !sp)
+		return 0;
+	if (btf)
+		return BPF_CORE_READ_BITFIELD(sp, role.level);
 	return BPF_CORE_READ_BITFIELD_PROBED(sp, role.level);
 }
 
@@ -380,17 +404,31 @@ static __always_inline u32 sp_level(struct kvm_mmu_page *sp)
  * through its CO-RE byte offset and shifts.  A kernel without the bit
  * (none known) has one level.
  */
-static __always_inline u32 sp_guest(struct kvm_mmu_page *sp)
+static __always_inline u32 sp_guest(struct kvm_mmu_page *sp, bool btf)
 {
 	if (!bpf_core_field_exists(sp->role.guest_mode))
 		return GUEST_L1;
+	if (btf && !sp)
+		return GUEST_L1;
+	if (btf)
+		return BPF_CORE_READ_BITFIELD(sp, role.guest_mode) ?
+		       GUEST_L2 : GUEST_L1;
 	return BPF_CORE_READ_BITFIELD_PROBED(sp, role.guest_mode) ?
 	       GUEST_L2 : GUEST_L1;
 }
 
+static __always_inline u32 sp_uc(struct kvm_mmu_page *sp, bool btf)
+{
+	if (btf && !sp)
+		return 0;
+	if (btf)
+		return sp->unsync_children;
+	return BPF_CORE_READ(sp, unsync_children);
+}
+
 static __always_inline u32 sp_unsync_children(u64 sp)
 {
-	return BPF_CORE_READ((struct kvm_mmu_page *)sp, unsync_children);
+	return sp_uc((struct kvm_mmu_page *)sp, false);
 }
 
 /*
@@ -427,75 +465,153 @@ static __always_inline bool pvec_layout(struct pvec_layout *l)
 	return false;
 }
 
-static __always_inline u32 pvec_nr(u64 pvec, const struct pvec_layout *l)
+/*
+ * One entry of the page vector the verifier knows as a BTF pointer (the
+ * fexit argument): a plain load at the offset pvec_layout() gives for this
+ * kernel's shape of the vector (CO-RE cannot scale an array index by the
+ * kernel's element size: the layout's constants do).  i must be a
+ * constant: a BTF pointer takes no variable offset.  The verifier checks
+ * the load against the kernel's type and types the result.
+ */
+static __always_inline struct kvm_mmu_page *
+pvec_sp_btf(void *pvec, const struct pvec_layout *l, u32 i)
 {
-	u32 nr = 0;
-
-	bpf_probe_read_kernel(&nr, sizeof(nr), (void *)(pvec + l->nr_off));
-	return nr;
+	return *(struct kvm_mmu_page **)(pvec + l->page_off + i * l->elem_size);
 }
 
-/* Unsync pages the walk handed to its caller: the leaves it will sync. */
-static __always_inline u32 pvec_unsync_pages(u64 pvec, u32 nr,
-					     const struct pvec_layout *l)
+static __always_inline u32 pvec_nr_btf(void *pvec, const struct pvec_layout *l)
 {
-	struct kvm_mmu_page *sp;
-	u32 i, leaves = 0;
+	return *(u32 *)(pvec + l->nr_off);
+}
 
+/*
+ * What a top-level walk's exit takes from one entry of the vector: its
+ * page and level and, for derive_clear_parents_clears(), an upper-level
+ * entry's unsync_children.  Returns 1 for an unsync leaf, the pages the
+ * caller will sync (or zap), 0 for an upper-level page: the walk adds a
+ * child either because it has unsync children (then it is above level 1:
+ * only the parents of unsync pages get them) or because it is unsync (then
+ * it is at level 1: KVM unsyncs nothing else, mmu_try_to_unsync_pages()
+ * WARNs otherwise), and the root has unsync children.  So the level tells
+ * the two apart without a read of sp->unsync.
+ */
+static __always_inline u32 pvec_entry(struct pvec_copy *c, u32 i,
+				      struct kvm_mmu_page *sp, bool btf)
+{
+	u32 lvl = sp ? sp_level(sp, btf) : 0;
+
+	i &= PVEC_NR_MAX - 1;
+	c->sp[i] = (u64)sp;
+	if (derive_clear_parents) {
+		c->level[i] = lvl;
+		c->uc[i] = lvl > 1 ? sp_uc(sp, btf) : 0;
+	}
+	return lvl == 1;
+}
+
+/*
+ * fexit: the vector read with plain loads, entry by entry, written out
+ * sixteen times: each entry's offset must be a constant, and clang does
+ * not unroll this loop when asked.
+ */
+#define PVEC_ENTRY_BTF(i)						\
+	do {								\
+		if ((i) >= nr)						\
+			return;						\
+		c->leaves += pvec_entry(c, (i), pvec_sp_btf(pvec, &l, (i)), true); \
+	} while (0)
+
+static __always_inline void pvec_read_btf(struct pvec_copy *c, void *pvec)
+{
+	struct pvec_layout l;
+	u32 nr;
+
+	c->nr = c->leaves = 0;
+	if (!pvec || !pvec_layout(&l))
+		return;
+	nr = c->nr = pvec_nr_btf(pvec, &l);
+	PVEC_ENTRY_BTF(0);
+	PVEC_ENTRY_BTF(1);
+	PVEC_ENTRY_BTF(2);
+	PVEC_ENTRY_BTF(3);
+	PVEC_ENTRY_BTF(4);
+	PVEC_ENTRY_BTF(5);
+	PVEC_ENTRY_BTF(6);
+	PVEC_ENTRY_BTF(7);
+	PVEC_ENTRY_BTF(8);
+	PVEC_ENTRY_BTF(9);
+	PVEC_ENTRY_BTF(10);
+	PVEC_ENTRY_BTF(11);
+	PVEC_ENTRY_BTF(12);
+	PVEC_ENTRY_BTF(13);
+	PVEC_ENTRY_BTF(14);
+	PVEC_ENTRY_BTF(15);
+}
+
+/*
+ * kretprobe: the vector's pointers and count in one probe read into the
+ * task state, then the pages' fields one probe read each.
+ */
+static __always_inline void pvec_read(struct pvec_copy *c, u64 pvec)
+{
+	struct pvec_layout l;
+	u32 i, nr, off;
+	u64 sp;
+
+	c->nr = c->leaves = 0;
+	if (!pvec_layout(&l) || l.nr_off + sizeof(u32) > sizeof(c->raw))
+		return;
+	if (bpf_probe_read_kernel(c->raw, l.nr_off + sizeof(u32), (void *)pvec))
+		return;
+	/* l.nr_off is a constant the check above keeps inside c->raw */
+	nr = c->nr = *(u32 *)((u8 *)c->raw + l.nr_off);
 	for (i = 0; i < PVEC_NR_MAX; i++) {
 		if (i >= nr)
 			break;
-		sp = NULL;
-		bpf_probe_read_kernel(&sp, sizeof(sp),
-				      (void *)(pvec + l->page_off + i * l->elem_size));
-		if (sp && BPF_CORE_READ(sp, unsync))
-			leaves++;
+		off = (l.page_off + i * l.elem_size) / sizeof(u64);
+		sp = c->raw[off & (PVEC_NR_MAX * 2 - 1)];
+		c->leaves += pvec_entry(c, i, (struct kvm_mmu_page *)sp, false);
 	}
-	return leaves;
 }
 
 /*
  * The bits mmu_pages_clear_parents() will clear after this walk, counted
- * from the page vector the walk hands its caller, for kernels whose build
- * inlined that function.  Both callers (mmu_sync_children and
- * mmu_zap_unsync_children) run for_each_sp() over every leaf of a batch
- * and call it once per leaf, under the same write lock the walk ran in;
- * syncing, write-protecting or zapping a leaf changes no bitmap of the
- * pages above it.  So the clears follow from the vector alone, entry by
- * entry, as mmu_pages_first(), mmu_pages_next() and
- * mmu_pages_clear_parents() walk it (arch/x86/kvm/mmu/mmu.c):
+ * from the page vector the walk hands its caller (read by pvec_read*()
+ * into c), on every stock kernel unless --clear-parents=hook.  Both
+ * callers (mmu_sync_children and mmu_zap_unsync_children) run
+ * for_each_sp() over every leaf of a batch and call it once per leaf,
+ * under the same write lock the walk ran in; syncing, write-protecting or
+ * zapping a leaf changes no bitmap of the pages above it.  So the clears
+ * follow from the vector alone, entry by entry, as mmu_pages_first(),
+ * mmu_pages_next() and mmu_pages_clear_parents() walk it
+ * (arch/x86/kvm/mmu/mmu.c):
  *   - entry 0 is the root: parent[level - 2] = root, parent[level - 1] =
  *     NULL (the sentinel);
  *   - an upper-level entry sets parent[level - 2];
  *   - a 4K entry is a leaf: clear one bit in parent[0], and go on to the
  *     next parent up while the page just cleared has no unsync child left.
  * An upper-level page reached through two parents sits in the vector
- * twice; both entries count down one unsync_children.  On 6.1, where the
- * function can be hooked, the derived counts equal the same model the
- * hooked ones do (tests/vm/test_kernels_lab.py).
+ * twice; both entries count down one unsync_children (a leaf is never
+ * added twice: mmu_pages_add() skips an unsync page already there).  On
+ * 6.1, where the function can be hooked, the hooked counts equal the same
+ * model the derived ones do (tests/vm/test_kernels_lab.py).
  */
 static __always_inline u32 derive_clear_parents_clears(struct pvec_copy *c,
-							u64 pvec, u32 nr,
-							const struct pvec_layout *l)
+							u32 nr)
 {
-	u32 parent[PARENTS_MAX] = {};	/* entry index + 1; 0 is NULL */
+	u32 *parent = c->parent;
 	u32 i, j, lvl, p, cleared = 0;
-	u64 sp;
 
 	for (i = 0; i < PVEC_NR_MAX; i++) {
 		if (i >= nr)
 			break;
-		sp = 0;
-		bpf_probe_read_kernel(&sp, sizeof(sp),
-				      (void *)(pvec + l->page_off + i * l->elem_size));
-		c->sp[i] = sp;
-		c->level[i] = sp ? sp_level((struct kvm_mmu_page *)sp) : 0;
-		c->uc[i] = sp ? sp_unsync_children(sp) : 0;
 		c->canon[i] = i;
+		if (c->level[i] == 1)
+			continue;
 		for (j = 0; j < PVEC_NR_MAX; j++) {
 			if (j >= i)
 				break;
-			if (c->sp[j] == sp) {
+			if (c->level[j] != 1 && c->sp[j] == c->sp[i]) {
 				c->canon[i] = c->canon[j];
 				break;
 			}
@@ -503,6 +619,7 @@ static __always_inline u32 derive_clear_parents_clears(struct pvec_copy *c,
 	}
 	if (!nr)
 		return 0;
+	__builtin_memset(c->parent, 0, sizeof(c->parent));
 	lvl = c->level[0];
 	if (lvl < 2 || lvl > PARENTS_MAX)
 		return 0;	/* the kernel WARNs: a 4K root has no parents */
@@ -540,6 +657,7 @@ static __always_inline void flush_acc(struct vm_stats *vs, u32 ctx,
 	vs->leaves[ctx] += a->leaves;
 	vs->clears[ctx][SITE_WALK] += a->clears_walk;
 	vs->clears[ctx][SITE_CLEAR_PARENTS] += a->clears_parents;
+	vs->pages_synced += a->pages_synced;
 }
 
 static __always_inline void emit_summary(u32 type, s32 result, u64 start,
@@ -604,7 +722,7 @@ static __always_inline void emit_frame(u32 ctx, u32 depth, u32 level, s32 ret,
 /* ---- mmu_sync_children(vcpu, parent, can_yield) ---- */
 
 static __always_inline int on_sync_enter(struct kvm_mmu_page *parent,
-					 bool can_yield)
+					 bool can_yield, bool btf)
 {
 	struct task_state *ts = task_get(true);
 
@@ -613,8 +731,8 @@ static __always_inline int on_sync_enter(struct kvm_mmu_page *parent,
 	__builtin_memset(&ts->sync, 0, sizeof(ts->sync));
 	ts->in_sync = 1;
 	ts->can_yield = can_yield;
-	ts->sync.root_level = sp_level(parent);
-	ts->sync.guest = sp_guest(parent);
+	ts->sync.root_level = sp_level(parent, btf);
+	ts->sync.guest = sp_guest(parent, btf);
 	ts->sync_start_ns = bpf_ktime_get_ns();
 	return 0;
 }
@@ -652,7 +770,8 @@ static __always_inline int on_sync_exit(s32 ret)
 
 /* ---- __mmu_unsync_walk(sp, pvec), recursive ---- */
 
-static __always_inline int on_walk_enter(struct kvm_mmu_page *sp, void *pvec)
+static __always_inline int on_walk_enter(struct kvm_mmu_page *sp, void *pvec,
+					 bool btf)
 {
 	struct task_state *ts = task_get(true);
 	struct walk_frame *f;
@@ -673,37 +792,36 @@ static __always_inline int on_walk_enter(struct kvm_mmu_page *sp, void *pvec)
 		ts->walk_ctx = ts->in_sync ? CTX_SYNC : CTX_ZAP;
 		if (ts->walk_ctx == CTX_ZAP) {
 			__builtin_memset(&ts->zap, 0, sizeof(ts->zap));
-			ts->zap.root_level = sp_level(sp);
-			ts->zap.guest = sp_guest(sp);
+			ts->zap.root_level = sp_level(sp, btf);
+			ts->zap.guest = sp_guest(sp, btf);
 			ts->sync_start_ns = bpf_ktime_get_ns();
 		}
 	}
 	f = &ts->stack[d];
 	f->sp = (u64)sp;
-	f->uc_entry = sp_unsync_children((u64)sp);
-	f->level = sp_level(sp);
+	f->uc_entry = sp_uc(sp, btf);
+	/* only a frame record says it */
+	if (trace_frames)
+		f->level = sp_level(sp, btf);
 	return 0;
 }
 
+/* A top-level walk ended: nr is pvec->nr, leaves its unsync pages. */
 static __always_inline void top_walk_exit(struct task_state *ts,
-					  struct walk_acc *a, s32 ret)
+					  struct walk_acc *a, s32 ret,
+					  u32 nr, u32 leaves)
 {
-	struct pvec_layout l;
 	struct hists *h;
-	u32 nr = 0, ctx = ts->walk_ctx, derived = 0, slot;
+	u32 ctx = ts->walk_ctx, derived = 0, slot;
 	struct vm_stats *vs;
 
 	a->walks++;
 	if (ret == -ENOSPC)
 		a->restarts++;
-	if (pvec_layout(&l)) {
-		nr = pvec_nr(ts->pvec, &l);
-		a->leaves += pvec_unsync_pages(ts->pvec, nr, &l);
-		/* 0: the caller's loop ends, no batch, no clear_parents */
-		if (derive_clear_parents && ret)
-			derived = derive_clear_parents_clears(&ts->copy,
-							      ts->pvec, nr, &l);
-	}
+	a->leaves += leaves;
+	/* 0: the caller's loop ends, no batch, no clear_parents */
+	if (derive_clear_parents && ret)
+		derived = derive_clear_parents_clears(&ts->copy, nr);
 	if (nr > a->max_nr)
 		a->max_nr = nr;
 	/*
@@ -739,12 +857,17 @@ static __always_inline void top_walk_exit(struct task_state *ts,
 		     0, a);
 }
 
-static __always_inline int on_walk_exit(s32 ret)
+/*
+ * sp and pvec are the fexit's BTF pointers (btf), or NULL (kretprobe: the
+ * entry's, saved in the task state, are read with probe reads).
+ */
+static __always_inline int on_walk_exit(s32 ret, struct kvm_mmu_page *sp,
+					void *pvec, bool btf)
 {
 	struct task_state *ts = task_get(false);
 	struct walk_acc *a;
 	struct walk_frame *f;
-	u32 d, cleared, uc;
+	u32 d, cleared, uc, nr = 0, leaves = 0;
 
 	if (!ts || !ts->depth) {
 		count_orphan();
@@ -753,21 +876,37 @@ static __always_inline int on_walk_exit(s32 ret)
 	d = --ts->depth;
 	if (d >= FRAME_STACK_MAX)
 		return 0;
+	/*
+	 * clang bounds a copy of d and indexes with another: the barrier
+	 * keeps the mask, which the verifier then sees on the index.
+	 */
+	barrier_var(d);
+	d &= FRAME_STACK_MAX - 1;
 	a = ts->walk_ctx == CTX_ZAP ? &ts->zap : &ts->sync;
 	f = &ts->stack[d];
 	/* mmu_lock is held for write: only this frame changed sp's count. */
-	uc = sp_unsync_children(f->sp);
+	uc = btf ? sp_uc(sp, true) : sp_unsync_children(f->sp);
 	cleared = f->uc_entry - uc;
 	a->frames++;
 	a->clears_walk += cleared;
-	if (trace_frames) {
-		struct pvec_layout l;
-		u32 nr = pvec_layout(&l) ? pvec_nr(ts->pvec, &l) : 0;
-
-		emit_frame(ts->walk_ctx, d, f->level, ret, cleared, nr);
+	if (trace_frames || d == 0) {
+		if (btf)
+			pvec_read_btf(&ts->copy, pvec);
+		else
+			pvec_read(&ts->copy, ts->pvec);
+		/*
+		 * Read back from the task state, not from the registers the
+		 * reads left them in: the verifier then sees one unknown nr
+		 * here, not one exact value per entry the read stopped at.
+		 */
+		barrier();
+		nr = ts->copy.nr;
+		leaves = ts->copy.leaves;
 	}
+	if (trace_frames)
+		emit_frame(ts->walk_ctx, d, f->level, ret, cleared, nr);
 	if (d == 0)
-		top_walk_exit(ts, a, ret);
+		top_walk_exit(ts, a, ret, nr, leaves);
 	return 0;
 }
 
@@ -906,31 +1045,65 @@ static __always_inline int on_clear_parents_exit(void)
 
 /*
  * ---- stable tracepoints ----
- * Raw tracepoints: attached by name, so they need no tracefs mount, and they
- * skip the argument copy the counter does not need.
+ * BTF tracepoints (tp_btf) where the kernel's BTF describes them: sp is a
+ * BTF pointer, read with plain loads.  Raw tracepoints elsewhere (user
+ * space loads one pair or the other): sp is read with probe reads.  Both
+ * are attached by name, with no tracefs mount and no argument copy.
+ *
+ * kvm_mmu_sync_page fires for pages a sync syncs or zaps, all of them
+ * below its root, so at its guest level: inside a sync the hit is only
+ * counted in the task's state, and reaches the VM's counters with the
+ * sync's other figures at its exit.  Outside one (a zap, a kernel without
+ * the sync hook) it goes to the VM at once.
  */
-
-SEC("raw_tp/kvm_mmu_sync_page")
-int tp_sync_page(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int on_page_synced(struct kvm_mmu_page *sp, bool btf)
 {
-	/* TP_PROTO(struct kvm_mmu_page *sp) */
-	struct kvm_mmu_page *sp = (void *)ctx->args[0];
-	struct vm_stats *vs = vm_of_current(sp_guest(sp));
+	struct task_state *ts = task_get(false);
+	struct vm_stats *vs;
 
+	if (ts && ts->in_sync) {
+		ts->sync.pages_synced++;
+		return 0;
+	}
+	vs = vm_of_current(sp_guest(sp, btf));
 	if (vs)
 		vs->pages_synced++;
 	return 0;
 }
 
-SEC("raw_tp/kvm_mmu_unsync_page")
-int tp_unsync_page(struct bpf_raw_tracepoint_args *ctx)
+/* A page goes unsync at a guest's write, outside any walk: to the VM. */
+static __always_inline int on_page_unsynced(struct kvm_mmu_page *sp, bool btf)
 {
-	struct kvm_mmu_page *sp = (void *)ctx->args[0];
-	struct vm_stats *vs = vm_of_current(sp_guest(sp));
+	struct vm_stats *vs = vm_of_current(sp_guest(sp, btf));
 
 	if (vs)
 		vs->pages_unsynced++;
 	return 0;
+}
+
+/* TP_PROTO(struct kvm_mmu_page *sp), both */
+SEC("tp_btf/kvm_mmu_sync_page")
+int BPF_PROG(tpb_sync_page, struct kvm_mmu_page *sp)
+{
+	return on_page_synced(sp, true);
+}
+
+SEC("tp_btf/kvm_mmu_unsync_page")
+int BPF_PROG(tpb_unsync_page, struct kvm_mmu_page *sp)
+{
+	return on_page_unsynced(sp, true);
+}
+
+SEC("raw_tp/kvm_mmu_sync_page")
+int tp_sync_page(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_page_synced((void *)ctx->args[0], false);
+}
+
+SEC("raw_tp/kvm_mmu_unsync_page")
+int tp_unsync_page(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_page_unsynced((void *)ctx->args[0], false);
 }
 
 /* ---- fentry/fexit flavour: attach targets set by user space ---- */
@@ -939,7 +1112,7 @@ SEC("fentry")
 int BPF_PROG(fentry_sync_children, struct kvm_vcpu *vcpu,
 	     struct kvm_mmu_page *parent, bool can_yield)
 {
-	return on_sync_enter(parent, can_yield);
+	return on_sync_enter(parent, can_yield, true);
 }
 
 SEC("fexit")
@@ -952,13 +1125,13 @@ int BPF_PROG(fexit_sync_children, struct kvm_vcpu *vcpu,
 SEC("fentry")
 int BPF_PROG(fentry_unsync_walk, struct kvm_mmu_page *sp, void *pvec)
 {
-	return on_walk_enter(sp, pvec);
+	return on_walk_enter(sp, pvec, true);
 }
 
 SEC("fexit")
 int BPF_PROG(fexit_unsync_walk, struct kvm_mmu_page *sp, void *pvec, int ret)
 {
-	return on_walk_exit(ret);
+	return on_walk_exit(ret, sp, pvec, true);
 }
 
 SEC("fentry")
@@ -979,7 +1152,7 @@ SEC("kprobe")
 int BPF_KPROBE(kprobe_sync_children, struct kvm_vcpu *vcpu,
 	       struct kvm_mmu_page *parent, bool can_yield)
 {
-	return on_sync_enter(parent, can_yield);
+	return on_sync_enter(parent, can_yield, false);
 }
 
 SEC("kretprobe")
@@ -991,13 +1164,13 @@ int BPF_KRETPROBE(kretprobe_sync_children, int ret)
 SEC("kprobe")
 int BPF_KPROBE(kprobe_unsync_walk, struct kvm_mmu_page *sp, void *pvec)
 {
-	return on_walk_enter(sp, pvec);
+	return on_walk_enter(sp, pvec, false);
 }
 
 SEC("kretprobe")
 int BPF_KRETPROBE(kretprobe_unsync_walk, int ret)
 {
-	return on_walk_exit(ret);
+	return on_walk_exit(ret, NULL, NULL, false);
 }
 
 SEC("kprobe")

@@ -133,7 +133,7 @@ const struct family agent_families[] = {
 	{ .name = "kvm_unsync_bitmap_clears_source", .type = "gauge",
 	  .help = "How each site of kvm_unsync_bitmap_clears_total is counted: hook (a "
 	  "probe on the function that clears), derived (computed from the page "
-	  "vector: this kernel's build inlined the function), absent (the kernel has "
+	  "vector: a stock kernel, unless --clear-parents=hook), absent (the kernel has "
 	  "no such site: its count is 0), missing (not counted: the site's series "
 	  "are left out); the value is always 1.",
 	  .src = FROM_CLEARS_SOURCE },

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "discover.h"
 #include "hooks.h"
@@ -198,11 +199,13 @@ kprobe:
 }
 
 /*
- * The clear_parents site: hooked where mmu_pages_clear_parents() can be
- * probed; on a stock kernel whose build inlined it, derived from the page
- * vector by the walk's exit (derive_clear_parents_clears() in
- * bpf/unsync.bpf.c), which needs the walk hook; on the patched kernel the
- * site does not exist.  Anything else cannot be counted, and says so.
+ * The clear_parents site.  On a stock kernel its clears are derived from
+ * the page vector by the walk's exit (derive_clear_parents_clears() in
+ * bpf/unsync.bpf.c): exact there, and cheaper than two programs per
+ * synced page; that needs the walk hook.  --clear-parents=hook hooks
+ * mmu_pages_clear_parents() instead, as does a kernel of another variant
+ * that still has it.  On the patched kernel the site does not exist.
+ * Anything else cannot be counted, and says so.
  */
 static void choose_clear_parents(struct hook_set *hs,
 				 enum clear_parents_mode cp,
@@ -236,8 +239,56 @@ static void choose_clear_parents(struct hook_set *hs,
 		hs->cp_source = SRC_DERIVED;
 		snprintf(hs->cp_why, sizeof(hs->cp_why),
 			 "counted from the page vector at each walk's exit: mmu_pages_clear_parents() %s",
-			 cp == CP_DERIVE ? "not hooked (--clear-parents=derive)" :
+			 hs->cp_hookable ? "not hooked (a stock kernel: derived unless --clear-parents=hook)" :
 			 "cannot be hooked (inlined)");
+	}
+}
+
+/*
+ * The tracepoints as BTF tracepoints where the kernel's BTF describes
+ * them (the typedef btf_trace_<name> that tp_btf attaches through), else
+ * as raw tracepoints.
+ */
+static bool tp_btf_usable(const struct kernel_view *kv)
+{
+	static const char *const names[] = {
+		"btf_trace_" PROBE_TP_SYNC_PAGE, "btf_trace_" PROBE_TP_UNSYNC_PAGE,
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!(kv->vmlinux && btf__find_by_name_kind(kv->vmlinux, names[i], BTF_KIND_TYPEDEF) > 0) &&
+		    !(kv->kvm && btf__find_by_name_kind(kv->kvm, names[i], BTF_KIND_TYPEDEF) > 0))
+			return false;
+	return true;
+}
+
+/*
+ * mmu_pages_clear_parents(): tried like any hook, so that --check says
+ * whether it could be hooked; on a stock kernel, unless
+ * --clear-parents=hook, left unhooked (its clears are derived).
+ */
+static void choose_clear_parents_hook(struct hook_set *hs,
+				      const struct kernel_view *kv,
+				      enum attach_mode mode,
+				      enum clear_parents_mode cp,
+				      const char *variant)
+{
+	struct hook *h = &hs->hooks[HOOK_CLEAR_PARENTS];
+
+	if (cp == CP_DERIVE) {
+		h->flavour = FL_NONE;
+		snprintf(h->why, sizeof(h->why),
+			 "not hooked: --clear-parents=derive");
+		hs->cp_hookable = true;
+		return;
+	}
+	choose_one(h, kv, mode);
+	hs->cp_hookable = h->flavour != FL_NONE;
+	if (cp == CP_AUTO && !strcmp(variant, "stock") && hs->cp_hookable) {
+		h->flavour = FL_NONE;
+		snprintf(h->why, sizeof(h->why),
+			 "not hooked: its clears are derived from the page vector on a stock kernel (--clear-parents=hook to hook it)");
 	}
 }
 
@@ -253,19 +304,20 @@ void hooks_choose(struct hook_set *hs, const struct kernel_view *kv,
 
 		h->func = probe_defs[i].func;
 		h->walk = probe_defs[i].walk;
-		if (i == HOOK_CLEAR_PARENTS && cp == CP_DERIVE) {
-			h->flavour = FL_NONE;
-			snprintf(h->why, sizeof(h->why),
-				 "not hooked: --clear-parents=derive");
-		} else {
+		if (i == HOOK_CLEAR_PARENTS)
+			choose_clear_parents_hook(hs, kv, mode, cp, variant);
+		else
 			choose_one(h, kv, mode);
-		}
 		if (verbose)
 			fprintf(stderr, "hook %s: %s%s%s\n", h->func,
 				flavour_name(h->flavour),
 				h->why[0] ? ": " : "", h->why);
 	}
 	choose_clear_parents(hs, cp, variant);
+	hs->tp_btf = tp_btf_usable(kv);
+	if (verbose)
+		fprintf(stderr, "tracepoints: %s\n",
+			hs->tp_btf ? "tp_btf" : "raw_tp");
 }
 
 static void progs_of(struct unsync_bpf *skel, enum hook_id id,
@@ -299,6 +351,10 @@ int hooks_configure(struct hook_set *hs, struct unsync_bpf *skel)
 	int i, err;
 
 	skel->rodata->derive_clear_parents = hs->cp_source == SRC_DERIVED;
+	bpf_program__set_autoload(skel->progs.tpb_sync_page, hs->tp_btf);
+	bpf_program__set_autoload(skel->progs.tpb_unsync_page, hs->tp_btf);
+	bpf_program__set_autoload(skel->progs.tp_sync_page, !hs->tp_btf);
+	bpf_program__set_autoload(skel->progs.tp_unsync_page, !hs->tp_btf);
 	for (i = 0; i < NR_HOOKS; i++) {
 		struct hook *h = &hs->hooks[i];
 
@@ -365,16 +421,19 @@ void hooks_attach(struct hook_set *hs, struct unsync_bpf *skel)
 	static const enum hook_id order[] = {
 		HOOK_SYNC_CHILDREN, HOOK_CLEAR_PARENTS, HOOK_UNSYNC_WALK,
 	};
+	const char *kind = hs->tp_btf ? "BTF" : "raw";
 	unsigned int i;
 
-	hs->tp_sync = bpf_program__attach(skel->progs.tp_sync_page);
+	hs->tp_sync = bpf_program__attach(hs->tp_btf ? skel->progs.tpb_sync_page :
+					  skel->progs.tp_sync_page);
 	if (!hs->tp_sync)
 		snprintf(hs->tp_sync_why, sizeof(hs->tp_sync_why),
-			 "raw tracepoint attach failed: %s", strerror(errno));
-	hs->tp_unsync = bpf_program__attach(skel->progs.tp_unsync_page);
+			 "%s tracepoint attach failed: %s", kind, strerror(errno));
+	hs->tp_unsync = bpf_program__attach(hs->tp_btf ? skel->progs.tpb_unsync_page :
+					    skel->progs.tp_unsync_page);
 	if (!hs->tp_unsync)
 		snprintf(hs->tp_unsync_why, sizeof(hs->tp_unsync_why),
-			 "raw tracepoint attach failed: %s", strerror(errno));
+			 "%s tracepoint attach failed: %s", kind, strerror(errno));
 
 	for (i = 0; i < NR_HOOKS; i++)
 		attach_half(&hs->hooks[i], skel, i, true);

@@ -16,7 +16,7 @@ enum flavour { FL_NONE, FL_FENTRY, FL_KPROBE };
 
 /* --clear-parents: how the clear_parents site of the bitmap clears is counted */
 enum clear_parents_mode {
-	CP_AUTO,	/* the hook where it attaches, else derived */
+	CP_AUTO,	/* derived on a stock kernel, else the hook */
 	CP_HOOK,	/* only the hook: missing where it cannot attach */
 	CP_DERIVE,	/* derived even where the hook would attach */
 };
@@ -51,6 +51,8 @@ struct hook_set {
 	struct hook hooks[NR_HOOKS];
 	struct bpf_link *tp_sync, *tp_unsync;
 	char tp_sync_why[160], tp_unsync_why[160];
+	bool tp_btf;		/* tracepoints as tp_btf, else raw_tp */
+	bool cp_hookable;	/* mmu_pages_clear_parents() could be hooked */
 	enum clears_source cp_source;	/* site="clear_parents" */
 	char cp_why[512];
 };

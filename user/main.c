@@ -116,7 +116,7 @@ static const struct argp_option opts[] = {
 	{ "attach", OPT_ATTACH, "MODE", 0,
 	  "Function hook flavour: auto (fentry where it attaches, else kprobe), fentry, kprobe", 0 },
 	{ "clear-parents", OPT_CLEAR_PARENTS, "HOW", 0,
-	  "How the clear_parents bitmap clears are counted: auto (hook mmu_pages_clear_parents where it can be, else derive them from the page vector), hook, derive", 0 },
+	  "How the clear_parents bitmap clears are counted: auto (derive them from the page vector on a stock kernel, else hook mmu_pages_clear_parents), hook, derive", 0 },
 	{ "pin-dir", OPT_PIN_DIR, "DIR", 0,
 	  "Pin the aggregate maps here (default " DEFAULT_PIN_DIR ")", 0 },
 	{ "keep-pins", OPT_KEEP_PINS, NULL, 0, "Leave the maps pinned on exit", 0 },

@@ -190,17 +190,47 @@ class Startup(unittest.TestCase):
         self.assertTrue(lines[1].startswith(
             "bitmap clears, site clear_parents: " + want), lines[1])
 
+    def test_tracepoints_btf_where_the_kernel_describes_them(self):
+        """The tracepoints are BTF tracepoints (plain loads of their
+        typed argument) where the kernel's BTF has the typedef tp_btf
+        attaches through, raw tracepoints elsewhere; here the BTF is read
+        directly for its names."""
+        names = b""
+        for path in ("/sys/kernel/btf/vmlinux", "/sys/kernel/btf/kvm"):
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    names += f.read()
+        want = all(b"\0btf_trace_%s\0" % tp in names for tp in
+                   (b"kvm_mmu_sync_page", b"kvm_mmu_unsync_page"))
+        r = run(["--check", "-v"])
+        lines = [ln for ln in r.stderr.splitlines()
+                 if ln.startswith("tracepoints: ")]
+        self.assertEqual(lines, ["tracepoints: " +
+                                 ("tp_btf" if want else "raw_tp")], r.stderr)
+        table = check_table(r.stdout)
+        for tp in ("kvm_mmu_sync_page", "kvm_mmu_unsync_page"):
+            self.assertEqual(table[tp][:2], ("tracepoint", True), r.stdout)
+
     def test_kprobe_flavour_passes_the_verifier(self):
         # Forced kprobe mode loads the real programs even where kprobes
         # cannot attach: a load failure would end start-up with an error.
-        r = run(["--check", "--attach=kprobe"])
-        self.assertNotIn("cannot load", r.stderr)
-        table = check_table(r.stdout)
-        for hook in ALL_HOOKS:
-            mode, attached, reason = table[hook]
-            if not attached:
-                self.assertIn("attach failed", reason)
-                self.assertNotIn("load failed", reason)
+        # --clear-parents=hook loads mmu_pages_clear_parents' programs,
+        # the default (derive) the walk exit's derivation.
+        for cp in ("hook", "auto"):
+            with self.subTest(clear_parents=cp):
+                r = run(["--check", "--attach=kprobe", "--clear-parents=" + cp])
+                self.assertNotIn("cannot load", r.stderr)
+                table = check_table(r.stdout)
+                for hook in ALL_HOOKS:
+                    mode, attached, reason = table[hook]
+                    if attached:
+                        continue
+                    self.assertNotIn("load failed", reason)
+                    if hook == "mmu_pages_clear_parents" and cp == "auto":
+                        self.assertIn("not hooked: its clears are derived",
+                                      reason)
+                    else:
+                        self.assertIn("attach failed", reason)
 
     def test_serves_valid_metrics(self):
         a = Agent()

@@ -305,10 +305,11 @@ class LabSections:
             self.assertEqual(select(samples, name), [0], name)
 
     def assert_walk_hooks_attached(self, samples):
-        """Each walk hook attached once, all in one mode (fentry or
-        kprobe): that mode."""
+        """Each walk hook the agent attaches by default attached once, all
+        in one mode (fentry or kprobe): that mode.  mmu_pages_clear_parents
+        is not one of them: its clears are derived on a stock kernel."""
         modes = set()
-        for hook in WALK_HOOKS:
+        for hook in WALK_HOOKS[:2]:
             got = [(dict(lbl)["mode"], v) for (n, lbl), v in samples.items()
                    if n == "kvm_unsync_probe_attached" and
                    dict(lbl)["probe"] == hook]

@@ -5,17 +5,17 @@ Every shape of test_lab.py, in fentry and in kprobe mode, on:
 - Debian 13's kernel (trixie, 6.12) and the newest kernel Debian ships
   (sid), fetched by tests/vm/kernel.sh -s SUITE through a private apt
   configuration under the cache;
-- Debian 12's 6.1 with --clear-parents=derive, in fentry mode (the
-  derivation is the same BPF code in both modes; kprobe mode runs it on
-  the newer kernels).
+- Debian 12's 6.1 with --clear-parents=hook, in both modes: the agent
+  hooks mmu_pages_clear_parents() there instead of deriving its clears.
 
-Debian's 6.12 and sid builds inline mmu_pages_clear_parents() into
-mmu_sync_children(): it has no symbol and no BTF function, so the agent
-derives its clears from the page vector at each top-level walk's exit
-(derive_clear_parents_clears() in bpf/unsync.bpf.c).  On 6.1 the function
-can be hooked: there test_lab.py proves the hook equals the model, and the
-derive classes here prove the derivation equals the same model on every
-shape, so derivation and hook agree wherever both can run.  On the newer
+On every stock kernel the agent derives the clears of
+mmu_pages_clear_parents() from the page vector at each top-level walk's
+exit (derive_clear_parents_clears() in bpf/unsync.bpf.c); Debian's 6.12
+and sid builds inline that function into mmu_sync_children(), so there it
+has no symbol and no BTF function to hook anyway.  On 6.1 it can be
+hooked: test_lab.py proves the derivation equals the model on every
+shape, and the hook classes here prove the hook equals the same model, so
+derivation and hook agree wherever both can run.  On the newer
 kernels every figure, clear_parents included, equals the model
 (tests/model/, which follows each release from its source: kernels.py) and
 the kernel's own tracepoints.
@@ -91,11 +91,17 @@ class SuiteMode(test_lab.LabMode):
                          text)
 
 
-class LabDerive61Fentry(test_lab.LabMode, unittest.TestCase):
+class LabHook61Fentry(test_lab.LabMode, unittest.TestCase):
     mode = "fentry"
     trace = "frames"
-    agent_args = "--clear-parents=derive"
-    clear_parents = "derived"
+    agent_args = "--clear-parents=hook"
+    clear_parents = "hook"
+
+
+class LabHook61Kprobe(test_lab.LabMode, unittest.TestCase):
+    mode = "kprobe"
+    agent_args = "--clear-parents=hook"
+    clear_parents = "hook"
 
 
 class LabTrixieFentry(SuiteMode, unittest.TestCase):

@@ -187,7 +187,8 @@ class AgentRun(LabSections):
 class LabMode(AgentRun, LabRun):
     """Mixed into one TestCase per kernel and attach mode."""
     # How site="clear_parents" is counted here: hook, derived or absent
-    clear_parents = "hook"
+    # (derived on every stock kernel unless --clear-parents=hook)
+    clear_parents = "derived"
 
     @classmethod
     def hooks(cls):

@@ -57,7 +57,7 @@ suite "unit (C)" make -s unit-test
 # The kernels' own source, for the model's source checks (tests/model/
 # kernels.py): about 150 MB each, fetched once; 3-4 MB kept in the cache.
 # Without it those checks skip and say so.
-for s in "" trixie sid; do
+for s in "" trixie sid trixie-backports; do
 	tests/model/kernel_source.sh ${s:+-s $s} >/dev/null ||
 		echo "kernel_source.sh ${s:--host}: failed: the model's source checks for it will skip"
 done

@@ -4,7 +4,8 @@
 # Usage: kernel_source.sh [-s SUITE]
 #
 # SUITE is the host's own suite (default; bookworm: linux-source-6.1),
-# trixie (linux-source-6.12) or sid (the newest linux-source-*): the
+# trixie (linux-source-6.12), sid (linux-source-7.2) or trixie-backports
+# (linux-source-7.3, the newest Debian ships): the
 # package the suite's linux-source metapackage depends on.  Its .deb is
 # downloaded with apt-get download (a suite other than the host's through
 # the private apt configuration of tests/vm/private_apt.sh, never the

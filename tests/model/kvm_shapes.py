@@ -660,8 +660,9 @@ class Run:
         self.s = shape
         self.variant = variant
         self.kernel = kernels.get(kernel)
-        if variant != "stock" and self.kernel.release != kernels.DEFAULT:
-            raise ValueError("the %s kernel is %s-based" % (variant, kernels.DEFAULT))
+        if variant != "stock" and self.kernel.release not in kernels.PATCHED_RELEASES:
+            raise ValueError("the %s kernel is built on %s only"
+                             % (variant, " and ".join(kernels.PATCHED_RELEASES)))
         self.rec = Recorder()
         self.rec.trace = trace
         self.kvm = kvm_class(variant)(self.rec)

@@ -122,8 +122,9 @@ def main(argv=None):
             print(line)
             print()
         return 0
-    if a.kernel == "patched" and a.release != kernels.DEFAULT:
-        print("predict: the patched kernel is %s-based" % kernels.DEFAULT, file=sys.stderr)
+    if a.kernel == "patched" and a.release not in kernels.PATCHED_RELEASES:
+        print("predict: the patched kernel is built on %s only (--release)"
+              % " and ".join(kernels.PATCHED_RELEASES), file=sys.stderr)
         return 2
     try:
         shape = shape_from_args(a)

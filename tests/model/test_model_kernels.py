@@ -163,6 +163,14 @@ class SamePredictions(unittest.TestCase):
         base = predict.predict_dict(argv)
         for r in kernels.RELEASES:
             self.assertEqual(predict.predict_dict(argv + ["--release", r]), base)
+        # The series is rebased onto 7.3 (tests/kernel/patches-7.3) and
+        # no DIFFERENCE moves a figure: patched 7.3 is patched 6.1.
+        patched = predict.predict_dict(argv, variant="patched")
+        self.assertNotEqual(patched, base)
+        for r in kernels.PATCHED_RELEASES:
+            self.assertEqual(predict.predict_dict(argv + ["--release", r],
+                                                  variant="patched"), patched)
+        self.assertEqual(predict.main(["--kernel", "patched", "--release", "7.2"] + argv), 2)
         with self.assertRaises(ValueError):
             kvm_shapes.Run(kvm_shapes.make_shape(), variant="patched", kernel="7.2")
         with self.assertRaises(ValueError):

@@ -34,6 +34,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "vm"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
+import benchreport  # noqa: E402
 import lab  # noqa: E402
 import labagent as la  # noqa: E402
 import labguest  # noqa: E402
@@ -144,12 +145,7 @@ def report(log, repeat, forks, log_path):
             "met" if b <= BPFTRACE_GOAL else "**missed**"))
     if bad:
         lines += ["", "Runs left out:", ""] + ["- " + x for x in bad]
-    out = os.path.join(REPO, "build", "bench", "guest.md")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print("\nwritten to %s (lab log: %s)" % (out, log_path))
+    benchreport.write("guest.md", lines, log_path)
     if base is None:
         sys.exit("bench: no valid run without BPF")
 

@@ -48,6 +48,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "model"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import compare_nested  # noqa: E402
+import benchreport  # noqa: E402
 import lab  # noqa: E402
 import labagent as la  # noqa: E402
 from promtext import parse_metrics  # noqa: E402
@@ -494,12 +495,7 @@ def report(log, repeat, rounds, stats_rounds, warm, log_path, icount):
     for title, (v, ref, r, goal, ok) in summary:
         lines.append("| %s | %s / %s | %s | %s | %s |" % (
             title, v, ref, fmt_ratio(r), fmt_goal(goal), ok))
-    out = os.path.join(REPO, "build", "bench", "overhead.md")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print("\nwritten to %s (lab log: %s)" % (out, log_path))
+    benchreport.write("overhead.md", lines, log_path)
     if not any(b.times.values()):
         sys.exit("bench: no valid run")
 

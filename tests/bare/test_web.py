@@ -120,7 +120,9 @@ class Agent:
         """SIGHUP, then wait for the reload's log line."""
         before = self.stderr().count("web config ")
         self.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
+        # a bound for a hang, not a speed: a CI run once saw a reload of
+        # an empty file take past 10 s on a 2-core machine running lab VMs
+        deadline = time.time() + 60
         while time.time() < deadline:
             if self.stderr().count("web config ") > before:
                 # its line, not a warning a scrape printed meanwhile

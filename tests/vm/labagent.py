@@ -241,6 +241,18 @@ def map_figures(value, guest="l1"):
     }
 
 
+# The agent's threads, by name: main, libmicrohttpd's, kue-capless that
+# created it, the connection guard's watchdog, the two password checkers.
+AGENT_THREADS = ["MHD", "kue-capless", "kue-http-auth", "kue-http-auth",
+                 "kue-http-guard", "kvm-unsync-expo"]
+
+
+def thread_names(t):
+    """thread_caps()'s threads as AGENT_THREADS spells them (MHD's own
+    thread names vary with its version: their prefix only)."""
+    return sorted("MHD" if c.startswith("MHD") else c for c, _ in t.values())
+
+
 def thread_caps(text):
     """A "threads" section: (pid, {tid: (comm, {field: value})})."""
     pid, out, tid = None, {}, None

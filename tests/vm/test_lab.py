@@ -18,12 +18,12 @@ import shutil
 import subprocess
 import unittest
 
-from labagent import (AGENT, ANOMALIES, BPFTOOL, CAP_BPF, CAP_PERFMON,
-                      CAP_SYS_ADMIN, CHRT, CTX, GUESTS, KVMWALK, SHAPES,
-                      SYNC_FIELDS, WALK_HOOKS, LabSections, agent_figures,
-                      build_kernel, guests_of, kv_lines, lab, map_figures,
-                      map_values, model, require, run_agent, thread_caps,
-                      trace_records)
+from labagent import (AGENT, AGENT_THREADS, ANOMALIES, BPFTOOL, CAP_BPF,
+                      CAP_PERFMON, CAP_SYS_ADMIN, CHRT, CTX, GUESTS, KVMWALK,
+                      SHAPES, SYNC_FIELDS, WALK_HOOKS, LabSections,
+                      agent_figures, build_kernel, guests_of, kv_lines, lab,
+                      map_figures, map_values, model, require, run_agent,
+                      thread_caps, thread_names, trace_records)
 from promtext import parse_metrics, select
 from shadow import Recorder
 
@@ -373,11 +373,7 @@ class LabNoKvm(LabRun, unittest.TestCase):
 
     def test_http_thread_capless_while_main_waits(self):
         pid, t = thread_caps(self.section("waiting threads"))
-        # main, libmicrohttpd's, kue-capless that created it, and the
-        # connection guard's watchdog (kue-http-guard)
-        self.assertEqual(len(t), 4, t)
-        self.assertEqual(sorted(c[:3] for c, _ in t.values()),
-                         ["MHD", "kue", "kue", "kvm"], t)
+        self.assertEqual(thread_names(t), AGENT_THREADS, t)
         need = (1 << CAP_BPF) | (1 << CAP_PERFMON) | (1 << CAP_SYS_ADMIN)
         main = t[pid][1]
         self.assertEqual(int(main["CapEff"], 16) & need, need, main)
@@ -391,7 +387,7 @@ class LabNoKvm(LabRun, unittest.TestCase):
                                     mode="tracepoint"), [1], tp)
         self.assertIn("KVM loaded: attaching", self.section("shutdown"))
         pid, t = thread_caps(self.section("attached threads"))
-        self.assertEqual(len(t), 4, t)
+        self.assertEqual(thread_names(t), AGENT_THREADS, t)
         self.assert_capless(t)
 
     def test_late_vm_counted_as_the_model_predicts(self):

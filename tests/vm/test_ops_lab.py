@@ -17,8 +17,8 @@ The late attach (KVM loaded after the daemon started) is test_lab.LabNoKvm.
 
 import unittest
 
-from labagent import (AGENT, CHRT, KVMWALK, LabSections, kv_lines, model,
-                      require, thread_caps)
+from labagent import (AGENT, AGENT_THREADS, CHRT, KVMWALK, LabSections,
+                      kv_lines, model, require, thread_caps, thread_names)
 from promtext import parse_metrics, select
 
 
@@ -34,8 +34,7 @@ class LabOps(LabSections, unittest.TestCase):
 
     def test_every_thread_capless(self):
         pid, t = thread_caps(self.section("threads"))
-        # main, libmicrohttpd's, kue-capless and kue-http-guard
-        self.assertEqual(len(t), 4, t)
+        self.assertEqual(thread_names(t), AGENT_THREADS, t)
         self.assert_capless(t)
 
     def test_first_vm_labelled_others_folded(self):

@@ -28,8 +28,9 @@ import subprocess
 import sys
 import unittest
 
-from labagent import (AGENT, CHRT, HERE, KVMWALK, LabSections, agent_figures,
-                      kv_lines, lab, model, require, thread_caps)
+from labagent import (AGENT, AGENT_THREADS, CHRT, HERE, KVMWALK, LabSections,
+                      agent_figures, kv_lines, lab, model, require,
+                      thread_caps, thread_names)
 from promtext import parse_metrics, select
 
 SYSTEMD = "/lib/systemd/systemd"
@@ -95,8 +96,7 @@ class LabSystemd(SystemdRun, unittest.TestCase):
 
     def test_every_thread_capless_under_the_unit(self):
         pid, t = thread_caps(self.section("threads"))
-        # main, libmicrohttpd's, kue-capless and kue-http-guard
-        self.assertEqual(len(t), 4, t)
+        self.assertEqual(thread_names(t), AGENT_THREADS, t)
         self.assert_capless(t)
 
     def test_hardened_agent_attaches_and_counts_as_the_model(self):

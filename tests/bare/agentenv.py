@@ -1,9 +1,11 @@
 """What every bare-machine test needs to start the agent: its path, a free
 port, bpffs, and a one-shot run."""
 
+import fcntl
 import os
 import socket
 import subprocess
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -45,3 +47,14 @@ def require_agent_and_bpffs():
         raise unittest.SkipTest("%s not built (make all)" % AGENT)
     if not bpffs_mounted():
         subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS], check=True)
+
+
+def log_file():
+    """A temporary file for an agent's stderr that the test may read while
+    the agent writes: O_APPEND, because the two share one open file and
+    its offset, and a test's seek(0) to read would otherwise make the
+    agent's next line overwrite the start of the log."""
+    f = tempfile.TemporaryFile(mode="w+")
+    flags = fcntl.fcntl(f.fileno(), fcntl.F_GETFL)
+    fcntl.fcntl(f.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
+    return f

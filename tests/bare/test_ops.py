@@ -30,7 +30,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from agentenv import AGENT, BPFFS, ensure_bpffs, free_port, run  # noqa: E402
+from agentenv import (AGENT, BPFFS, ensure_bpffs, free_port, log_file,  # noqa: E402
+                      run)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
 
@@ -204,7 +205,7 @@ class Capabilities(Base):
                 f.write("tls_server_config:\n  cert_file: %s.crt\n"
                         "  key_file: %s.key\n" % (n, n))
         tls("a")
-        err = tempfile.TemporaryFile(mode="w+")
+        err = log_file()
         port = free_port()
         pin = "%s/kue-ops-tls-%d" % (BPFFS, port)
         proc = subprocess.Popen(

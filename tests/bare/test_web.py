@@ -37,7 +37,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from agentenv import AGENT, BPFFS, bpffs_mounted, free_port  # noqa: E402
+from agentenv import AGENT, BPFFS, bpffs_mounted, free_port, log_file  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from promtext import parse_metrics, select  # noqa: E402
 CURL_TIMEOUT = 10
@@ -92,7 +92,7 @@ class Agent:
         self.port = free_port()
         self.pin_dir = "%s/kue-web-%d-%d" % (BPFFS, os.getpid(), self.port)
         self.config = config
-        self.err = tempfile.TemporaryFile(mode="w+")
+        self.err = log_file()
         self.proc = subprocess.Popen(
             [AGENT, "--web.listen-address=127.0.0.1:%d" % self.port,
              "--pin-dir=" + self.pin_dir] +
@@ -120,8 +120,7 @@ class Agent:
         """SIGHUP, then wait for the reload's log line."""
         before = self.stderr().count("web config ")
         self.proc.send_signal(signal.SIGHUP)
-        # a bound for a hang, not a speed: a CI run once saw a reload of
-        # an empty file take past 10 s on a 2-core machine running lab VMs
+        # a bound for a hang, not a speed
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.stderr().count("web config ") > before:
